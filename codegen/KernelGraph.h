@@ -1,0 +1,74 @@
+//===- KernelGraph.h - The lowered step function codegen consumes --------===//
+//
+// The contract between the MLIR side (passes/, built without exceptions
+// against LLVM 19) and the Halide side (codegen/, exceptions on, LLVM 14
+// inside libHalide). Plain C++ only: no LLVM or Halide types may appear here.
+//
+// A Function is one step function (train_step, eval_step, predict): a DAG of
+// tensor ops in topological order, its pipeline arguments and its outputs.
+// Every tensor is dense, row-major, with its *last* dimension innermost
+// (NHWC activations, HWIO conv filters, [K, M] dense weights). On the Halide
+// side dimension order is reversed: logical dim d of a rank-r tensor is
+// Halide dimension r-1-d.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MTL_CODEGEN_KERNELGRAPH_H
+#define MTL_CODEGEN_KERNELGRAPH_H
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mtl::kg {
+
+enum class DType { F32, I32 };
+
+struct Value {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape; // logical, row-major; rank 0 = scalar
+};
+
+/// One tensor op. `op` is the mtl dialect op name without the prefix, e.g.
+/// "conv2d", "conv2d_backward_filter", "relu_grad", "join". The semantics of
+/// each op are documented in docs/dialect.md and ir/MtlOps.td.
+struct Node {
+  std::string op;
+  std::vector<int> inputs; // value ids
+  int result = -1;         // value id
+  std::map<std::string, std::vector<int64_t>> ints; // e.g. stride, padding
+  std::map<std::string, double> floats;             // e.g. scale
+  std::string loc;                                  // file:line:col or ""
+};
+
+/// What a pipeline argument or output means to the runtime.
+enum class ArgKind {
+  Input,      // model input batch, `name` = input name (e.g. "image")
+  Target,     // a task's target batch, `name` = task name
+  Mask,       // a task's per-sample weight (1 = labelled, 0 = skip)
+  Param,      // a parameter, `name` = parameter name
+  Loss,       // output: a task's mean loss (scalar), `name` = task
+  Prediction, // output: a task's head output, `name` = task
+  Grad,       // output: gradient of the weighted loss w.r.t. param `name`
+};
+
+struct Arg {
+  ArgKind kind;
+  std::string name;
+  int value = -1; // value id
+};
+
+struct Function {
+  std::string name; // train_step | eval_step | predict
+  std::vector<Value> values;
+  std::vector<Node> nodes; // topological order
+  std::vector<Arg> args;    // pipeline inputs, in call order
+  std::vector<Arg> outputs; // pipeline outputs, in call order (after args)
+};
+
+const char *toString(ArgKind kind);
+const char *toString(DType dtype);
+
+} // namespace mtl::kg
+
+#endif // MTL_CODEGEN_KERNELGRAPH_H
