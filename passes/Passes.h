@@ -1,0 +1,20 @@
+//===- Passes.h - mtl passes ------------------------------------*- C++ -*-===//
+#ifndef MTL_PASSES_PASSES_H
+#define MTL_PASSES_PASSES_H
+
+#include "ir/MtlDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mtl {
+#define GEN_PASS_DECL
+#include "passes/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "passes/Passes.h.inc"
+
+/// The passes `mtlc build` runs on a spec's module, in order.
+void buildTrainingPipeline(mlir::OpPassManager &pm);
+} // namespace mtl
+
+#endif // MTL_PASSES_PASSES_H

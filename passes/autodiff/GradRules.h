@@ -1,0 +1,46 @@
+//===- GradRules.h - Gradient rules of the mtl ops --------------*- C++ -*-===//
+//
+// A gradient rule builds, for one forward op, the gradient of the objective
+// with respect to its operands from the gradient with respect to its result.
+// One file per op family (ConvGrad.cpp, DenseGrad.cpp, ...); each registers
+// its rules by op name.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MTL_PASSES_AUTODIFF_GRADRULES_H
+#define MTL_PASSES_AUTODIFF_GRADRULES_H
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace mtl::autodiff {
+
+struct GradContext {
+  mlir::OpBuilder &builder;
+  mlir::Operation *op;
+  /// d objective / d result; null for a loss op, whose seed is `lossSeed`.
+  mlir::Value resultGrad;
+  /// For loss ops: d objective / d loss (the sum of its tasks' weights).
+  double lossSeed = 0;
+  /// Which operands need a gradient (they depend on a parameter).
+  llvm::ArrayRef<bool> needsGrad;
+};
+
+/// Fills `operandGrads` (one entry per operand, null where not needed).
+using GradRule = void (*)(GradContext &ctx,
+                          llvm::SmallVectorImpl<mlir::Value> &operandGrads);
+
+using GradRuleMap = llvm::StringMap<GradRule>;
+
+void registerConvGradRules(GradRuleMap &rules);
+void registerDenseGradRules(GradRuleMap &rules);
+void registerActivationGradRules(GradRuleMap &rules);
+void registerPoolGradRules(GradRuleMap &rules);
+void registerShapeGradRules(GradRuleMap &rules);
+void registerLossGradRules(GradRuleMap &rules);
+
+/// Every rule, keyed by op name ("mtl.conv2d").
+const GradRuleMap &gradRules();
+
+} // namespace mtl::autodiff
+
+#endif // MTL_PASSES_AUTODIFF_GRADRULES_H
