@@ -30,6 +30,7 @@ struct Layer {
   std::string name; // unique within the model; generated when not given
   std::string op;   // dense | conv2d | relu | max_pool | flatten
   std::vector<std::string> inputs;
+  std::vector<SourceLoc> inputLocs; // where each entry of `inputs` is written
   // Op keys (only those meaningful for `op` are set; checked by the parser).
   int64_t units = 0;                  // dense
   int64_t filters = 0;                // conv2d
@@ -58,6 +59,7 @@ struct Input {
   std::string name = "image";
   std::vector<int64_t> shape; // [H, W, C]
   SourceLoc loc;
+  std::map<std::string, SourceLoc> keyLocs;
 };
 
 struct Data {
@@ -70,6 +72,7 @@ struct Data {
   int64_t limitTrain = 0; // 0 = all samples
   int64_t limitTest = 0;
   SourceLoc loc;
+  std::map<std::string, SourceLoc> keyLocs;
 };
 
 struct Train {
@@ -82,16 +85,20 @@ struct Train {
   int64_t epochs = 1;
   uint64_t seed = 1;
   SourceLoc loc;
+  std::map<std::string, SourceLoc> keyLocs;
 };
 
 struct Compile {
   std::string target = "cpu"; // cpu | cuda
   SourceLoc loc;
+  std::map<std::string, SourceLoc> keyLocs;
 };
 
 struct Spec {
   std::string file; // path of the spec
   std::string name; // model name
+  SourceLoc nameLoc;
+  std::map<std::string, SourceLoc> keyLocs; // each top-level table given
   Input input;
   std::vector<Layer> backbone;
   std::vector<Task> tasks; // in file order

@@ -1,0 +1,268 @@
+//===- mtlc.cpp - The mtl compiler driver ---------------------------------===//
+//
+//   mtlc check spec.toml
+//   mtlc build spec.toml -o model [--target=cpu|cuda] [--emit=bin|mlir|obj]
+//
+// Spec (TOML) -> AST -> mtl dialect -> passes -> kernel graphs -> Halide AOT
+// -> driver + runtime -> one executable.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Codegen.h"
+#include "codegen/Driver.h"
+#include "frontend/MLIRGen.h"
+#include "frontend/SpecParser.h"
+#include "ir/MtlDialect.h"
+#include "passes/LowerToKernelGraph.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+namespace {
+
+struct BuildOptions {
+  std::string spec;
+  std::string output;
+  std::string target; // "" = the spec's [compile] target
+  std::string emit = "bin";
+  std::string halideTarget;
+  bool printIrAfterAll = false;
+  bool keepTemps = false;
+  bool verbose = false;
+};
+
+/// Prints MLIR diagnostics the way the frontend prints its own:
+/// `file:line:col: error: message`, then notes.
+void printDiagnostic(mlir::Diagnostic &diag) {
+  auto where = [](mlir::Location loc) {
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    if (auto file = llvm::dyn_cast<mlir::FileLineColLoc>(loc))
+      os << file.getFilename().getValue() << ":" << file.getLine() << ":"
+         << file.getColumn();
+    else
+      os << "mtlc";
+    return s;
+  };
+  const char *severity =
+      diag.getSeverity() == mlir::DiagnosticSeverity::Error     ? "error"
+      : diag.getSeverity() == mlir::DiagnosticSeverity::Warning ? "warning"
+      : diag.getSeverity() == mlir::DiagnosticSeverity::Note    ? "note"
+                                                                : "remark";
+  llvm::errs() << where(diag.getLocation()) << ": " << severity << ": "
+               << diag.str() << "\n";
+  for (mlir::Diagnostic &note : diag.getNotes())
+    llvm::errs() << where(note.getLocation()) << ": note: " << note.str()
+                 << "\n";
+}
+
+class Timer {
+public:
+  explicit Timer(bool verbose) : verbose(verbose) {}
+  void phase(const char *name) {
+    auto now = std::chrono::steady_clock::now();
+    if (verbose)
+      std::fprintf(stderr, "mtlc: %-28s %7.2f s\n", name,
+                   std::chrono::duration<double>(now - last).count());
+    last = now;
+  }
+
+private:
+  bool verbose;
+  std::chrono::steady_clock::time_point last =
+      std::chrono::steady_clock::now();
+};
+
+/// Parses the spec and builds its forward module. Null on error (reported).
+mlir::OwningOpRef<mlir::ModuleOp>
+frontend(mlir::MLIRContext &ctx, const std::string &path,
+         std::optional<mtl::spec::Spec> &spec) {
+  mtl::DiagnosticEngine diags;
+  spec = mtl::parseSpecFile(path, diags);
+  if (!spec)
+    return nullptr;
+  return mtl::mlirGen(ctx, *spec);
+}
+
+int check(const std::string &path) {
+  mlir::MLIRContext ctx;
+  mlir::ScopedDiagnosticHandler handler(&ctx, [](mlir::Diagnostic &d) {
+    printDiagnostic(d);
+    return mlir::success();
+  });
+  std::optional<mtl::spec::Spec> spec;
+  auto module = frontend(ctx, path, spec);
+  if (!module || mlir::failed(mlir::verify(*module)))
+    return 1;
+  std::printf("%s: ok: %zu tasks, %zu backbone layers\n", path.c_str(),
+              spec->tasks.size(), spec->backbone.size());
+  return 0;
+}
+
+int build(const BuildOptions &opts) {
+  Timer timer(opts.verbose);
+  mlir::MLIRContext ctx;
+  if (opts.printIrAfterAll)
+    ctx.disableMultithreading(); // required by IR printing
+  mlir::ScopedDiagnosticHandler handler(&ctx, [](mlir::Diagnostic &d) {
+    printDiagnostic(d);
+    return mlir::success();
+  });
+  std::optional<mtl::spec::Spec> spec;
+  auto module = frontend(ctx, opts.spec, spec);
+  if (!module)
+    return 1;
+  timer.phase("parse + MLIR generation");
+
+  mlir::PassManager pm(&ctx);
+  if (opts.printIrAfterAll)
+    pm.enableIRPrinting([](mlir::Pass *, mlir::Operation *) { return false; },
+                        [](mlir::Pass *, mlir::Operation *) { return true; },
+                        /*printModuleScope=*/true);
+  mtl::buildTrainingPipeline(pm);
+  if (mlir::failed(pm.run(*module)))
+    return 1;
+  timer.phase("passes");
+
+  std::string output = opts.output;
+  if (opts.emit == "mlir") {
+    if (output.empty() || output == "-") {
+      module->print(llvm::outs());
+      llvm::outs() << "\n";
+      return 0;
+    }
+    std::error_code ec;
+    llvm::raw_fd_ostream os(output, ec);
+    if (ec) {
+      llvm::errs() << "mtlc: error: cannot write '" << output
+                   << "': " << ec.message() << "\n";
+      return 1;
+    }
+    module->print(os);
+    return 0;
+  }
+
+  auto model = module->lookupSymbol<mlir::func::FuncOp>("model");
+  auto trainStep = module->lookupSymbol<mlir::func::FuncOp>("train_step");
+  std::vector<mtl::kg::Function> functions;
+  struct Step {
+    mlir::func::FuncOp fn;
+    mtl::StepKind kind;
+    const char *name;
+  } steps[] = {{trainStep, mtl::StepKind::Train, "train_step"},
+               {model, mtl::StepKind::Eval, "eval_step"},
+               {model, mtl::StepKind::Predict, "predict"}};
+  for (const Step &s : steps) {
+    auto fn = mtl::lowerToKernelGraph(s.fn, s.kind, s.name);
+    if (mlir::failed(fn))
+      return 1;
+    functions.push_back(std::move(*fn));
+  }
+  timer.phase("lowering to kernels");
+
+  if (output.empty())
+    output = opts.emit == "obj" ? "." : "model";
+  std::string target = opts.target.empty() ? spec->compile.target : opts.target;
+  mtl::codegen::CodegenOptions cg;
+  cg.target = target;
+  cg.halideTarget = opts.halideTarget;
+  std::filesystem::path tmp =
+      opts.emit == "obj"
+          ? std::filesystem::path(output)
+          : std::filesystem::path(output + ".mtlc-build");
+  std::error_code ec;
+  std::filesystem::create_directories(tmp, ec);
+  if (ec) {
+    std::fprintf(stderr, "mtlc: error: cannot create '%s': %s\n",
+                 tmp.c_str(), ec.message().c_str());
+    return 1;
+  }
+  cg.outDir = tmp.string();
+  std::vector<std::string> objects;
+  std::string err = mtl::codegen::compileFunctions(functions, cg, objects);
+  if (!err.empty()) {
+    std::fprintf(stderr, "mtlc: error: code generation failed: %s\n",
+                 err.c_str());
+    return 1;
+  }
+  timer.phase("Halide AOT compile");
+  if (opts.emit == "obj")
+    return 0;
+
+  mtl::codegen::LinkOptions link;
+  link.keepTemps = opts.keepTemps;
+  link.verbose = opts.verbose;
+  err = mtl::codegen::emitAndLinkBinary(*spec, functions, objects, output,
+                                        link);
+  if (!opts.keepTemps)
+    std::filesystem::remove_all(tmp, ec);
+  if (!err.empty()) {
+    std::fprintf(stderr, "mtlc: error: linking failed: %s\n", err.c_str());
+    return 1;
+  }
+  timer.phase("driver + link");
+  return 0;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"mtlc: compiles a multi-task model spec (TOML) into a "
+               "standalone training binary"};
+  app.require_subcommand(1);
+
+  std::string checkPath;
+  auto *checkCmd = app.add_subcommand(
+      "check", "parse and verify a spec (shapes included), build nothing");
+  checkCmd->add_option("spec", checkPath, "model spec (.toml)")
+      ->required()
+      ->check(CLI::ExistingFile);
+
+  BuildOptions opts;
+  auto *buildCmd = app.add_subcommand("build", "compile a spec");
+  buildCmd->add_option("spec", opts.spec, "model spec (.toml)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  buildCmd->add_option("-o,--output", opts.output,
+                       "output executable (default: model), or file for "
+                       "--emit=mlir, or folder for --emit=obj");
+  buildCmd->add_option("--target", opts.target,
+                       "cpu | cuda (default: the spec's [compile] target)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  buildCmd
+      ->add_option("--emit", opts.emit,
+                   "bin: executable; mlir: the IR after all passes; obj: "
+                   "Halide objects only")
+      ->check(CLI::IsMember({"bin", "mlir", "obj"}));
+  buildCmd->add_option("--halide-target", opts.halideTarget,
+                       "explicit Halide target string (overrides --target)");
+  buildCmd->add_flag("--print-ir-after-all", opts.printIrAfterAll,
+                     "print the IR after every pass to stderr");
+  buildCmd->add_flag("--keep-temps", opts.keepTemps,
+                     "keep the generated driver and objects");
+  buildCmd->add_flag("-v,--verbose", opts.verbose, "print timing per phase");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    if (e.get_exit_code() != 0)
+      std::cerr << "mtlc: error: " << e.what() << "\n"
+                << "run 'mtlc --help' for usage\n";
+    else
+      return app.exit(e);
+    return 2;
+  }
+  if (*checkCmd)
+    return check(checkPath);
+  return build(opts);
+}
