@@ -120,6 +120,8 @@ private:
                               << t << " (run mtl-shape-inference)";
     kg::Node node;
     node.op = op.getName().stripDialect().str();
+    if (isa<FlattenOp>(op))
+      node.op = "reshape"; // the same row-major elements, a new shape
     for (Value v : op.getOperands())
       node.inputs.push_back(idOf(v));
     node.result = idOf(op.getResult(0));

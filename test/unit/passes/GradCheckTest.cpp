@@ -8,10 +8,11 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Evaluate.h"
-#include "ir/MtlDialect.h"
+#include "ir/MtlOps.h"
 #include "passes/LowerToKernelGraph.h"
 #include "passes/Passes.h"
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
@@ -104,7 +105,7 @@ randomArgs(const kg::Function &fn, bool distinct, std::mt19937 &rng) {
 }
 
 std::vector<HostTensor>
-bind(const kg::Function &fn,
+bindArgs(const kg::Function &fn,
      const std::map<std::pair<kg::ArgKind, std::string>, HostTensor> &args) {
   std::vector<HostTensor> bound;
   for (const kg::Arg &arg : fn.args)
@@ -116,7 +117,7 @@ double objective(const Steps &steps,
                  const std::map<std::pair<kg::ArgKind, std::string>,
                                 HostTensor> &args) {
   std::vector<HostTensor> outs;
-  std::string err = codegen::evaluate(steps.eval, bind(steps.eval, args), outs);
+  std::string err = codegen::evaluate(steps.eval, bindArgs(steps.eval, args), outs);
   EXPECT_EQ(err, "");
   double total = 0;
   for (size_t i = 0; i < steps.eval.outputs.size(); ++i)
@@ -132,7 +133,7 @@ void gradCheck(const std::string &source, bool distinct = false,
   std::mt19937 rng(42);
   auto args = randomArgs(steps.train, distinct, rng);
   std::vector<HostTensor> outs;
-  ASSERT_EQ(codegen::evaluate(steps.train, bind(steps.train, args), outs), "");
+  ASSERT_EQ(codegen::evaluate(steps.train, bindArgs(steps.train, args), outs), "");
   int checked = 0;
   for (size_t o = 0; o < steps.train.outputs.size(); ++o) {
     const kg::Arg &out = steps.train.outputs[o];
@@ -165,15 +166,16 @@ void gradCheck(const std::string &source, bool distinct = false,
 
 // A loss on a value: `%y` (shape Y) is compared by MSE with a random target.
 std::string mseTail(const std::string &y, const std::string &shape,
-                    int64_t batch) {
+                    int64_t batch,
+                    const std::string &yType = "tensor<*xf32>") {
   std::string b = std::to_string(batch);
   return "  %t = mtl.target \"t\" : tensor<" + shape + "xf32>\n"
          "  %m = mtl.mask \"t\" : tensor<" + b + "xf32>\n"
-         "  %l = mtl.mse " + y + ", %t, %m : (tensor<" + shape +
-         "xf32>, tensor<" + shape + "xf32>, tensor<" + b +
-         "xf32>) -> tensor<f32>\n"
-         "  mtl.task \"t\" loss(%l : tensor<f32>) prediction(" + y +
-         " : tensor<" + shape + "xf32>) {weight = 1.5 : f64}\n"
+         "  %l = mtl.mse " + y + ", %t, %m : (" + yType + ", tensor<" +
+         shape + "xf32>, tensor<" + b +
+         "xf32>) -> tensor<*xf32>\n"
+         "  mtl.task \"t\" loss(%l : tensor<*xf32>) prediction(" + y +
+         " : " + yType + ") {weight = 1.5 : f64}\n"
          "  return\n}\n";
 }
 
@@ -252,7 +254,7 @@ TEST(GradCheck, SoftmaxCrossEntropyMasked) {
 TEST(GradCheck, MseMasked) {
   gradCheck(R"(func.func @model() {
   %x = mtl.param "x" : tensor<4x3xf32>
-)" + mseTail("%x", "4x3", 4),
+)" + mseTail("%x", "4x3", 4, "tensor<4x3xf32>"),
             false, 12);
 }
 
