@@ -1,0 +1,38 @@
+//===- Codegen.h - Ahead-of-time compilation of step functions -----------===//
+//
+// Plain C++ (no Halide types): mtlc, built without exceptions, calls this.
+// Errors come back as strings; no exception ever crosses this boundary.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MTL_CODEGEN_CODEGEN_H
+#define MTL_CODEGEN_CODEGEN_H
+
+#include "codegen/KernelGraph.h"
+
+#include <string>
+#include <vector>
+
+namespace mtl::codegen {
+
+struct CodegenOptions {
+  std::string target = "cpu"; // cpu | cuda
+  std::string halideTarget;   // Halide target string override, "" = auto
+  std::string outDir;         // where objects go ("" = current directory)
+  bool emitStmt = false;      // also write <fn>.stmt (--emit=halide-stmt)
+};
+
+/// Compiles each Function to `<outDir>/mtl_<name>.o` (+ `.h`) with C entry
+/// points `mtl_<name>_argv` / `mtl_<name>_metadata`; pipeline arguments are
+/// Function.args then Function.outputs, in order. Adds one standalone Halide
+/// runtime object, `<outDir>/halide_runtime.o`. `outFiles` receives the
+/// object files to link. Returns "" on success, else an error message.
+std::string compileFunctions(const std::vector<kg::Function> &functions,
+                             const CodegenOptions &options,
+                             std::vector<std::string> &outFiles);
+
+/// The Halide target string `options` resolves to, or "error: ...".
+std::string resolveTarget(const CodegenOptions &options);
+
+} // namespace mtl::codegen
+
+#endif // MTL_CODEGEN_CODEGEN_H

@@ -1,0 +1,257 @@
+//===- Driver.cpp - Model descriptor, driver source, link ----------------===//
+#include "codegen/Driver.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#ifndef MTLC_RUNTIME_LIB
+#define MTLC_RUNTIME_LIB ""
+#endif
+#ifndef MTLC_SOURCE_DIR
+#define MTLC_SOURCE_DIR "."
+#endif
+
+namespace mtl::codegen {
+namespace {
+
+using nlohmann::json;
+
+json argJson(const kg::Function &fn, const kg::Arg &a) {
+  const kg::Value &v = fn.values.at(a.value);
+  return json{{"kind", kg::toString(a.kind)},
+              {"name", a.name},
+              {"shape", v.shape},
+              {"dtype", kg::toString(v.dtype)}};
+}
+
+/// He-normal for weights (fan from the HWIO / [K, M] shape), zeros for
+/// rank-1 params (biases).
+json paramJson(const std::string &name, const std::vector<int64_t> &s) {
+  json p{{"name", name}, {"shape", s}};
+  int64_t fanIn = 0, fanOut = 0;
+  if (s.size() == 4) {
+    fanIn = s[0] * s[1] * s[2];
+    fanOut = s[0] * s[1] * s[3];
+  } else if (s.size() == 2) {
+    fanIn = s[0];
+    fanOut = s[1];
+  }
+  p["init"] = s.size() <= 1 ? "zeros" : "he_normal";
+  p["fan_in"] = fanIn;
+  p["fan_out"] = fanOut;
+  return p;
+}
+
+const kg::Function *paramSource(const std::vector<kg::Function> &fns) {
+  for (const kg::Function &f : fns)
+    if (f.name == "train_step")
+      return &f;
+  for (const kg::Function &f : fns)
+    for (const kg::Arg &a : f.args)
+      if (a.kind == kg::ArgKind::Param)
+        return &f;
+  return nullptr;
+}
+
+std::string cString(const std::string &s) {
+  std::string out = "\"";
+  size_t col = 0;
+  for (char c : s) {
+    switch (c) {
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    default:
+      out += c;
+    }
+    if (++col % 100 == 0)
+      out += "\"\n    \"";
+  }
+  return out + "\"";
+}
+
+std::string shellQuote(const std::string &s) {
+  std::string out = "'";
+  for (char c : s)
+    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string sanitizeId(const std::string &s) {
+  std::string out;
+  for (char c : s)
+    out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return out;
+}
+
+} // namespace
+
+std::string modelDescriptor(const spec::Spec &spec,
+                            const std::vector<kg::Function> &functions) {
+  json d;
+  d["version"] = 1;
+  d["model"] = spec.name;
+  d["spec"] = spec.file;
+  d["batch"] = spec.train.batch;
+  d["input"] = {{"name", spec.input.name}, {"shape", spec.input.shape}};
+  d["data"] = {{"format", spec.data.format},
+               {"dir", spec.data.dir.empty()
+                           ? std::string("/usr/share/datasets/fashion-mnist")
+                           : spec.data.dir},
+               {"train_images", spec.data.trainImages},
+               {"train_labels", spec.data.trainLabels},
+               {"test_images", spec.data.testImages},
+               {"test_labels", spec.data.testLabels},
+               {"limit_train", spec.data.limitTrain},
+               {"limit_test", spec.data.limitTest}};
+
+  json tasks = json::array();
+  for (const spec::Task &t : spec.tasks) {
+    std::vector<int64_t> predShape;
+    for (const kg::Function &f : functions)
+      for (const kg::Arg &o : f.outputs)
+        if (o.kind == kg::ArgKind::Prediction && o.name == t.name &&
+            predShape.empty()) {
+          const auto &s = f.values.at(o.value).shape;
+          predShape.assign(s.begin() + (s.empty() ? 0 : 1), s.end());
+        }
+    tasks.push_back({{"name", t.name},
+                     {"loss", t.loss},
+                     {"weight", t.weight},
+                     {"target", t.target},
+                     {"target_map", t.targetMap},
+                     {"metrics", t.metrics},
+                     {"prediction_shape", predShape}});
+  }
+  d["tasks"] = tasks;
+
+  json params = json::array();
+  if (const kg::Function *src = paramSource(functions))
+    for (const kg::Arg &a : src->args)
+      if (a.kind == kg::ArgKind::Param)
+        params.push_back(paramJson(a.name, src->values.at(a.value).shape));
+  d["params"] = params;
+
+  const spec::Train &tr = spec.train;
+  d["train"] = {{"optimizer", tr.optimizer},
+                {"lr", tr.lr},
+                {"momentum", tr.momentum},
+                {"beta1", tr.beta1},
+                {"beta2", tr.beta2},
+                {"eps", tr.eps},
+                {"weight_decay", tr.weightDecay},
+                {"epochs", tr.epochs},
+                {"seed", tr.seed}};
+
+  json pipes = json::object();
+  for (const kg::Function &f : functions) {
+    json args = json::array(), outs = json::array();
+    for (const kg::Arg &a : f.args)
+      args.push_back(argJson(f, a));
+    for (const kg::Arg &a : f.outputs)
+      outs.push_back(argJson(f, a));
+    pipes[f.name] = {{"args", args}, {"outputs", outs}};
+  }
+  d["pipelines"] = pipes;
+  return d.dump(2);
+}
+
+std::string driverSource(const spec::Spec &spec,
+                         const std::vector<kg::Function> &functions) {
+  std::ostringstream os;
+  os << "// Generated by mtlc for model '" << spec.name
+     << "'. Do not edit.\n"
+        "#include \"runtime/CompiledModel.h\"\n\n"
+        "extern \"C\" {\n";
+  for (const kg::Function &f : functions) {
+    std::string c = "mtl_" + sanitizeId(f.name);
+    os << "int " << c << "_argv(void **args);\n"
+       << "const struct halide_filter_metadata_t *" << c << "_metadata();\n";
+  }
+  os << "}\n\nnamespace {\nconst char kDescriptor[] =\n    "
+     << cString(modelDescriptor(spec, functions)) << ";\n\n"
+     << "const mtl::rt::PipelineEntry kPipelines[] = {\n";
+  for (const kg::Function &f : functions) {
+    std::string c = "mtl_" + sanitizeId(f.name);
+    os << "    {\"" << f.name << "\", " << c << "_argv, " << c
+       << "_metadata},\n";
+  }
+  if (functions.empty())
+    os << "    {nullptr, nullptr, nullptr},\n";
+  os << "};\n"
+     << "const mtl::rt::CompiledModel kModel{kDescriptor, kPipelines, "
+     << functions.size() << "};\n} // namespace\n\n"
+     << "int main(int argc, char **argv) {\n"
+        "  return mtl::rt::main(kModel, argc, argv);\n}\n";
+  return os.str();
+}
+
+std::string emitAndLinkBinary(const spec::Spec &spec,
+                              const std::vector<kg::Function> &functions,
+                              const std::vector<std::string> &objectFiles,
+                              const std::string &outputPath,
+                              const LinkOptions &options) {
+  std::string src;
+  try {
+    src = driverSource(spec, functions);
+  } catch (const std::exception &e) {
+    return std::string("driver: ") + e.what();
+  }
+  std::string driverPath = outputPath + ".driver.cpp";
+  std::string logPath = outputPath + ".link.log";
+  {
+    std::ofstream out(driverPath);
+    out << src;
+    if (!out)
+      return "driver: cannot write " + driverPath;
+  }
+  std::string cxx = options.cxx;
+  if (cxx.empty()) {
+    const char *env = std::getenv("CXX");
+    cxx = env && *env ? env : "c++";
+  }
+  std::string runtimeLib =
+      options.runtimeLib.empty() ? MTLC_RUNTIME_LIB : options.runtimeLib;
+  std::string includeDir =
+      options.includeDir.empty() ? MTLC_SOURCE_DIR : options.includeDir;
+  if (runtimeLib.empty())
+    return "driver: no runtime library (set LinkOptions::runtimeLib)";
+
+  std::string cmd = cxx + " -std=c++17 -O1 -I" + shellQuote(includeDir) + " " +
+                    shellQuote(driverPath);
+  for (const std::string &o : objectFiles)
+    cmd += " " + shellQuote(o);
+  cmd += " " + shellQuote(runtimeLib);
+  for (const std::string &a : options.extraArgs)
+    cmd += " " + a;
+  cmd += " -lfmt -lz -lpthread -ldl -o " + shellQuote(outputPath);
+  if (options.verbose)
+    std::fprintf(stderr, "%s\n", cmd.c_str());
+  int rc = std::system((cmd + " > " + shellQuote(logPath) + " 2>&1").c_str());
+  std::string log;
+  {
+    std::ifstream in(logPath);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    log = ss.str();
+  }
+  std::remove(logPath.c_str());
+  if (!options.keepTemps)
+    std::remove(driverPath.c_str());
+  if (rc != 0)
+    return "link failed (" + cmd + "):\n" + log;
+  return "";
+}
+
+} // namespace mtl::codegen

@@ -1,0 +1,206 @@
+//===- Lowering.cpp - kg::Function -> Halide pipeline --------------------===//
+//
+// Arguments become ImageParams with constant bounds and dense strides, each
+// node becomes the Func(s) of its op class (ops/*.cpp), outputs get the same
+// constraints so every loop has constant extents.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Lowering.h"
+
+#include <cctype>
+#include <set>
+
+using namespace Halide;
+
+namespace mtl::codegen {
+
+std::string OpContext::name(const std::string &suffix) const {
+  return "n" + std::to_string(node.result) + "_" + node.op + "_" + suffix;
+}
+
+std::vector<int64_t> OpContext::ints(const std::string &key, size_t n,
+                                     std::vector<int64_t> def) const {
+  auto it = node.ints.find(key);
+  if (it == node.ints.end()) {
+    if (def.size() == n)
+      return def;
+    throw LoweringError{"missing integer attribute '" + key + "'"};
+  }
+  if (it->second.size() != n)
+    throw LoweringError{"attribute '" + key + "' needs " + std::to_string(n) +
+                        " values"};
+  return it->second;
+}
+
+double OpContext::floatAttr(const std::string &key, double def) const {
+  auto it = node.floats.find(key);
+  return it == node.floats.end() ? def : it->second;
+}
+
+const OpTable &opTable() {
+  static const OpTable table = [] {
+    OpTable t;
+    registerConvOps(t);
+    registerDenseOps(t);
+    registerPoolOps(t);
+    registerElementwiseOps(t);
+    registerLossOps(t);
+    return t;
+  }();
+  return table;
+}
+
+std::string sanitize(const std::string &s) {
+  std::string out;
+  for (char c : s)
+    out += (std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
+  if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0])))
+    out = "_" + out;
+  return out;
+}
+
+Target chooseTarget(const std::string &kind, const std::string &override) {
+  if (kind != "cpu" && kind != "cuda")
+    throw LoweringError{"unknown target '" + kind + "' (expected cpu or cuda)"};
+  Target t;
+  if (!override.empty()) {
+    if (!Target::validate_target_string(override))
+      throw LoweringError{"invalid Halide target '" + override + "'"};
+    t = Target(override);
+  } else {
+    t = get_host_target();
+    // The detected Zen 4 target claims Sapphire Rapids, which lets LLVM emit
+    // AMX; name the AVX-512 features explicitly instead (same fp32 speed).
+    if (t.has_feature(Target::AVX512_Skylake))
+      t = Target("x86-64-linux-avx-avx2-avx512-avx512_cannonlake-"
+                 "avx512_skylake-f16c-fma-sse41");
+  }
+  if (kind == "cuda" && !t.has_feature(Target::CUDA))
+    t = t.with_feature(Target::CUDA).with_feature(Target::CUDACapability86);
+  return t;
+}
+
+static Type halideType(kg::DType t) {
+  return t == kg::DType::I32 ? Int(32) : Float(32);
+}
+
+std::vector<Argument> LoweredFunction::arguments() const {
+  return std::vector<Argument>(params.begin(), params.end());
+}
+
+/// Constant bounds and dense strides for a rank-r tensor's dims.
+template <typename DimFn>
+static void constrain(const std::vector<int64_t> &shape, DimFn dim) {
+  int r = static_cast<int>(shape.size());
+  int stride = 1;
+  for (int i = 0; i < r; ++i) {
+    int e = hdim(shape, i);
+    dim(i).set_bounds(0, e).set_stride(stride);
+    stride *= e;
+  }
+}
+
+LoweredFunction lowerFunction(const kg::Function &fn, const Target &target) {
+  const bool gpu = target.has_gpu_feature();
+  const int nv = static_cast<int>(fn.values.size());
+  auto checkId = [&](int id, const std::string &what) {
+    if (id < 0 || id >= nv)
+      throw LoweringError{"function '" + fn.name + "': " + what +
+                          " refers to value " + std::to_string(id) +
+                          " out of range"};
+  };
+
+  std::set<std::string> used;
+  auto unique = [&](std::string n) {
+    n = sanitize(n);
+    std::string u = n;
+    for (int k = 2; used.count(u); ++k)
+      u = n + "_" + std::to_string(k);
+    used.insert(u);
+    return u;
+  };
+
+  LoweredFunction lf;
+  std::vector<Func> vals(nv);
+  std::vector<bool> defined(nv, false);
+  for (const kg::Arg &a : fn.args) {
+    checkId(a.value, "argument '" + a.name + "'");
+    const kg::Value &val = fn.values[a.value];
+    ImageParam p(halideType(val.dtype), static_cast<int>(val.shape.size()),
+                 unique(std::string(kg::toString(a.kind)) + "_" + a.name));
+    constrain(val.shape, [&](int i) { return p.dim(i); });
+    lf.params.push_back(p);
+    vals[a.value] = Func(p);
+    defined[a.value] = true;
+  }
+
+  // A node result that is an output is named after it (first use only).
+  std::map<int, std::string> outName;
+  std::vector<std::string> outNames;
+  for (const kg::Arg &o : fn.outputs) {
+    checkId(o.value, "output '" + o.name + "'");
+    outNames.push_back(
+        unique(std::string(kg::toString(o.kind)) + "_" + o.name));
+    if (!outName.count(o.value) && !defined[o.value])
+      outName[o.value] = outNames.back();
+  }
+
+  const OpTable &table = opTable();
+  for (const kg::Node &node : fn.nodes) {
+    std::string where = node.loc.empty() ? fn.name : node.loc;
+    auto it = table.find(node.op);
+    if (it == table.end())
+      throw LoweringError{where + ": error: codegen has no lowering for op '" +
+                          node.op + "'"};
+    checkId(node.result, "op '" + node.op + "' result");
+    if (defined[node.result])
+      throw LoweringError{where + ": error: value " +
+                          std::to_string(node.result) + " defined twice"};
+    OpContext ctx{fn, node, {},    {}, fn.values[node.result].shape,
+                  "", gpu,  target};
+    for (int in : node.inputs) {
+      checkId(in, "op '" + node.op + "' input");
+      if (!defined[in])
+        throw LoweringError{where + ": error: op '" + node.op +
+                            "' reads value " + std::to_string(in) +
+                            " before it is defined"};
+      ctx.inputs.push_back(vals[in]);
+      ctx.inputShapes.push_back(fn.values[in].shape);
+    }
+    auto on = outName.find(node.result);
+    ctx.resultName =
+        on != outName.end()
+            ? on->second
+            : unique("v" + std::to_string(node.result) + "_" + node.op);
+    try {
+      vals[node.result] = it->second(ctx);
+    } catch (const LoweringError &e) {
+      throw LoweringError{where + ": error: op '" + node.op +
+                          "': " + e.message};
+    }
+    defined[node.result] = true;
+  }
+
+  for (size_t k = 0; k < fn.outputs.size(); ++k) {
+    int id = fn.outputs[k].value;
+    if (!defined[id])
+      throw LoweringError{"function '" + fn.name + "': output '" +
+                          fn.outputs[k].name + "' is never computed"};
+    const std::vector<int64_t> &shape = fn.values[id].shape;
+    Func f = vals[id];
+    if (f.name() != outNames[k]) {
+      // An argument passed through, or a value output twice: copy it.
+      std::vector<Var> v = makeVars(static_cast<int>(shape.size()));
+      Func copy(outNames[k]);
+      copy(v) = call(f, asExprs(v));
+      scheduleElementwise(copy, v, shape, gpu);
+      f = copy;
+    }
+    constrain(shape, [&](int i) { return f.output_buffer().dim(i); });
+    lf.outputs.push_back(f);
+  }
+  lf.pipeline = Pipeline(lf.outputs);
+  return lf;
+}
+
+} // namespace mtl::codegen

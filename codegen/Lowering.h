@@ -1,0 +1,124 @@
+//===- Lowering.h - kg::Function -> Halide pipeline (internal) -----------===//
+//
+// Internal to codegen/: includes Halide.h, so never include it from a public
+// header or from a translation unit that also sees LLVM/MLIR headers.
+//
+// Each op class lives in codegen/ops/<Class>.cpp and registers its lowering
+// functions (definition + CPU/GPU schedule together) in the op table.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MTL_CODEGEN_LOWERING_H
+#define MTL_CODEGEN_LOWERING_H
+
+#include "codegen/KernelGraph.h"
+
+#include <Halide.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mtl::codegen {
+
+/// Everything an op's lowering function sees. Tensors are Funcs in Halide
+/// dimension order (logical dim d of a rank-r tensor = Halide dim r-1-d).
+struct OpContext {
+  const kg::Function &fn;
+  const kg::Node &node;
+  std::vector<Halide::Func> inputs;              // one per node input
+  std::vector<std::vector<int64_t>> inputShapes; // logical shapes
+  std::vector<int64_t> shape;                    // logical result shape
+  std::string resultName;                        // name for the result Func
+  bool gpu = false;
+  Halide::Target target;
+
+  /// A fresh, unique name for an internal stage of this op.
+  std::string name(const std::string &suffix) const;
+  /// Integer attribute `key` (must have `n` entries) or `def` if absent.
+  std::vector<int64_t> ints(const std::string &key, size_t n,
+                            std::vector<int64_t> def = {}) const;
+  double floatAttr(const std::string &key, double def) const;
+  int rank() const { return static_cast<int>(shape.size()); }
+};
+
+/// A lowering function: defines and schedules the result Func (named
+/// ctx.resultName) and any internal stages. Throws LoweringError on bad
+/// input (wrong arity, bad attributes).
+using LowerFn = std::function<Halide::Func(OpContext &)>;
+using OpTable = std::map<std::string, LowerFn>;
+
+struct LoweringError {
+  std::string message;
+};
+
+/// The registry of all op classes (ops/*.cpp).
+const OpTable &opTable();
+void registerConvOps(OpTable &table);
+void registerDenseOps(OpTable &table);
+void registerPoolOps(OpTable &table);
+void registerElementwiseOps(OpTable &table);
+void registerLossOps(OpTable &table);
+
+/// A lowered step function.
+struct LoweredFunction {
+  std::vector<Halide::ImageParam> params; // Function.args order
+  std::vector<Halide::Func> outputs;      // Function.outputs order
+  Halide::Pipeline pipeline;
+  std::vector<Halide::Argument> arguments() const;
+};
+
+/// Lowers `fn` for `target` (GPU schedules when it has a GPU feature).
+/// Throws LoweringError or Halide errors.
+LoweredFunction lowerFunction(const kg::Function &fn,
+                              const Halide::Target &target);
+
+/// The CPU/CUDA target for codegen: `override` if non-empty, else the
+/// explicit AVX-512 list when the host has AVX-512 (Zen 4 AMX trap, see
+/// docs/codegen.md), else the host. `cuda` adds CUDA + capability 8.6.
+Halide::Target chooseTarget(const std::string &kind,
+                            const std::string &override);
+
+/// C-identifier form of `s`, e.g. "conv1.weight" -> "conv1_weight".
+std::string sanitize(const std::string &s);
+
+//===- Schedule helpers shared by the op classes --------------------------===//
+
+/// Pure variables for a rank-r tensor, Halide order (x0 innermost).
+std::vector<Halide::Var> makeVars(int rank);
+/// f(args...) from a vector of Exprs / Vars.
+Halide::Expr call(const Halide::Func &f, const std::vector<Halide::Expr> &a);
+std::vector<Halide::Expr> asExprs(const std::vector<Halide::Var> &v);
+/// Extent of Halide dim `i` of a logical shape.
+inline int hdim(const std::vector<int64_t> &shape, int i) {
+  return static_cast<int>(shape[shape.size() - 1 - i]);
+}
+
+/// compute_root, vectorize dim 0, parallel over the outermost dim (CPU) or
+/// gpu_tile (GPU), for a Func with only a pure definition.
+void scheduleElementwise(Halide::Func f, const std::vector<Halide::Var> &v,
+                         const std::vector<int64_t> &shape, bool gpu);
+/// GPU schedule of one stage over its pure vars `v` (extents `ext`, Halide
+/// order): gpu_tile the two innermost, fuse the rest into a block dim.
+void gpuStage(Halide::Stage s, const std::vector<Halide::VarOrRVar> &v,
+              const std::vector<int> &ext);
+
+/// Register-tiled contraction: `out` (pure, = acc + epilogue) is split into
+/// tiles of (vector dim j) x (dim i); `acc` (pure init + one update over
+/// `r`) is computed per tile with the tile innermost, so the accumulators
+/// stay in registers. `v`: pure vars of out/acc (Halide order), `ext`:
+/// their extents. parallelDim: the pure dim to run in parallel (-1: fuse
+/// the tile grid and parallelize that).
+struct TileSpec {
+  int j = 0, i = 1; // dims: vectorized (contiguous) and register-tiled
+  int parallelDim = -1;
+  int unrollR = 4; // unroll factor of the innermost reduction var
+};
+void scheduleTiledContraction(Halide::Func out, Halide::Func acc,
+                              const std::vector<Halide::Var> &v,
+                              const std::vector<int> &ext, Halide::RDom r,
+                              const TileSpec &spec, bool gpu);
+
+} // namespace mtl::codegen
+
+#endif // MTL_CODEGEN_LOWERING_H

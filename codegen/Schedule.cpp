@@ -1,0 +1,164 @@
+//===- Schedule.cpp - Schedule helpers shared by the op classes ----------===//
+//
+// The CPU numbers behind these choices are in /work/shared/TOOLCHAIN.md:
+// 16-24 zmm accumulators per register tile, the tile innermost in update
+// stages (Halide puts RVars innermost by default), constant extents.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Lowering.h"
+
+#include <algorithm>
+
+using namespace Halide;
+
+namespace mtl::codegen {
+
+std::vector<Var> makeVars(int rank) {
+  static const char *names[] = {"x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7"};
+  std::vector<Var> v;
+  for (int i = 0; i < rank; ++i)
+    v.push_back(i < 8 ? Var(names[i]) : Var());
+  return v;
+}
+
+Expr call(const Func &f, const std::vector<Expr> &a) {
+  return const_cast<Func &>(f)(a);
+}
+
+std::vector<Expr> asExprs(const std::vector<Var> &v) {
+  return std::vector<Expr>(v.begin(), v.end());
+}
+
+/// Widest vector (16 fp32 lanes for AVX-512) that fits `extent`, or 1.
+static int vectorWidth(int extent) {
+  for (int w : {16, 8, 4})
+    if (extent >= w)
+      return w;
+  return 1;
+}
+
+Var gpuStageImpl(Stage s, const std::vector<VarOrRVar> &v,
+                 const std::vector<int> &ext) {
+  Var tx("tx"), ty("ty"), bx("bx"), by("by");
+  if (v.empty()) {
+    s.gpu_single_thread();
+    return tx;
+  }
+  if (v.size() == 1) {
+    s.gpu_tile(v[0], bx, tx, std::min(ext[0], 128), TailStrategy::GuardWithIf);
+    return tx;
+  }
+  // Fuse everything beyond the two innermost dims into one block dim.
+  if (v.size() > 2) {
+    VarOrRVar fused = v[2];
+    for (size_t k = 3; k < v.size(); ++k) {
+      Var f;
+      s.fuse(fused, v[k], f);
+      fused = f;
+    }
+    s.gpu_blocks(fused);
+  }
+  s.gpu_tile(v[0], v[1], bx, by, tx, ty, std::min(ext[0], 32),
+             std::min(ext[1], 8), TailStrategy::GuardWithIf);
+  return tx;
+}
+
+void gpuStage(Stage s, const std::vector<VarOrRVar> &v,
+              const std::vector<int> &ext) {
+  gpuStageImpl(s, v, ext);
+}
+
+void scheduleElementwise(Func f, const std::vector<Var> &v,
+                         const std::vector<int64_t> &shape, bool gpu) {
+  f.compute_root();
+  int r = static_cast<int>(v.size());
+  std::vector<int> ext;
+  for (int i = 0; i < r; ++i)
+    ext.push_back(hdim(shape, i));
+  if (gpu) {
+    gpuStage(f, std::vector<VarOrRVar>(v.begin(), v.end()), ext);
+    return;
+  }
+  if (r == 0)
+    return;
+  int w = vectorWidth(ext[0]);
+  if (w > 1)
+    f.vectorize(v[0], w, TailStrategy::ShiftInwards);
+  if (r >= 2 && ext[r - 1] > 1)
+    f.parallel(v[r - 1]);
+}
+
+void scheduleTiledContraction(Func out, Func acc, const std::vector<Var> &v,
+                              const std::vector<int> &ext, RDom r,
+                              const TileSpec &spec, bool gpu) {
+  out.compute_root();
+  std::vector<VarOrRVar> rvars;
+  for (int k = 0; k < r.dimensions(); ++k)
+    rvars.push_back(r[k]);
+  if (gpu) {
+    // One thread per output element; the reduction runs in registers.
+    std::vector<VarOrRVar> vv(v.begin(), v.end());
+    Var tx = gpuStageImpl(out, vv, ext);
+    acc.compute_at(out, tx);
+    return;
+  }
+  const int J = ext[spec.j], I = ext[spec.i];
+  const int vw = vectorWidth(J);
+  const int nv = vw > 1 ? std::min(4, J / vw) : 1;
+  const int jT = vw > 1 ? vw * nv : J;
+  // ~20 accumulators: 4x5, 3x6, 2x8, 1x12 vectors x rows.
+  static const int rowsFor[] = {8, 12, 8, 6, 5};
+  const int iT = std::min(I, rowsFor[nv]);
+
+  Var jo("jo"), ji("ji"), io("io"), ii("ii");
+  out.split(v[spec.j], jo, ji, jT, TailStrategy::ShiftInwards)
+      .split(v[spec.i], io, ii, iT, TailStrategy::ShiftInwards);
+  std::vector<VarOrRVar> order = {ji, ii, io};
+  std::vector<int> others;
+  for (int d = 0; d < (int)v.size(); ++d)
+    if (d != spec.j && d != spec.i)
+      others.push_back(d);
+  for (size_t k = 0; k + 1 < others.size(); ++k)
+    order.push_back(v[others[k]]);
+  order.push_back(jo);
+  if (!others.empty())
+    order.push_back(v[others.back()]);
+  out.reorder(order);
+  if (vw > 1)
+    out.vectorize(ji, vw);
+  out.unroll(ji).unroll(ii);
+  int par = spec.parallelDim >= 0 ? spec.parallelDim
+                                  : (others.empty() ? -1 : others.back());
+  Var t("t");
+  bool fusedGrid = !(par >= 0 && ext[par] > 1);
+  if (!fusedGrid) {
+    out.parallel(v[par]);
+  } else if (others.empty()) {
+    // No batch-like dim: parallelize the tile grid, row tiles innermost so
+    // each thread reuses the same column panel.
+    out.fuse(io, jo, t).parallel(t);
+  } else {
+    fusedGrid = false;
+    out.parallel(jo);
+  }
+
+  acc.compute_at(out, fusedGrid ? t : io);
+  if (vw > 1)
+    acc.vectorize(v[spec.j], vw);
+  acc.unroll(v[spec.j]).unroll(v[spec.i]);
+  std::vector<VarOrRVar> uorder = {v[spec.j], v[spec.i]};
+  uorder.insert(uorder.end(), rvars.begin(), rvars.end());
+  Stage u = acc.update();
+  u.reorder(uorder);
+  if (vw > 1)
+    u.vectorize(v[spec.j], vw);
+  u.unroll(v[spec.j]).unroll(v[spec.i]);
+  if (spec.unrollR > 1 && !rvars.empty()) {
+    const Expr extent = r[0].extent();
+    const int64_t *e = as_const_int(extent);
+    if (e && *e % spec.unrollR == 0)
+      u.unroll(r[0], spec.unrollR);
+  }
+}
+
+} // namespace mtl::codegen

@@ -1,0 +1,184 @@
+//===- Conv2D.cpp - conv2d and its two gradients -------------------------===//
+//
+// NHWC activations are f(c, x, y, n), HWIO filters w(co, ci, kx, ky).
+// Forward and grad-input are one direct convolution: a register tile of
+// (co vectors x output x) per image, the zero-padded (for grad-input: also
+// zero-dilated) input staged per image. Grad-input convolves dy with the
+// flipped, transposed filter. Grad-filter splits the batch reduction into
+// chunks (rfactor by hand) so two threads have work.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Lowering.h"
+
+#include <optional>
+
+using namespace Halide;
+
+namespace mtl::codegen {
+namespace {
+
+using Src = std::function<Expr(Expr, Expr, Expr, Expr)>;
+
+struct ConvGeom {
+  int N, H, W, Ci, KH, KW, Co, Ho, Wo, sh, sw, ph, pw;
+};
+
+ConvGeom geometry(OpContext &ctx, const std::vector<int64_t> &x,
+                  const std::vector<int64_t> &w,
+                  const std::vector<int64_t> &y) {
+  if (x.size() != 4 || w.size() != 4 || y.size() != 4)
+    throw LoweringError{"expects rank-4 NHWC tensors and an HWIO filter"};
+  auto s = ctx.ints("stride", 2, {1, 1});
+  auto p = ctx.ints("padding", 2, {0, 0});
+  ConvGeom g{(int)x[0], (int)x[1], (int)x[2], (int)x[3], (int)w[0],
+             (int)w[1], (int)w[3], (int)y[1], (int)y[2], (int)s[0],
+             (int)s[1], (int)p[0], (int)p[1]};
+  if (w[2] != x[3] || y[3] != w[3] || y[0] != x[0] || g.sh < 1 || g.sw < 1)
+    throw LoweringError{"inconsistent conv2d shapes"};
+  if (g.Ho != (g.H + 2 * g.ph - g.KH) / g.sh + 1 ||
+      g.Wo != (g.W + 2 * g.pw - g.KW) / g.sw + 1)
+    throw LoweringError{"output spatial size does not match stride/padding"};
+  return g;
+}
+
+/// x with zeros outside [0,W) x [0,H).
+Src zeroPadded(Func x, int H, int W) {
+  return [=](Expr c, Expr u, Expr v, Expr n) {
+    Expr inside = u >= 0 && u < W && v >= 0 && v < H;
+    return select(
+        inside, call(x, {c, clamp(u, 0, W - 1), clamp(v, 0, H - 1), n}), 0.0f);
+  };
+}
+
+/// out(co,x,y,n) = bias(co) + sum_{ci,kx,ky} filt(co,ci,kx,ky) *
+///                 src(ci, x*sw+kx-pw, y*sh+ky-ph, n)
+Func directConv(OpContext &ctx, Src src, bool stage, Func filt,
+                std::optional<Func> bias, int N, int Ho, int Wo, int Co, int Ci,
+                int KH, int KW, int sh, int sw, int ph, int pw) {
+  Var c("c"), x("x"), y("y"), n("n");
+  Func pad(ctx.name("pad"));
+  pad(c, x, y, n) = src(c, x, y, n);
+  RDom r(0, Ci, 0, KW, 0, KH, ctx.name("r"));
+  Func acc(ctx.name("acc"));
+  acc(c, x, y, n) = bias ? (*bias)(c) : Expr(0.0f);
+  acc(c, x, y, n) += filt(c, r.x, r.y, r.z) *
+                     pad(r.x, x * sw + r.y - pw, y * sh + r.z - ph, n);
+  Func out(ctx.resultName);
+  out(c, x, y, n) = acc(c, x, y, n);
+  scheduleTiledContraction(out, acc, {c, x, y, n}, {Co, Wo, Ho, N}, r,
+                           TileSpec{0, 1, 3, Ci % 4 == 0 ? 4 : 1}, ctx.gpu);
+  if (stage) {
+    int Hp = (Ho - 1) * sh + KH, Wp = (Wo - 1) * sw + KW;
+    if (ctx.gpu) {
+      pad.compute_root();
+      gpuStage(pad, {c, x, y, n}, {Ci, Wp, Hp, N});
+    } else {
+      // Zero padding staged per image, inside the parallel batch loop.
+      pad.compute_at(out, n);
+      for (int w : {16, 8, 4})
+        if (Ci % w == 0) {
+          pad.vectorize(c, w);
+          break;
+        }
+    }
+  }
+  return out;
+}
+
+Func lowerConv2D(OpContext &ctx) {
+  if (ctx.inputs.size() != 2 && ctx.inputs.size() != 3)
+    throw LoweringError{"expects (x, w) or (x, w, b)"};
+  ConvGeom g = geometry(ctx, ctx.inputShapes[0], ctx.inputShapes[1], ctx.shape);
+  std::optional<Func> bias;
+  if (ctx.inputs.size() == 3)
+    bias = ctx.inputs[2];
+  bool padded = g.ph > 0 || g.pw > 0;
+  Src src = padded ? zeroPadded(ctx.inputs[0], g.H, g.W)
+                   : Src([x = ctx.inputs[0]](Expr c, Expr u, Expr v, Expr n) {
+                       return call(x, {c, u, v, n});
+                     });
+  return directConv(ctx, src, padded, ctx.inputs[1], bias, g.N, g.Ho, g.Wo,
+                    g.Co, g.Ci, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw);
+}
+
+Func lowerConv2DBackwardInput(OpContext &ctx) {
+  if (ctx.inputs.size() != 2)
+    throw LoweringError{"expects (dy, w)"};
+  // ctx.shape is dx = [N,H,W,Ci]; dy = [N,Ho,Wo,Co].
+  ConvGeom g = geometry(ctx, ctx.shape, ctx.inputShapes[1], ctx.inputShapes[0]);
+  Func dy = ctx.inputs[0], w = ctx.inputs[1];
+  Var ci("ci"), co("co"), kx("kx"), ky("ky");
+  // Flipped, transposed filter: wt(ci, co, kx, ky).
+  Func wt(ctx.name("wt"));
+  wt(ci, co, kx, ky) = w(co, ci, g.KW - 1 - kx, g.KH - 1 - ky);
+  scheduleElementwise(wt, {ci, co, kx, ky}, {g.KH, g.KW, g.Co, g.Ci}, ctx.gpu);
+  // dy dilated by the stride, zero elsewhere.
+  int Ho = g.Ho, Wo = g.Wo, sh = g.sh, sw = g.sw;
+  Src src = [=](Expr c, Expr u, Expr v, Expr n) {
+    Expr xo = u / sw, yo = v / sh; // floor division
+    Expr inside =
+        u % sw == 0 && v % sh == 0 && xo >= 0 && xo < Wo && yo >= 0 && yo < Ho;
+    return select(inside,
+                  call(dy, {c, clamp(xo, 0, Wo - 1), clamp(yo, 0, Ho - 1), n}),
+                  0.0f);
+  };
+  return directConv(ctx, src, true, wt, std::nullopt, g.N, g.H, g.W, g.Ci, g.Co,
+                    g.KH, g.KW, 1, 1, g.KH - 1 - g.ph, g.KW - 1 - g.pw);
+}
+
+Func lowerConv2DBackwardFilter(OpContext &ctx) {
+  if (ctx.inputs.size() != 2)
+    throw LoweringError{"expects (x, dy)"};
+  ConvGeom g = geometry(ctx, ctx.inputShapes[0], ctx.shape, ctx.inputShapes[1]);
+  Func x = ctx.inputs[0], dy = ctx.inputs[1];
+  Var c("c"), u("u"), v("v"), n("n");
+  Func pad(ctx.name("pad"));
+  bool padded = g.ph > 0 || g.pw > 0;
+  pad(c, u, v, n) =
+      padded ? zeroPadded(x, g.H, g.W)(c, u, v, n) : x(c, u, v, n);
+  // Batch chunks reduced independently (rfactor by hand), then summed.
+  const int U = g.N % 4 == 0 ? 4 : g.N % 2 == 0 ? 2 : 1, chunk = g.N / U;
+  Var co("co"), ci("ci"), kx("kx"), ky("ky"), q("q");
+  RDom r(0, g.Wo, 0, g.Ho, 0, chunk, ctx.name("r"));
+  Expr nn = q * chunk + r.z;
+  Func acc(ctx.name("acc")), part(ctx.name("part"));
+  acc(co, ci, kx, ky, q) = 0.0f;
+  acc(co, ci, kx, ky, q) +=
+      dy(co, r.x, r.y, nn) *
+      pad(ci, r.x * g.sw + kx - g.pw, r.y * g.sh + ky - g.ph, nn);
+  part(co, ci, kx, ky, q) = acc(co, ci, kx, ky, q);
+  // Tile (co vectors x ci); with a thin input (Ci < 4) tile over kx.
+  TileSpec spec{0, g.Ci >= 4 ? 1 : 2, 4, 1};
+  scheduleTiledContraction(part, acc, {co, ci, kx, ky, q},
+                           {g.Co, g.Ci, g.KW, g.KH, U}, r, spec, ctx.gpu);
+  Func out(ctx.resultName);
+  Expr sum = part(co, ci, kx, ky, 0);
+  for (int k = 1; k < U; ++k)
+    sum += part(co, ci, kx, ky, k);
+  out(co, ci, kx, ky) = sum;
+  scheduleElementwise(out, {co, ci, kx, ky}, ctx.shape, ctx.gpu);
+  if (padded) {
+    pad.compute_root();
+    if (ctx.gpu) {
+      gpuStage(pad, {c, u, v, n}, {g.Ci, g.W + 2 * g.pw, g.H + 2 * g.ph, g.N});
+    } else {
+      pad.parallel(n);
+      for (int w : {16, 8, 4})
+        if (g.Ci % w == 0) {
+          pad.vectorize(c, w);
+          break;
+        }
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+void registerConvOps(OpTable &t) {
+  t["conv2d"] = lowerConv2D;
+  t["conv2d_backward_input"] = lowerConv2DBackwardInput;
+  t["conv2d_backward_filter"] = lowerConv2DBackwardFilter;
+}
+
+} // namespace mtl::codegen

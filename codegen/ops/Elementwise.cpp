@@ -1,0 +1,156 @@
+//===- Elementwise.cpp - relu, relu_grad, join, reshape, bias_grad -------===//
+//
+// Memory-bound ops: one compute_root stage each, vectorized over the
+// innermost (channel) dim, parallel over the batch. bias_grad reduces the
+// batch in independent chunks so two threads share it.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Lowering.h"
+
+using namespace Halide;
+
+namespace mtl::codegen {
+namespace {
+
+void requireSameShape(OpContext &ctx) {
+  for (auto &s : ctx.inputShapes)
+    if (s != ctx.shape)
+      throw LoweringError{"operands must have the result's shape"};
+}
+
+Func elementwise(OpContext &ctx, std::function<Expr(std::vector<Expr>)> f) {
+  std::vector<Var> v = makeVars(ctx.rank());
+  std::vector<Expr> ins;
+  for (Func &in : ctx.inputs)
+    ins.push_back(call(in, asExprs(v)));
+  Func out(ctx.resultName);
+  out(v) = f(ins);
+  scheduleElementwise(out, v, ctx.shape, ctx.gpu);
+  return out;
+}
+
+Func lowerRelu(OpContext &ctx) {
+  if (ctx.inputs.size() != 1)
+    throw LoweringError{"expects (x)"};
+  requireSameShape(ctx);
+  return elementwise(ctx, [](std::vector<Expr> a) { return max(a[0], 0.0f); });
+}
+
+Func lowerReluGrad(OpContext &ctx) {
+  if (ctx.inputs.size() != 2)
+    throw LoweringError{"expects (dy, y)"};
+  requireSameShape(ctx);
+  return elementwise(
+      ctx, [](std::vector<Expr> a) { return select(a[1] > 0.0f, a[0], 0.0f); });
+}
+
+Func lowerJoin(OpContext &ctx) {
+  if (ctx.inputs.empty())
+    throw LoweringError{"expects at least one gradient"};
+  requireSameShape(ctx);
+  return elementwise(ctx, [](std::vector<Expr> a) {
+    Expr s = a[0];
+    for (size_t k = 1; k < a.size(); ++k)
+      s += a[k];
+    return s;
+  });
+}
+
+Func lowerReshape(OpContext &ctx) {
+  if (ctx.inputs.size() != 1)
+    throw LoweringError{"expects (x)"};
+  const auto &in = ctx.inputShapes[0];
+  int64_t a = 1, b = 1;
+  for (auto e : in)
+    a *= e;
+  for (auto e : ctx.shape)
+    b *= e;
+  if (a != b)
+    throw LoweringError{"element counts differ"};
+  std::vector<Var> v = makeVars(ctx.rank());
+  // Row-major linear index of the result position, re-split for the input.
+  Expr lin = 0;
+  int stride = 1;
+  for (int i = 0; i < ctx.rank(); ++i) {
+    lin += v[i] * stride;
+    stride *= hdim(ctx.shape, i);
+  }
+  std::vector<Expr> idx;
+  int inRank = static_cast<int>(in.size());
+  stride = 1;
+  for (int i = 0; i < inRank; ++i) {
+    Expr e = lin / stride;
+    if (i + 1 < inRank)
+      e = e % hdim(in, i);
+    idx.push_back(e);
+    stride *= hdim(in, i);
+  }
+  Func out(ctx.resultName);
+  out(v) = call(ctx.inputs[0], idx);
+  scheduleElementwise(out, v, ctx.shape, ctx.gpu);
+  return out;
+}
+
+Func lowerBiasGrad(OpContext &ctx) {
+  if (ctx.inputs.size() != 1)
+    throw LoweringError{"expects (dy)"};
+  const auto &s = ctx.inputShapes[0];
+  int R = static_cast<int>(s.size());
+  if (R < 1 || ctx.shape != std::vector<int64_t>{s.back()})
+    throw LoweringError{"result must be [C] for dy [..., C]"};
+  Func dy = ctx.inputs[0];
+  Var c("c"), q("q");
+  Func out(ctx.resultName);
+  const int C = static_cast<int>(s.back());
+  if (R == 1) {
+    out(c) = dy(c);
+    scheduleElementwise(out, {c}, ctx.shape, ctx.gpu);
+    return out;
+  }
+  // Reduce every leading dim; the outermost one in U independent chunks.
+  const int N = static_cast<int>(s[0]);
+  const int U = N % 4 == 0 ? 4 : N % 2 == 0 ? 2 : 1, chunk = N / U;
+  Region ranges;
+  for (int i = 1; i + 1 < R; ++i)
+    ranges.push_back({0, hdim(s, i)});
+  ranges.push_back({0, chunk});
+  RDom r(ranges, ctx.name("r"));
+  std::vector<Expr> at = {c};
+  for (int k = 0; k + 1 < r.dimensions(); ++k)
+    at.push_back(r[k]);
+  at.push_back(q * chunk + r[r.dimensions() - 1]);
+  Func part(ctx.name("part"));
+  part(c, q) = 0.0f;
+  part(c, q) += call(dy, at);
+  Expr sum = part(c, 0);
+  for (int k = 1; k < U; ++k)
+    sum += part(c, k);
+  out(c) = sum;
+  part.compute_root();
+  if (ctx.gpu) {
+    gpuStage(part, {c, q}, {C, U});
+    gpuStage(part.update(), {c, q}, {C, U});
+  } else {
+    std::vector<VarOrRVar> order = {c};
+    for (int k = 0; k < r.dimensions(); ++k)
+      order.push_back(r[k]);
+    order.push_back(q);
+    part.update().reorder(order).parallel(q);
+    if (C >= 16)
+      part.update().vectorize(c, 16, TailStrategy::GuardWithIf);
+  }
+  scheduleElementwise(out, {c}, ctx.shape, ctx.gpu);
+  return out;
+}
+
+} // namespace
+
+void registerElementwiseOps(OpTable &t) {
+  t["relu"] = lowerRelu;
+  t["relu_grad"] = lowerReluGrad;
+  t["join"] = lowerJoin;
+  t["reshape"] = lowerReshape;
+  t["bias_grad"] = lowerBiasGrad;
+}
+
+} // namespace mtl::codegen

@@ -1,0 +1,103 @@
+//===- Pool.cpp - max_pool and max_pool_grad -----------------------------===//
+//
+// Windows are small (2x2, 3x3), so both ops unroll the window into one
+// expression. The gradient is a gather, not a scatter (no atomics, GPU
+// friendly): each input position sums dy over the windows that contain it
+// and whose first row-major maximum sits at that position.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Lowering.h"
+
+using namespace Halide;
+
+namespace mtl::codegen {
+namespace {
+
+struct PoolGeom {
+  int N, H, W, C, kh, kw, sh, sw, Ho, Wo;
+};
+
+PoolGeom geometry(OpContext &ctx, const std::vector<int64_t> &x,
+                  const std::vector<int64_t> &y) {
+  if (x.size() != 4 || y.size() != 4)
+    throw LoweringError{"expects rank-4 NHWC tensors"};
+  auto k = ctx.ints("kernel", 2);
+  auto s = ctx.ints("stride", 2, k);
+  PoolGeom g{(int)x[0], (int)x[1], (int)x[2], (int)x[3], (int)k[0],
+             (int)k[1], (int)s[0], (int)s[1], (int)y[1], (int)y[2]};
+  if (g.kh < 1 || g.kw < 1 || g.sh < 1 || g.sw < 1 || y[0] != x[0] ||
+      y[3] != x[3] || g.Ho != (g.H - g.kh) / g.sh + 1 ||
+      g.Wo != (g.W - g.kw) / g.sw + 1)
+    throw LoweringError{"inconsistent max_pool shapes"};
+  return g;
+}
+
+Func lowerMaxPool(OpContext &ctx) {
+  if (ctx.inputs.size() != 1)
+    throw LoweringError{"expects (x)"};
+  PoolGeom g = geometry(ctx, ctx.inputShapes[0], ctx.shape);
+  Func x = ctx.inputs[0];
+  Var c("c"), u("u"), v("v"), n("n");
+  Expr m;
+  for (int ky = 0; ky < g.kh; ++ky)
+    for (int kx = 0; kx < g.kw; ++kx) {
+      Expr e = x(c, u * g.sw + kx, v * g.sh + ky, n);
+      m = m.defined() ? max(m, e) : e;
+    }
+  Func out(ctx.resultName);
+  out(c, u, v, n) = m;
+  scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
+  return out;
+}
+
+Func lowerMaxPoolGrad(OpContext &ctx) {
+  if (ctx.inputs.size() != 2)
+    throw LoweringError{"expects (dy, x)"};
+  PoolGeom g = geometry(ctx, ctx.inputShapes[1], ctx.inputShapes[0]);
+  if (ctx.shape != ctx.inputShapes[1])
+    throw LoweringError{"result must have the shape of x"};
+  Func dy = ctx.inputs[0], x = ctx.inputs[1];
+  Var c("c"), u("u"), v("v"), n("n");
+  // Row-major index of the first maximum in each window.
+  Expr best, idx;
+  for (int ky = 0; ky < g.kh; ++ky)
+    for (int kx = 0; kx < g.kw; ++kx) {
+      Expr e = x(c, u * g.sw + kx, v * g.sh + ky, n);
+      if (!best.defined()) {
+        best = e;
+        idx = 0;
+        continue;
+      }
+      Expr better = e > best;
+      idx = select(better, ky * g.kw + kx, idx);
+      best = max(best, e);
+    }
+  Func arg(ctx.name("argmax"));
+  arg(c, u, v, n) = idx;
+  scheduleElementwise(arg, {c, u, v, n}, ctx.inputShapes[0], ctx.gpu);
+
+  Expr sum = 0.0f;
+  for (int ky = 0; ky < g.kh; ++ky)
+    for (int kx = 0; kx < g.kw; ++kx) {
+      Expr px = u - kx, py = v - ky;
+      Expr wx = px / g.sw, wy = py / g.sh; // floor division
+      Expr valid = px % g.sw == 0 && py % g.sh == 0 && wx >= 0 && wx < g.Wo &&
+                   wy >= 0 && wy < g.Ho;
+      Expr cwx = clamp(wx, 0, g.Wo - 1), cwy = clamp(wy, 0, g.Ho - 1);
+      sum += select(valid && arg(c, cwx, cwy, n) == ky * g.kw + kx,
+                    dy(c, cwx, cwy, n), 0.0f);
+    }
+  Func out(ctx.resultName);
+  out(c, u, v, n) = sum;
+  scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
+  return out;
+}
+
+} // namespace
+
+void registerPoolOps(OpTable &t) {
+  t["max_pool"] = lowerMaxPool;
+  t["max_pool_grad"] = lowerMaxPoolGrad;
+}
+
+} // namespace mtl::codegen

@@ -1,0 +1,78 @@
+//===- Bench.cpp - Timing of a training step -----------------------------===//
+
+#include "runtime/Bench.h"
+#include "runtime/Batcher.h"
+#include "runtime/Pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <random>
+#include <thread>
+
+namespace mtl::rt {
+
+namespace {
+
+// Labels valid for every task: below each target_map size and class count.
+int32_t labelRange(const Descriptor &d) {
+  int64_t range = 1 << 30;
+  for (const TaskSpec &t : d.tasks) {
+    if (t.target != "label")
+      continue;
+    if (!t.targetMap.empty())
+      range = std::min<int64_t>(range, t.targetMap.size());
+    else if (t.isClassification())
+      range = std::min(range, t.numClasses());
+  }
+  return static_cast<int32_t>(range == (1 << 30) ? 10 : range);
+}
+
+} // namespace
+
+BenchResult benchTrainStep(Model &model, int64_t steps, int64_t warmup,
+                           uint64_t seed) {
+  const Descriptor &d = model.desc();
+  model.initParams(seed);
+  auto opt = makeOptimizer(OptimizerConfig::from(d.train), model.values.size());
+  Pipeline pipeline(model, "train_step");
+
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
+  std::uniform_int_distribution<int32_t> label(0, labelRange(d) - 1);
+  Batch batch;
+  batch.rows = d.batch;
+  batch.images.resize(d.batch * numElements(d.inputShape));
+  for (float &p : batch.images)
+    p = pixel(rng);
+  for (int64_t r = 0; r < d.batch; ++r) {
+    batch.indices.push_back(r);
+    batch.labels.push_back(label(rng));
+    batch.mask.push_back(1.0f);
+  }
+  pipeline.setBatch(batch);
+
+  std::vector<double> times;
+  for (int64_t i = 0; i < warmup + steps; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    pipeline.run();
+    opt->step(model.values.data(), model.grads.data());
+    double ms = std::chrono::duration<double, std::milli>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+    if (i >= warmup)
+      times.push_back(ms);
+  }
+  std::sort(times.begin(), times.end());
+  BenchResult r;
+  r.medianMs = times.empty() ? 0.0 : times[times.size() / 2];
+  r.batch = d.batch;
+  r.samplesPerSecond = r.medianMs > 0 ? d.batch * 1000.0 / r.medianMs : 0.0;
+  const char *env = std::getenv("HL_NUM_THREADS");
+  r.threads = env && std::atoi(env) > 0
+                  ? std::atoi(env)
+                  : static_cast<int>(std::thread::hardware_concurrency());
+  return r;
+}
+
+} // namespace mtl::rt

@@ -1,0 +1,150 @@
+//===- Pipeline.cpp - A compiled pipeline with its buffers bound ---------===//
+
+#include "runtime/Pipeline.h"
+#include "runtime/Error.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace mtl::rt {
+
+namespace {
+
+// Halide dimension i is logical dimension r-1-i (last dimension innermost).
+std::vector<int> halideSizes(const Shape &shape) {
+  return std::vector<int>(shape.rbegin(), shape.rend());
+}
+
+Halide::Runtime::Buffer<> view(float *data, const Shape &shape) {
+  return Halide::Runtime::Buffer<>(halide_type_of<float>(), data,
+                                   halideSizes(shape));
+}
+
+Halide::Runtime::Buffer<> view(int32_t *data, const Shape &shape) {
+  return Halide::Runtime::Buffer<>(halide_type_of<int32_t>(), data,
+                                   halideSizes(shape));
+}
+
+} // namespace
+
+Pipeline::Pipeline(Model &model, const std::string &name)
+    : model(model), pipelineSpec(&model.pipeline(name)),
+      entry(&model.entry(name)), batch(model.desc().batch) {
+  const Descriptor &d = model.desc();
+  size_t numTasks = d.tasks.size();
+  inputData.assign(batch * numElements(d.inputShape), 0.0f);
+  classes.assign(numTasks, std::vector<int32_t>(batch, 0));
+  masks.assign(numTasks, std::vector<float>(batch, 0.0f));
+  values.resize(numTasks);
+  for (size_t t = 0; t < numTasks; ++t)
+    if (!d.tasks[t].isClassification())
+      values[t].assign(d.tasks[t].target == "image"
+                           ? inputData.size()
+                           : static_cast<size_t>(batch),
+                       0.0f);
+  losses.assign(numTasks, -1);
+  predictions.assign(numTasks, -1);
+
+  std::vector<const TensorSpec *> all;
+  for (const TensorSpec &t : pipelineSpec->args)
+    all.push_back(&t);
+  for (const TensorSpec &t : pipelineSpec->outputs)
+    all.push_back(&t);
+  slots.resize(all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    Slot &s = slots[i];
+    const TensorSpec &t = *all[i];
+    s.spec = &t;
+    size_t task = 0;
+    for (; task < numTasks && d.tasks[task].name != t.name; ++task)
+      ;
+    switch (t.kind) {
+    case ArgKind::Input:
+      s.buffer = view(inputData.data(), t.shape);
+      break;
+    case ArgKind::Target:
+      s.buffer = t.dtype == DType::I32 ? view(classes[task].data(), t.shape)
+                                       : view(values[task].data(), t.shape);
+      break;
+    case ArgKind::Mask:
+      s.buffer = view(masks[task].data(), t.shape);
+      break;
+    case ArgKind::Param:
+      s.buffer = view(model.param(model.paramIndex(t.name)), t.shape);
+      break;
+    case ArgKind::Grad:
+      s.buffer = view(model.grad(model.paramIndex(t.name)), t.shape);
+      break;
+    case ArgKind::Loss:
+    case ArgKind::Prediction:
+      s.f32.assign(numElements(t.shape), 0.0f);
+      s.buffer = view(s.f32.data(), t.shape);
+      (t.kind == ArgKind::Loss ? losses : predictions)[task] =
+          static_cast<int>(i);
+      break;
+    }
+  }
+  for (Slot &s : slots)
+    argv.push_back(s.buffer.raw_buffer());
+}
+
+void Pipeline::setBatch(const Batch &b) {
+  const Descriptor &d = model.desc();
+  std::memcpy(inputData.data(), b.images.data(),
+              inputData.size() * sizeof(float));
+  for (size_t t = 0; t < d.tasks.size(); ++t) {
+    const TaskSpec &task = d.tasks[t];
+    if (task.target == "image") {
+      std::copy(inputData.begin(), inputData.end(), values[t].begin());
+      std::copy(b.mask.begin(), b.mask.end(), masks[t].begin());
+      continue;
+    }
+    for (int64_t r = 0; r < batch; ++r) {
+      // A negative class (target_map -1) means "no label for this task".
+      int32_t cls = b.mask[r] != 0.0f ? mapLabel(task, b.labels[r]) : -1;
+      masks[t][r] = cls >= 0 ? 1.0f : 0.0f;
+      cls = std::max(cls, 0);
+      classes[t][r] = cls;
+      if (!values[t].empty())
+        values[t][r] = static_cast<float>(cls);
+    }
+  }
+}
+
+void Pipeline::run() {
+  // Host data changed since the last call (new batch, updated parameters);
+  // for a GPU pipeline this makes Halide upload it again.
+  for (size_t i = 0; i < pipelineSpec->args.size(); ++i)
+    slots[i].buffer.raw_buffer()->set_host_dirty(true);
+  int rc = entry->argv(argv.data());
+  if (rc != 0)
+    fail("pipeline '{}' failed with Halide error {}", pipelineSpec->name, rc);
+  for (size_t i = pipelineSpec->args.size(); i < slots.size(); ++i)
+    if (slots[i].buffer.copy_to_host() != 0)
+      fail("pipeline '{}': copying output '{}' to the host failed",
+           pipelineSpec->name, slots[i].spec->name);
+}
+
+float Pipeline::loss(size_t t) const {
+  return losses[t] >= 0 ? slots[losses[t]].f32[0] : 0.0f;
+}
+
+const float *Pipeline::prediction(size_t t) const {
+  return predictions[t] >= 0 ? slots[predictions[t]].f32.data() : nullptr;
+}
+
+TaskBatch Pipeline::taskBatch(size_t t) const {
+  const TaskSpec &task = model.desc().tasks[t];
+  TaskBatch b;
+  b.batch = batch;
+  b.mask = masks[t].data();
+  b.prediction = prediction(t);
+  b.rowSize = numElements(task.predictionShape);
+  if (task.isClassification())
+    b.classes = classes[t].data();
+  else if (static_cast<int64_t>(values[t].size()) == batch * b.rowSize)
+    b.values = values[t].data();
+  return b;
+}
+
+} // namespace mtl::rt

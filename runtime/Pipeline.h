@@ -1,0 +1,68 @@
+//===- Pipeline.h - A compiled pipeline with its buffers bound ------------===//
+//
+// Allocates one Halide buffer per pipeline argument and output, in descriptor
+// order, once: parameters and gradients are views into the Model's arrays,
+// everything else is owned here. `setBatch` fills the input and every task's
+// target and mask from a Batch; `run` calls the pipeline's `_argv` entry.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MTL_RUNTIME_PIPELINE_H
+#define MTL_RUNTIME_PIPELINE_H
+
+#include "runtime/Batcher.h"
+#include "runtime/Metrics.h"
+#include "runtime/Model.h"
+
+#include <HalideBuffer.h>
+
+namespace mtl::rt {
+
+class Pipeline {
+public:
+  Pipeline(Model &model, const std::string &name);
+  // The bound buffers point into this object.
+  Pipeline(const Pipeline &) = delete;
+  Pipeline &operator=(const Pipeline &) = delete;
+
+  /// Fills the input batch and every task's target and mask.
+  void setBatch(const Batch &batch);
+  /// Calls the pipeline; throws Error when it reports a failure.
+  void run();
+
+  /// The input batch (batch x H x W x C), e.g. for random benchmark data.
+  float *input() { return inputData.data(); }
+  /// Task `t`'s loss output (0 when the pipeline has none).
+  float loss(size_t t) const;
+  /// Task `t`'s view for metrics: prediction, target and mask.
+  TaskBatch taskBatch(size_t t) const;
+  const float *prediction(size_t t) const;
+  bool hasPrediction(size_t t) const { return predictions[t] >= 0; }
+  const PipelineSpec &spec() const { return *pipelineSpec; }
+
+private:
+  struct Slot {
+    const TensorSpec *spec;
+    std::vector<float> f32; // owned storage, when not a view
+    std::vector<int32_t> i32;
+    Halide::Runtime::Buffer<> buffer;
+  };
+
+  Model &model;
+  const PipelineSpec *pipelineSpec;
+  const PipelineEntry *entry;
+  int64_t batch;
+  std::vector<Slot> slots; // args then outputs
+  std::vector<void *> argv;
+
+  // Per task, in descriptor order, whether or not the pipeline reads them:
+  // metrics need them too.
+  std::vector<float> inputData;
+  std::vector<std::vector<int32_t>> classes;
+  std::vector<std::vector<float>> values; // regression targets
+  std::vector<std::vector<float>> masks;
+  std::vector<int> losses, predictions; // slot index or -1
+};
+
+} // namespace mtl::rt
+
+#endif // MTL_RUNTIME_PIPELINE_H

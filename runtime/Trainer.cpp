@@ -1,0 +1,170 @@
+//===- Trainer.cpp - The training loop -----------------------------------===//
+
+#include "runtime/Trainer.h"
+#include "runtime/Batcher.h"
+#include "runtime/Error.h"
+#include "runtime/Metrics.h"
+#include "runtime/Pipeline.h"
+
+#include <chrono>
+#include <cmath>
+#include <unistd.h>
+
+namespace mtl::rt {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double weightedLoss(const Descriptor &d,
+                    const std::vector<TaskMetrics> &metrics) {
+  double total = 0.0;
+  for (size_t t = 0; t < metrics.size(); ++t)
+    total += d.tasks[t].weight * metrics[t].loss();
+  return total;
+}
+
+std::string taskLine(const std::vector<TaskMetrics> &metrics) {
+  std::string line;
+  for (const TaskMetrics &m : metrics) {
+    line += fmt::format("{}{}:", line.empty() ? "" : " | ", m.spec().name);
+    for (const auto &[name, value] : m.values())
+      line += fmt::format(" {} {:.4f}", name, value);
+  }
+  return line;
+}
+
+// One progress line: redrawn in place on a terminal, printed every ~10% of
+// the epoch otherwise (logs stay short).
+class Progress {
+public:
+  Progress(FILE *out, bool quiet, int64_t total)
+      : out(out), quiet(quiet), tty(isatty(fileno(out))), total(total) {}
+
+  void update(int64_t epoch, int64_t epochs, int64_t done, double loss) {
+    if (quiet)
+      return;
+    if (tty) {
+      auto now = Clock::now();
+      if (done != total && now - lastDraw < std::chrono::milliseconds(100))
+        return;
+      lastDraw = now;
+      int width = 30, filled = static_cast<int>(width * done / total);
+      fmt::print(out, "\repoch {}/{} [{}{}] {:3d}% {}/{} loss {:.4f}", epoch,
+                 epochs, std::string(filled, '='),
+                 std::string(width - filled, ' '),
+                 static_cast<int>(100 * done / total), done, total, loss);
+      std::fflush(out);
+      return;
+    }
+    int64_t tenth = std::max<int64_t>(1, total / 10);
+    if (done % tenth == 0 && done != total)
+      fmt::print(out, "epoch {}/{} {:3d}% ({}/{}) loss {:.4f}\n", epoch, epochs,
+                 static_cast<int>(100 * done / total), done, total, loss);
+  }
+
+  void finish() {
+    if (!quiet && tty)
+      fmt::print(out, "\r\033[K");
+  }
+
+private:
+  FILE *out;
+  bool quiet, tty;
+  int64_t total;
+  Clock::time_point lastDraw{};
+};
+
+} // namespace
+
+std::vector<EpochSummary> train(Model &model, const Split &data,
+                                const TrainOptions &options, FILE *out) {
+  const Descriptor &d = model.desc();
+  OptimizerConfig config = OptimizerConfig::from(d.train);
+  config.lr = options.lr;
+  auto opt = makeOptimizer(config, model.values.size());
+
+  int64_t firstEpoch = 0, step = 0;
+  uint64_t seed = options.seed;
+  if (options.resume) {
+    CheckpointState state = readCheckpoint(options.checkpoint);
+    model.restore(state, opt.get(), options.checkpoint);
+    firstEpoch = state.epoch;
+    step = state.globalStep;
+    seed = state.seed; // the data order continues as in the first run
+    if (!options.quiet)
+      fmt::print(out, "resumed from {} (epoch {}, step {})\n",
+                 options.checkpoint, firstEpoch, step);
+  } else {
+    model.initParams(seed);
+  }
+
+  Pipeline pipeline(model, "train_step");
+  Batcher batcher(data, d.batch, Batcher::Mode::Train, seed);
+  const int64_t batches = batcher.batchesPerEpoch();
+  if (batches == 0)
+    fail("the training set has {} samples, fewer than one batch of {}",
+         data.size, d.batch);
+
+  std::vector<EpochSummary> summaries;
+  std::vector<TaskMetrics> metrics;
+  for (const TaskSpec &t : d.tasks)
+    metrics.emplace_back(t);
+
+  for (int64_t epoch = firstEpoch; epoch < options.epochs; ++epoch) {
+    for (TaskMetrics &m : metrics)
+      m.reset();
+    Progress progress(out, options.quiet, batches);
+    auto start = Clock::now();
+    batcher.startEpoch(epoch);
+    int64_t done = 0;
+    while (const Batch *batch = batcher.next()) {
+      pipeline.setBatch(*batch);
+      pipeline.run();
+      for (size_t t = 0; t < d.tasks.size(); ++t) {
+        float loss = pipeline.loss(t);
+        TaskBatch view = pipeline.taskBatch(t);
+        if (!std::isfinite(loss) && view.rows() > 0) {
+          progress.finish();
+          fail("epoch {}, step {}: loss of task '{}' is {}; stopping{}",
+               epoch + 1, step + 1, d.tasks[t].name, loss,
+               options.checkpoint.empty()
+                   ? std::string()
+                   : fmt::format(" ({} was not updated)", options.checkpoint));
+        }
+        metrics[t].add(loss, view);
+      }
+      opt->step(model.values.data(), model.grads.data());
+      ++step;
+      ++done;
+      progress.update(epoch + 1, options.epochs, done,
+                      weightedLoss(d, metrics));
+    }
+    progress.finish();
+
+    EpochSummary s;
+    s.epoch = epoch + 1;
+    s.loss = weightedLoss(d, metrics);
+    for (const TaskMetrics &m : metrics)
+      s.tasks.push_back(m.values());
+    s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    s.samplesPerSecond = batches * d.batch / std::max(s.seconds, 1e-9);
+    summaries.push_back(s);
+    if (!options.quiet)
+      fmt::print(out,
+                 "epoch {}/{}: loss {:.4f} | {} | {:.1f} s, {:.0f} "
+                 "samples/s\n",
+                 s.epoch, options.epochs, s.loss, taskLine(metrics), s.seconds,
+                 s.samplesPerSecond);
+    if (!options.checkpoint.empty())
+      writeCheckpoint(options.checkpoint,
+                      model.snapshot(*opt, epoch + 1, step, seed));
+    std::fflush(out);
+  }
+  if (!options.quiet && options.resume && firstEpoch >= options.epochs)
+    fmt::print(out, "nothing to do: the checkpoint already has {} epochs\n",
+               firstEpoch);
+  return summaries;
+}
+
+} // namespace mtl::rt
