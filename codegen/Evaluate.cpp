@@ -9,6 +9,7 @@
 #include "codegen/Evaluate.h"
 #include "codegen/Lowering.h"
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -100,12 +101,18 @@ std::string evaluate(const kg::Function &fn,
       if (t.shape != v.shape || have != count(v.shape))
         return "evaluate: argument '" + fn.args[k].name +
                "' has the wrong shape or size";
-      // Inputs are only read; wrap the caller's storage without copying.
-      Buffer<> buf =
-          isInt ? Buffer<>(Buffer<int32_t>(const_cast<int32_t *>(t.i32.data()),
-                                           halideSizes(v.shape)))
-                : Buffer<>(Buffer<float>(const_cast<float *>(t.f32.data()),
-                                         halideSizes(v.shape)));
+      // Copied into Halide's own (128-byte aligned) allocations: the
+      // pipelines declare that alignment for every buffer.
+      Buffer<> buf;
+      if (isInt) {
+        Buffer<int32_t> b(halideSizes(v.shape));
+        std::copy(t.i32.begin(), t.i32.end(), b.data());
+        buf = b;
+      } else {
+        Buffer<float> b(halideSizes(v.shape));
+        std::copy(t.f32.begin(), t.f32.end(), b.data());
+        buf = b;
+      }
       params.set(c->lf.params[k], buf);
     }
     outputs.assign(fn.outputs.size(), HostTensor());
@@ -114,16 +121,23 @@ std::string evaluate(const kg::Function &fn,
       const kg::Value &v = fn.values[fn.outputs[k].value];
       HostTensor &t = outputs[k];
       t.shape = v.shape;
-      if (v.dtype == kg::DType::I32) {
-        t.i32.assign(count(v.shape), 0);
-        bufs.push_back(Buffer<int32_t>(t.i32.data(), halideSizes(v.shape)));
-      } else {
-        t.f32.assign(count(v.shape), 0.0f);
-        bufs.push_back(Buffer<float>(t.f32.data(), halideSizes(v.shape)));
-      }
+      if (v.dtype == kg::DType::I32)
+        bufs.push_back(Buffer<int32_t>(halideSizes(v.shape)));
+      else
+        bufs.push_back(Buffer<float>(halideSizes(v.shape)));
     }
     Realization r(bufs);
     c->lf.pipeline.realize(r, c->target, params);
+    for (size_t k = 0; k < fn.outputs.size(); ++k) {
+      HostTensor &t = outputs[k];
+      if (fn.values[fn.outputs[k].value].dtype == kg::DType::I32) {
+        Buffer<int32_t> b = bufs[k];
+        t.i32.assign(b.data(), b.data() + count(t.shape));
+      } else {
+        Buffer<float> b = bufs[k];
+        t.f32.assign(b.data(), b.data() + count(t.shape));
+      }
+    }
     return "";
   } catch (const LoweringError &e) {
     return e.message;

@@ -34,8 +34,8 @@ struct Value {
 /// each op are documented in docs/dialect.md and ir/MtlOps.td.
 struct Node {
   std::string op;
-  std::vector<int> inputs; // value ids
-  int result = -1;         // value id
+  std::vector<int> inputs;                          // value ids
+  int result = -1;                                  // value id
   std::map<std::string, std::vector<int64_t>> ints; // e.g. stride, padding
   std::map<std::string, double> floats;             // e.g. scale
   std::string loc;                                  // file:line:col or ""
@@ -61,7 +61,7 @@ struct Arg {
 struct Function {
   std::string name; // train_step | eval_step | predict
   std::vector<Value> values;
-  std::vector<Node> nodes; // topological order
+  std::vector<Node> nodes;  // topological order
   std::vector<Arg> args;    // pipeline inputs, in call order
   std::vector<Arg> outputs; // pipeline outputs, in call order (after args)
 };

@@ -88,6 +88,10 @@ std::vector<Argument> LoweredFunction::arguments() const {
   return std::vector<Argument>(params.begin(), params.end());
 }
 
+/// Alignment in bytes of every buffer a pipeline takes (the runtime's
+/// AlignedVector and Halide::Runtime::Buffer both give 128).
+static constexpr int kHostAlignment = 128;
+
 /// Constant bounds and dense strides for a rank-r tensor's dims.
 template <typename DimFn>
 static void constrain(const std::vector<int64_t> &shape, DimFn dim) {
@@ -129,6 +133,9 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target) {
     ImageParam p(halideType(val.dtype), static_cast<int>(val.shape.size()),
                  unique(std::string(kg::toString(a.kind)) + "_" + a.name));
     constrain(val.shape, [&](int i) { return p.dim(i); });
+    // The runtime aligns every buffer; saying so lets Halide use aligned
+    // vector loads, and makes it check (not crash) when a caller does not.
+    p.set_host_alignment(kHostAlignment);
     lf.params.push_back(p);
     vals[a.value] = Func(p);
     defined[a.value] = true;
@@ -197,6 +204,7 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target) {
       f = copy;
     }
     constrain(shape, [&](int i) { return f.output_buffer().dim(i); });
+    f.output_buffer().set_host_alignment(kHostAlignment);
     lf.outputs.push_back(f);
   }
   lf.pipeline = Pipeline(lf.outputs);

@@ -86,9 +86,9 @@ private:
       int64_t kh = layer.kernel[0], kw = layer.kernel[1];
       Value w = param(layer.name + ".weight", {kh, kw, in[3], layer.filters},
                       "he_normal", l);
-      Value bias = layer.bias ? param(layer.name + ".bias", {layer.filters},
-                                      "zeros", l)
-                              : Value();
+      Value bias =
+          layer.bias ? param(layer.name + ".bias", {layer.filters}, "zeros", l)
+                     : Value();
       op = b.create<Conv2DOp>(l, unranked(), input, w, bias,
                               b.getDenseI64ArrayAttr(layer.stride),
                               b.getDenseI64ArrayAttr(layer.padding));
@@ -99,11 +99,11 @@ private:
                      << in.size() << "; add a 'flatten' layer before it";
         return nullptr;
       }
-      Value w = param(layer.name + ".weight", {in[1], layer.units},
-                      "he_normal", l);
-      Value bias = layer.bias ? param(layer.name + ".bias", {layer.units},
-                                      "zeros", l)
-                              : Value();
+      Value w =
+          param(layer.name + ".weight", {in[1], layer.units}, "he_normal", l);
+      Value bias = layer.bias
+                       ? param(layer.name + ".bias", {layer.units}, "zeros", l)
+                       : Value();
       op = b.create<DenseOp>(l, unranked(), input, w, bias);
     } else if (layer.op == "relu") {
       op = b.create<ReluOp>(l, unranked(), input);
@@ -123,8 +123,8 @@ private:
     return op->getResult(0);
   }
 
-  Value param(const std::string &name, ArrayRef<int64_t> shape,
-              StringRef init, Location l) {
+  Value param(const std::string &name, ArrayRef<int64_t> shape, StringRef init,
+              Location l) {
     return b.create<ParamOp>(l, f32(shape), name, init);
   }
 
@@ -154,13 +154,14 @@ private:
         return emitError(l) << "task '" << task.name
                             << "': softmax_cross_entropy needs the head to "
                                "output [batch, classes], got rank "
-                            << pred.size() << "; end the head with a dense "
+                            << pred.size()
+                            << "; end the head with a dense "
                                "layer";
       for (int64_t c : task.targetMap)
         if (c >= pred[1])
           return emitError(keyLoc("target_map"))
-                 << "task '" << task.name << "': target_map maps to class "
-                 << c << " but the head outputs " << pred[1] << " classes";
+                 << "task '" << task.name << "': target_map maps to class " << c
+                 << " but the head outputs " << pred[1] << " classes";
       Value target = b.create<TargetOp>(
           l, RankedTensorType::get({batch()}, b.getI32Type()), task.name);
       loss = b.create<SoftmaxCrossEntropyOp>(l, unranked(), v, target, mask);
@@ -175,8 +176,7 @@ private:
       if (task.target == "image" && perSample != imageSize)
         return emitError(keyLoc("target"))
                << "task '" << task.name << "' predicts " << perSample
-               << " values per sample but its target 'image' has "
-               << imageSize;
+               << " values per sample but its target 'image' has " << imageSize;
       Value target = b.create<TargetOp>(l, v.getType(), task.name);
       loss = b.create<MseOp>(l, unranked(), v, target, mask);
     } else {

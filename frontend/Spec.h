@@ -32,13 +32,13 @@ struct Layer {
   std::vector<std::string> inputs;
   std::vector<SourceLoc> inputLocs; // where each entry of `inputs` is written
   // Op keys (only those meaningful for `op` are set; checked by the parser).
-  int64_t units = 0;                  // dense
-  int64_t filters = 0;                // conv2d
-  std::vector<int64_t> kernel;        // conv2d, max_pool: [kh, kw]
-  std::vector<int64_t> stride;        // conv2d, max_pool: [sh, sw]
-  std::vector<int64_t> padding;       // conv2d: [ph, pw]
-  bool bias = true;                   // dense, conv2d
-  SourceLoc loc;                      // the layer's table
+  int64_t units = 0;                        // dense
+  int64_t filters = 0;                      // conv2d
+  std::vector<int64_t> kernel;              // conv2d, max_pool: [kh, kw]
+  std::vector<int64_t> stride;              // conv2d, max_pool: [sh, sw]
+  std::vector<int64_t> padding;             // conv2d: [ph, pw]
+  bool bias = true;                         // dense, conv2d
+  SourceLoc loc;                            // the layer's table
   std::map<std::string, SourceLoc> keyLocs; // location of each key given
 };
 
@@ -46,9 +46,9 @@ struct Task {
   std::string name;
   std::string from; // backbone layer the head reads ("" = backbone output)
   std::vector<Layer> head;
-  std::string loss;   // softmax_cross_entropy | mse
-  std::string target; // label | image
-  std::vector<int64_t> targetMap; // optional: class id -> target class
+  std::string loss;                 // softmax_cross_entropy | mse
+  std::string target;               // label | image
+  std::vector<int64_t> targetMap;   // optional: class id -> target class
   std::vector<std::string> metrics; // accuracy | mse
   double weight = 1.0;
   SourceLoc loc;
@@ -78,7 +78,7 @@ struct Data {
 struct Train {
   std::string optimizer = "adam"; // sgd | adam
   double lr = 1e-3;
-  double momentum = 0.0;          // sgd
+  double momentum = 0.0;                         // sgd
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8; // adam
   double weightDecay = 0.0;
   int64_t batch = 128;

@@ -23,8 +23,7 @@ LogicalResult verifyInferred(ShapeInference op) {
   if (!*inferred || !isa<RankedTensorType>(actual) || actual == *inferred)
     return success();
   return op->emitOpError() << "result type " << actual
-                           << " does not match the inferred type "
-                           << *inferred;
+                           << " does not match the inferred type " << *inferred;
 }
 
 ArrayRef<int64_t> shape(Value v) {
@@ -32,9 +31,8 @@ ArrayRef<int64_t> shape(Value v) {
 }
 
 bool ranked(ValueRange values) {
-  return llvm::all_of(values, [](Value v) {
-    return isa<RankedTensorType>(v.getType());
-  });
+  return llvm::all_of(
+      values, [](Value v) { return isa<RankedTensorType>(v.getType()); });
 }
 } // namespace
 
@@ -54,8 +52,7 @@ LogicalResult MaskOp::verify() {
 }
 
 LogicalResult ParamOp::verify() {
-  static const char *inits[] = {"he_normal", "glorot_uniform", "zeros",
-                                "ones"};
+  static const char *inits[] = {"he_normal", "glorot_uniform", "zeros", "ones"};
   if (!llvm::is_contained(inits, getInit()))
     return emitOpError() << "unknown init '" << getInit()
                          << "' (he_normal, glorot_uniform, zeros, ones)";
@@ -80,9 +77,9 @@ LogicalResult ReshapeOp::verify() {
   auto in = dyn_cast<RankedTensorType>(getInput().getType());
   auto out = dyn_cast<RankedTensorType>(getType());
   if (in && out && in.getNumElements() != out.getNumElements())
-    return emitOpError() << "cannot reshape " << in << " (" << in.getNumElements()
-                         << " elements) to " << out << " ("
-                         << out.getNumElements() << " elements)";
+    return emitOpError() << "cannot reshape " << in << " ("
+                         << in.getNumElements() << " elements) to " << out
+                         << " (" << out.getNumElements() << " elements)";
   return success();
 }
 

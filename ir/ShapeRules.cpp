@@ -42,8 +42,8 @@ LogicalResult checkPair(Operation *op, ArrayRef<int64_t> v, StringRef what,
                            << v.size();
   for (int64_t x : v)
     if (x < min)
-      return op->emitError() << what << " must be >= " << min << ", got "
-                             << str(v);
+      return op->emitError()
+             << what << " must be >= " << min << ", got " << str(v);
   return success();
 }
 } // namespace
@@ -57,15 +57,16 @@ FailureOr<Type> Conv2DOp::inferResultType() {
     return Type();
   if (x->size() != 4)
     return emitError() << "conv2d expects an NHWC input of rank 4, got "
-                       << str(*x) << "; a conv2d cannot follow a flatten or "
-                                     "dense layer";
+                       << str(*x)
+                       << "; a conv2d cannot follow a flatten or "
+                          "dense layer";
   if (w->size() != 4)
     return emitError() << "conv2d filter must be [kh, kw, cin, cout], got "
                        << str(*w);
   if ((*w)[2] != (*x)[3])
     return emitError() << "conv2d filter has " << (*w)[2]
-                       << " input channels but the input " << str(*x)
-                       << " has " << (*x)[3];
+                       << " input channels but the input " << str(*x) << " has "
+                       << (*x)[3];
   if (auto b = shapeOf(getBias()); b && (b->size() != 1 || (*b)[0] != (*w)[3]))
     return emitError() << "conv2d bias must be [" << (*w)[3] << "], got "
                        << str(*b);
@@ -153,8 +154,8 @@ FailureOr<Type> SoftmaxCrossEntropyOp::inferResultType() {
                           "classes], got "
                        << str(*l) << "; end the head with a dense layer";
   if (t->size() != 1 || (*t)[0] != (*l)[0])
-    return emitError() << "softmax_cross_entropy expects class ids ["
-                       << (*l)[0] << "], got " << str(*t);
+    return emitError() << "softmax_cross_entropy expects class ids [" << (*l)[0]
+                       << "], got " << str(*t);
   return lossType(*this, *l, shapeOf(getMask()));
 }
 

@@ -103,8 +103,8 @@ private:
       return it->second;
     auto type = cast<RankedTensorType>(v.getType());
     kg::Value kv;
-    kv.dtype = type.getElementType().isInteger(32) ? kg::DType::I32
-                                                   : kg::DType::F32;
+    kv.dtype =
+        type.getElementType().isInteger(32) ? kg::DType::I32 : kg::DType::F32;
     kv.shape.assign(type.getShape().begin(), type.getShape().end());
     out.values.push_back(kv);
     return ids[v] = out.values.size() - 1;
@@ -144,8 +144,7 @@ private:
 };
 } // namespace
 
-FailureOr<kg::Function> mtl::lowerToKernelGraph(func::FuncOp fn,
-                                                StepKind kind,
+FailureOr<kg::Function> mtl::lowerToKernelGraph(func::FuncOp fn, StepKind kind,
                                                 StringRef name) {
   if (!fn.getBody().hasOneBlock())
     return fn.emitError() << "expected a single-block function";

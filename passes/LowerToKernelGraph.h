@@ -16,9 +16,8 @@ enum class StepKind {
 
 /// Lowers `fn` (shapes inferred; for Train, after mtl-autodiff) to the plain
 /// kernel graph codegen consumes, keeping only the ops its outputs need.
-mlir::FailureOr<kg::Function> lowerToKernelGraph(mlir::func::FuncOp fn,
-                                                 StepKind kind,
-                                                 llvm::StringRef name);
+mlir::FailureOr<kg::Function>
+lowerToKernelGraph(mlir::func::FuncOp fn, StepKind kind, llvm::StringRef name);
 
 } // namespace mtl
 

@@ -19,7 +19,7 @@ struct ShapeInferencePass
       if (isa<RankedTensorType>(op->getResult(0).getType()))
         return WalkResult::advance();
       return failed(mtl::inferResultTypeInPlace(op)) ? WalkResult::interrupt()
-                                                      : WalkResult::advance();
+                                                     : WalkResult::advance();
     });
     if (result.wasInterrupted())
       signalPassFailure();

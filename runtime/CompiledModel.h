@@ -18,9 +18,9 @@ struct halide_filter_metadata_t;
 namespace mtl::rt {
 
 struct PipelineEntry {
-  const char *name;                               // train_step | eval_step | predict
-  int (*argv)(void **args);                       // Halide `<name>_argv`
-  const halide_filter_metadata_t *(*metadata)();  // Halide `<name>_metadata`
+  const char *name;         // train_step | eval_step | predict
+  int (*argv)(void **args); // Halide `<name>_argv`
+  const halide_filter_metadata_t *(*metadata)(); // Halide `<name>_metadata`
 };
 
 struct CompiledModel {

@@ -168,8 +168,20 @@ void checkTensor(const Descriptor &d, const TensorSpec &t, bool isOutput,
     fail("descriptor: {}: unknown task '{}'", path, t.name);
   switch (t.kind) {
   case ArgKind::Target:
-    if (task->target == "image")
+    if (task->target == "image") {
+      // The image in any shape with its element count, row-major (a dense
+      // head reconstructs a flattened image).
+      auto count = [](const Shape &s) {
+        int64_t n = 1;
+        for (int64_t v : s)
+          n *= v;
+        return n;
+      };
+      if (!t.shape.empty() && t.shape[0] == d.batch &&
+          count(t.shape) == d.batch * count(d.inputShape))
+        return expect(t.shape, DType::F32);
       return expect(batched(d.batch, d.inputShape), DType::F32);
+    }
     if (task->isClassification())
       return expect({d.batch}, DType::I32);
     // A regression on the label: one float per sample.

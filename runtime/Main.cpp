@@ -24,7 +24,7 @@ namespace mtl::rt {
 namespace {
 
 struct Flags {
-  std::string checkpoint, dataDir;
+  std::string checkpoint, dataDir, log;
   int64_t epochs = 0, limitTrain = -1, limitTest = -1;
   double lr = 0.0;
   uint64_t seed = 0;
@@ -85,6 +85,7 @@ int cmdTrain(Model &model, const Flags &flags) {
   options.checkpoint = flags.checkpoint;
   options.resume = flags.resume;
   options.quiet = flags.quiet;
+  options.log = flags.log;
   if (options.resume && !fileExists(options.checkpoint))
     fail("--resume: no checkpoint at {}", options.checkpoint);
   Split data =
@@ -266,6 +267,8 @@ int run(const CompiledModel &compiled, int argc, char **argv,
                    "Use the first N training samples (0 = all)")
       ->check(nonNegative());
   train->add_flag("--quiet", flags.quiet, "Print nothing but errors");
+  train->add_option("--log", flags.log,
+                    "Metrics log: JSON lines, one per step and per epoch");
 
   CLI::App *eval = app.add_subcommand("eval", "Evaluate on the test set");
   eval->add_flag("--json", flags.json, "Print only a JSON object");

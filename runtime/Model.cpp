@@ -6,7 +6,9 @@
 
 #include <HalideRuntime.h>
 
+#include <algorithm>
 #include <cstring>
+#include <random>
 
 namespace mtl::rt {
 
@@ -16,7 +18,7 @@ Model::Model(const CompiledModel &compiled)
   int64_t offset = 0;
   for (const ParamSpec &p : descriptor.params) {
     offsets.push_back(offset);
-    offset += numElements(p.shape);
+    offset += alignedCount<float>(numElements(p.shape));
   }
   values.assign(offset, 0.0f);
   grads.assign(offset, 0.0f);
@@ -71,7 +73,9 @@ size_t Model::paramIndex(const std::string &name) const {
 }
 
 void Model::initParams(uint64_t seed) {
-  mtl::rt::initParams(descriptor.params, values.data(), seed);
+  std::mt19937_64 rng(seed);
+  for (size_t i = 0; i < descriptor.params.size(); ++i)
+    initParam(descriptor.params[i], param(i), rng);
 }
 
 CheckpointState Model::snapshot(Optimizer &opt, int64_t epoch, int64_t step,
@@ -80,7 +84,11 @@ CheckpointState Model::snapshot(Optimizer &opt, int64_t epoch, int64_t step,
   s.model = descriptor.model;
   for (const ParamSpec &p : descriptor.params)
     s.params.emplace_back(p.name, p.shape);
-  s.values = values;
+  for (size_t i = 0; i < descriptor.params.size(); ++i) {
+    const float *p = values.data() + offsets[i];
+    s.values.insert(s.values.end(), p,
+                    p + numElements(descriptor.params[i].shape));
+  }
   s.optimizer = opt.kind();
   s.optimizerSteps = opt.steps();
   for (auto &[name, data] : opt.state())
@@ -94,7 +102,12 @@ CheckpointState Model::snapshot(Optimizer &opt, int64_t epoch, int64_t step,
 void Model::restore(const CheckpointState &state, Optimizer *opt,
                     const std::string &path) {
   checkCompatible(state, descriptor, path);
-  values = state.values;
+  const float *src = state.values.data();
+  for (size_t i = 0; i < descriptor.params.size(); ++i) {
+    int64_t n = numElements(descriptor.params[i].shape);
+    std::copy(src, src + n, values.data() + offsets[i]);
+    src += n;
+  }
   if (!opt)
     return;
   if (state.optimizer != opt->kind())

@@ -1,13 +1,16 @@
 //===- Model.h - The descriptor, the pipelines and the parameters --------===//
 //
-// All parameters live back to back in one float array (descriptor order) and
-// their gradients in another of the same layout: the pipelines read and write
-// views into them, and the optimizer updates the whole model in one loop.
+// All parameters live in one float array (descriptor order, each starting on
+// a 128-byte boundary, zero padding between) and their gradients in another
+// of the same layout: the pipelines read and write views into them, and the
+// optimizer updates the whole model in one loop (the padding stays zero).
+// Checkpoints hold the parameters back to back, without the padding.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MTL_RUNTIME_MODEL_H
 #define MTL_RUNTIME_MODEL_H
 
+#include "runtime/Aligned.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/CompiledModel.h"
 #include "runtime/Descriptor.h"
@@ -40,8 +43,8 @@ public:
   void restore(const CheckpointState &state, Optimizer *opt,
                const std::string &path);
 
-  std::vector<float> values; // all parameters
-  std::vector<float> grads;  // their gradients, same layout
+  AlignedVector<float> values; // all parameters
+  AlignedVector<float> grads;  // their gradients, same layout
 
 private:
   Descriptor descriptor;

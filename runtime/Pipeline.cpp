@@ -33,8 +33,8 @@ Pipeline::Pipeline(Model &model, const std::string &name)
   const Descriptor &d = model.desc();
   size_t numTasks = d.tasks.size();
   inputData.assign(batch * numElements(d.inputShape), 0.0f);
-  classes.assign(numTasks, std::vector<int32_t>(batch, 0));
-  masks.assign(numTasks, std::vector<float>(batch, 0.0f));
+  classes.assign(numTasks, AlignedVector<int32_t>(batch, 0));
+  masks.assign(numTasks, AlignedVector<float>(batch, 0.0f));
   values.resize(numTasks);
   for (size_t t = 0; t < numTasks; ++t)
     if (!d.tasks[t].isClassification())

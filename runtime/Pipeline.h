@@ -9,6 +9,7 @@
 #ifndef MTL_RUNTIME_PIPELINE_H
 #define MTL_RUNTIME_PIPELINE_H
 
+#include "runtime/Aligned.h"
 #include "runtime/Batcher.h"
 #include "runtime/Metrics.h"
 #include "runtime/Model.h"
@@ -42,8 +43,8 @@ public:
 private:
   struct Slot {
     const TensorSpec *spec;
-    std::vector<float> f32; // owned storage, when not a view
-    std::vector<int32_t> i32;
+    AlignedVector<float> f32; // owned storage, when not a view
+    AlignedVector<int32_t> i32;
     Halide::Runtime::Buffer<> buffer;
   };
 
@@ -56,10 +57,10 @@ private:
 
   // Per task, in descriptor order, whether or not the pipeline reads them:
   // metrics need them too.
-  std::vector<float> inputData;
-  std::vector<std::vector<int32_t>> classes;
-  std::vector<std::vector<float>> values; // regression targets
-  std::vector<std::vector<float>> masks;
+  AlignedVector<float> inputData;
+  std::vector<AlignedVector<int32_t>> classes;
+  std::vector<AlignedVector<float>> values; // regression targets
+  std::vector<AlignedVector<float>> masks;
   std::vector<int> losses, predictions; // slot index or -1
 };
 

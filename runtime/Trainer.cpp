@@ -6,8 +6,13 @@
 #include "runtime/Metrics.h"
 #include "runtime/Pipeline.h"
 
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <memory>
 #include <unistd.h>
 
 namespace mtl::rt {
@@ -106,6 +111,22 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
     fail("the training set has {} samples, fewer than one batch of {}",
          data.size, d.batch);
 
+  // The metrics log: one JSON object per line, a "step" line per step and
+  // an "epoch" line per epoch, appended so a resumed run continues it.
+  std::unique_ptr<FILE, int (*)(FILE *)> log(nullptr, std::fclose);
+  if (!options.log.empty()) {
+    log.reset(std::fopen(options.log.c_str(), options.resume ? "a" : "w"));
+    if (!log)
+      fail("cannot write the metrics log {}: {}", options.log,
+           std::strerror(errno));
+  }
+  auto writeLog = [&](const nlohmann::json &j) {
+    if (log) {
+      std::fputs((j.dump() + "\n").c_str(), log.get());
+      std::fflush(log.get());
+    }
+  };
+
   std::vector<EpochSummary> summaries;
   std::vector<TaskMetrics> metrics;
   for (const TaskSpec &t : d.tasks)
@@ -136,6 +157,12 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
       }
       opt->step(model.values.data(), model.grads.data());
       ++step;
+      if (log) {
+        nlohmann::json losses;
+        for (size_t t = 0; t < d.tasks.size(); ++t)
+          losses[d.tasks[t].name] = pipeline.loss(t);
+        writeLog({{"step", step}, {"epoch", epoch + 1}, {"losses", losses}});
+      }
       ++done;
       progress.update(epoch + 1, options.epochs, done,
                       weightedLoss(d, metrics));
@@ -150,6 +177,17 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
     s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     s.samplesPerSecond = batches * d.batch / std::max(s.seconds, 1e-9);
     summaries.push_back(s);
+    if (log) {
+      nlohmann::json tasks;
+      for (size_t t = 0; t < d.tasks.size(); ++t)
+        for (const auto &[name, value] : s.tasks[t])
+          tasks[d.tasks[t].name][name] = value;
+      writeLog({{"epoch", s.epoch},
+                {"loss", s.loss},
+                {"tasks", tasks},
+                {"seconds", s.seconds},
+                {"samples_per_second", s.samplesPerSecond}});
+    }
     if (!options.quiet)
       fmt::print(out,
                  "epoch {}/{}: loss {:.4f} | {} | {:.1f} s, {:.0f} "

@@ -23,6 +23,7 @@ struct TrainOptions {
   std::string checkpoint; // written after every epoch; "" = none
   bool resume = false;    // continue from `checkpoint`
   bool quiet = false;     // no progress or epoch lines
+  std::string log;        // metrics log (JSON lines); "" = none
 };
 
 struct EpochSummary {

@@ -51,8 +51,7 @@ struct AutodiffPass : mtl::impl::MtlAutodiffBase<AutodiffPass> {
       return signalPassFailure();
     }
     if (module.lookupSymbol(stepName)) {
-      module.emitError() << "mtl-autodiff: @" << stepName
-                         << " already exists";
+      module.emitError() << "mtl-autodiff: @" << stepName << " already exists";
       return signalPassFailure();
     }
     auto step = cast<func::FuncOp>(forward->clone());
@@ -117,8 +116,8 @@ struct AutodiffPass : mtl::impl::MtlAutodiffBase<AutodiffPass> {
         continue; // does not reach the objective
       auto rule = autodiff::gradRules().find(op->getName().getStringRef());
       if (rule == autodiff::gradRules().end())
-        return op->emitError() << "no gradient rule for '" << op->getName()
-                               << "'";
+        return op->emitError()
+               << "no gradient rule for '" << op->getName() << "'";
       SmallVector<bool> needsGrad;
       for (Value v : op->getOperands())
         needsGrad.push_back(active.contains(v));

@@ -13,8 +13,8 @@ static void maxPoolGrad(mtl::autodiff::GradContext &ctx,
                         SmallVectorImpl<Value> &grads) {
   auto pool = cast<mtl::MaxPoolOp>(ctx.op);
   grads[0] = ctx.builder.create<mtl::MaxPoolGradOp>(
-      pool.getLoc(), pool.getInput().getType(), ctx.resultGrad,
-      pool.getInput(), pool.getKernelAttr(), pool.getStrideAttr());
+      pool.getLoc(), pool.getInput().getType(), ctx.resultGrad, pool.getInput(),
+      pool.getKernelAttr(), pool.getStrideAttr());
 }
 
 void mtl::autodiff::registerPoolGradRules(GradRuleMap &rules) {

@@ -80,8 +80,7 @@ public:
 
 private:
   bool verbose;
-  std::chrono::steady_clock::time_point last =
-      std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
 };
 
 /// Parses the spec and builds its forward module. Null on error (reported).
@@ -178,14 +177,13 @@ int build(const BuildOptions &opts) {
   cg.target = target;
   cg.halideTarget = opts.halideTarget;
   std::filesystem::path tmp =
-      opts.emit == "obj"
-          ? std::filesystem::path(output)
-          : std::filesystem::path(output + ".mtlc-build");
+      opts.emit == "obj" ? std::filesystem::path(output)
+                         : std::filesystem::path(output + ".mtlc-build");
   std::error_code ec;
   std::filesystem::create_directories(tmp, ec);
   if (ec) {
-    std::fprintf(stderr, "mtlc: error: cannot create '%s': %s\n",
-                 tmp.c_str(), ec.message().c_str());
+    std::fprintf(stderr, "mtlc: error: cannot create '%s': %s\n", tmp.c_str(),
+                 ec.message().c_str());
     return 1;
   }
   cg.outDir = tmp.string();
@@ -203,8 +201,8 @@ int build(const BuildOptions &opts) {
   mtl::codegen::LinkOptions link;
   link.keepTemps = opts.keepTemps;
   link.verbose = opts.verbose;
-  err = mtl::codegen::emitAndLinkBinary(*spec, functions, objects, output,
-                                        link);
+  err =
+      mtl::codegen::emitAndLinkBinary(*spec, functions, objects, output, link);
   if (!opts.keepTemps)
     std::filesystem::remove_all(tmp, ec);
   if (!err.empty()) {
@@ -236,8 +234,9 @@ int main(int argc, char **argv) {
   buildCmd->add_option("-o,--output", opts.output,
                        "output executable (default: model), or file for "
                        "--emit=mlir, or folder for --emit=obj");
-  buildCmd->add_option("--target", opts.target,
-                       "cpu | cuda (default: the spec's [compile] target)")
+  buildCmd
+      ->add_option("--target", opts.target,
+                   "cpu | cuda (default: the spec's [compile] target)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   buildCmd
       ->add_option("--emit", opts.emit,

@@ -44,12 +44,12 @@ Steps compile(const std::string &source) {
   buildTrainingPipeline(pm);
   EXPECT_TRUE(mlir::succeeded(pm.run(*module))) << "pipeline failed";
   Steps steps;
-  auto train = lowerToKernelGraph(
-      module->lookupSymbol<mlir::func::FuncOp>("train_step"), StepKind::Train,
-      "train_step");
-  auto eval = lowerToKernelGraph(
-      module->lookupSymbol<mlir::func::FuncOp>("model"), StepKind::Eval,
-      "eval_step");
+  auto train =
+      lowerToKernelGraph(module->lookupSymbol<mlir::func::FuncOp>("train_step"),
+                         StepKind::Train, "train_step");
+  auto eval =
+      lowerToKernelGraph(module->lookupSymbol<mlir::func::FuncOp>("model"),
+                         StepKind::Eval, "eval_step");
   EXPECT_TRUE(mlir::succeeded(train) && mlir::succeeded(eval));
   steps.train = *train;
   steps.eval = *eval;
@@ -83,7 +83,8 @@ randomArgs(const kg::Function &fn, bool distinct, std::mt19937 &rng) {
         if (node.inputs.size() > 1 && node.inputs[1] == arg.value)
           classes = fn.values[node.inputs[0]].shape.back();
       for (int64_t i = 0; i < n; ++i)
-        t.i32.push_back(std::uniform_int_distribution<int>(0, classes - 1)(rng));
+        t.i32.push_back(
+            std::uniform_int_distribution<int>(0, classes - 1)(rng));
     } else if (arg.kind == kg::ArgKind::Mask) {
       t.f32.assign(n, 1.0f);
       if (n > 1)
@@ -104,20 +105,21 @@ randomArgs(const kg::Function &fn, bool distinct, std::mt19937 &rng) {
   return args;
 }
 
-std::vector<HostTensor>
-bindArgs(const kg::Function &fn,
-     const std::map<std::pair<kg::ArgKind, std::string>, HostTensor> &args) {
+std::vector<HostTensor> bindArgs(
+    const kg::Function &fn,
+    const std::map<std::pair<kg::ArgKind, std::string>, HostTensor> &args) {
   std::vector<HostTensor> bound;
   for (const kg::Arg &arg : fn.args)
     bound.push_back(args.at({arg.kind, arg.name}));
   return bound;
 }
 
-double objective(const Steps &steps,
-                 const std::map<std::pair<kg::ArgKind, std::string>,
-                                HostTensor> &args) {
+double objective(
+    const Steps &steps,
+    const std::map<std::pair<kg::ArgKind, std::string>, HostTensor> &args) {
   std::vector<HostTensor> outs;
-  std::string err = codegen::evaluate(steps.eval, bindArgs(steps.eval, args), outs);
+  std::string err =
+      codegen::evaluate(steps.eval, bindArgs(steps.eval, args), outs);
   EXPECT_EQ(err, "");
   double total = 0;
   for (size_t i = 0; i < steps.eval.outputs.size(); ++i)
@@ -133,7 +135,8 @@ void gradCheck(const std::string &source, bool distinct = false,
   std::mt19937 rng(42);
   auto args = randomArgs(steps.train, distinct, rng);
   std::vector<HostTensor> outs;
-  ASSERT_EQ(codegen::evaluate(steps.train, bindArgs(steps.train, args), outs), "");
+  ASSERT_EQ(codegen::evaluate(steps.train, bindArgs(steps.train, args), outs),
+            "");
   int checked = 0;
   for (size_t o = 0; o < steps.train.outputs.size(); ++o) {
     const kg::Arg &out = steps.train.outputs[o];
@@ -154,8 +157,8 @@ void gradCheck(const std::string &source, bool distinct = false,
       double minus = objective(steps, args);
       param.f32[c] = saved;
       double numeric = (plus - minus) / (2 * eps);
-      double tol = 2e-3 + 2e-2 * std::max(std::abs(numeric),
-                                          std::abs(double(grad[c])));
+      double tol =
+          2e-3 + 2e-2 * std::max(std::abs(numeric), std::abs(double(grad[c])));
       EXPECT_NEAR(grad[c], numeric, tol)
           << "d objective / d " << out.name << "[" << c << "]";
       ++checked;
@@ -166,16 +169,20 @@ void gradCheck(const std::string &source, bool distinct = false,
 
 // A loss on a value: `%y` (shape Y) is compared by MSE with a random target.
 std::string mseTail(const std::string &y, const std::string &shape,
-                    int64_t batch,
-                    const std::string &yType = "tensor<*xf32>") {
+                    int64_t batch, const std::string &yType = "tensor<*xf32>") {
   std::string b = std::to_string(batch);
-  return "  %t = mtl.target \"t\" : tensor<" + shape + "xf32>\n"
-         "  %m = mtl.mask \"t\" : tensor<" + b + "xf32>\n"
-         "  %l = mtl.mse " + y + ", %t, %m : (" + yType + ", tensor<" +
-         shape + "xf32>, tensor<" + b +
+  return "  %t = mtl.target \"t\" : tensor<" + shape +
+         "xf32>\n"
+         "  %m = mtl.mask \"t\" : tensor<" +
+         b +
+         "xf32>\n"
+         "  %l = mtl.mse " +
+         y + ", %t, %m : (" + yType + ", tensor<" + shape + "xf32>, tensor<" +
+         b +
          "xf32>) -> tensor<*xf32>\n"
-         "  mtl.task \"t\" loss(%l : tensor<*xf32>) prediction(" + y +
-         " : " + yType + ") {weight = 1.5 : f64}\n"
+         "  mtl.task \"t\" loss(%l : tensor<*xf32>) prediction(" +
+         y + " : " + yType +
+         ") {weight = 1.5 : f64}\n"
          "  return\n}\n";
 }
 

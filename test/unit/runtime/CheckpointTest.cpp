@@ -76,7 +76,9 @@ TEST(Checkpoint, RestoresModelAndOptimizer) {
   Model other(test::fakeCompiledModel(json));
   auto opt2 = makeOptimizer(c, other.values.size());
   other.restore(readCheckpoint(tmp.path("c")), opt2.get(), tmp.path("c"));
-  EXPECT_EQ(other.values, model.values);
+  // Parameters without the alignment padding (which a real gradient keeps 0).
+  EXPECT_EQ(other.snapshot(*opt2, 1, 5, 7).values,
+            model.snapshot(*opt, 1, 5, 7).values);
   EXPECT_EQ(opt2->steps(), 1);
   EXPECT_EQ(*opt2->state()[0].second, *opt->state()[0].second);
   EXPECT_EQ(*opt2->state()[1].second, *opt->state()[1].second);
