@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #ifndef MTLC_RUNTIME_LIB
@@ -29,9 +30,11 @@ json argJson(const kg::Function &fn, const kg::Arg &a) {
               {"dtype", kg::toString(v.dtype)}};
 }
 
-/// He-normal for weights (fan from the HWIO / [K, M] shape), zeros for
-/// rank-1 params (biases).
-json paramJson(const std::string &name, const std::vector<int64_t> &s) {
+/// The init the IR gives (he_normal, zeros, ...), with the fans from the HWIO
+/// / [K, M] shape; without one, he-normal for weights and zeros for rank-1
+/// params (biases).
+json paramJson(const std::string &name, const std::vector<int64_t> &s,
+               const std::string &init) {
   json p{{"name", name}, {"shape", s}};
   int64_t fanIn = 0, fanOut = 0;
   if (s.size() == 4) {
@@ -41,7 +44,7 @@ json paramJson(const std::string &name, const std::vector<int64_t> &s) {
     fanIn = s[0];
     fanOut = s[1];
   }
-  p["init"] = s.size() <= 1 ? "zeros" : "he_normal";
+  p["init"] = !init.empty() ? init : s.size() <= 1 ? "zeros" : "he_normal";
   p["fan_in"] = fanIn;
   p["fan_out"] = fanOut;
   return p;
@@ -140,8 +143,20 @@ std::string modelDescriptor(const spec::Spec &spec,
   if (const kg::Function *src = paramSource(functions))
     for (const kg::Arg &a : src->args)
       if (a.kind == kg::ArgKind::Param)
-        params.push_back(paramJson(a.name, src->values.at(a.value).shape));
+        params.push_back(
+            paramJson(a.name, src->values.at(a.value).shape, a.init));
   d["params"] = params;
+
+  // Non-trained tensors (running statistics): any pipeline may read them.
+  json states = json::array();
+  std::set<std::string> seen;
+  for (const kg::Function &f : functions)
+    for (const kg::Arg &a : f.args)
+      if (a.kind == kg::ArgKind::State && seen.insert(a.name).second)
+        states.push_back({{"name", a.name},
+                          {"shape", f.values.at(a.value).shape},
+                          {"init", a.init.empty() ? "zeros" : a.init}});
+  d["states"] = states;
 
   const spec::Train &tr = spec.train;
   d["train"] = {{"optimizer", tr.optimizer},

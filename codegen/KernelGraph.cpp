@@ -23,6 +23,12 @@ const char *toString(ArgKind kind) {
     return "prediction";
   case ArgKind::Grad:
     return "grad";
+  case ArgKind::State:
+    return "state";
+  case ArgKind::StateOut:
+    return "state_out";
+  case ArgKind::Seed:
+    return "seed";
   }
   return "unknown";
 }

@@ -50,12 +50,18 @@ enum class ArgKind {
   Loss,       // output: a task's mean loss (scalar), `name` = task
   Prediction, // output: a task's head output, `name` = task
   Grad,       // output: gradient of the weighted loss w.r.t. param `name`
+  State,      // a non-trained tensor kept across steps and saved in
+              // checkpoints (e.g. batch-norm running statistics)
+  StateOut,   // output of a train step: the new value of state `name`
+  Seed,       // 0-dim i32, a different value every training step (dropout,
+              // reparameterize noise); `name` is "seed"
 };
 
 struct Arg {
   ArgKind kind;
   std::string name;
-  int value = -1; // value id
+  int value = -1;   // value id
+  std::string init; // Param / State: how the runtime initializes it
 };
 
 struct Function {

@@ -62,6 +62,32 @@ LogicalResult ParamOp::verify() {
   return success();
 }
 
+LogicalResult StateOp::verify() {
+  if (getInit() != "zeros" && getInit() != "ones")
+    return emitOpError() << "unknown init '" << getInit()
+                         << "' for a state (zeros, ones)";
+  if (!isa<RankedTensorType>(getType()))
+    return emitOpError() << "state '" << getName()
+                         << "' must have a static shape";
+  return success();
+}
+
+LogicalResult StateUpdateOp::verify() {
+  Operation *fn = (*this)->getParentOp();
+  StateOp state;
+  fn->walk([&](StateOp s) {
+    if (s.getName() == getName())
+      state = s;
+  });
+  if (!state)
+    return emitOpError() << "updates unknown state '" << getName() << "'";
+  if (state.getType() != getValue().getType())
+    return emitOpError() << "new value " << getValue().getType()
+                         << " does not match state '" << getName() << "' "
+                         << state.getType();
+  return success();
+}
+
 LogicalResult TaskOp::verify() {
   auto loss = dyn_cast<RankedTensorType>(getLoss().getType());
   if (loss && loss.getRank() != 0)

@@ -76,6 +76,42 @@ def Mtl_ParamOp : Mtl_Op<"param", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Mtl_StateOp : Mtl_Op<"state", [Pure]> {
+  let summary = "a tensor kept across steps that is not trained";
+  let description = [{
+    `%m = mtl.state "bn1.running_mean" {init = "zeros"} : tensor<16xf32>`
+    reads a named state tensor (batch-norm running statistics, ...). The
+    runtime owns it, saves it in checkpoints and, after each train step,
+    replaces it by the value of the matching `mtl.state_update`.
+  }];
+  let arguments = (ins StrAttr:$name, DefaultValuedStrAttr<StrAttr, "zeros">:$init);
+  let results = (outs Mtl_F32Tensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Mtl_StateUpdateOp : Mtl_Op<"state_update"> {
+  let summary = "the new value of a state tensor after a train step";
+  let description = [{
+    `mtl.state_update "bn1.running_mean"(%new : tensor<16xf32>)`: only in
+    the train step; the state's type must match.
+  }];
+  let arguments = (ins StrAttr:$name, Mtl_F32Tensor:$value);
+  let assemblyFormat = "$name `(` $value `:` type($value) `)` attr-dict";
+  let hasVerifier = 1;
+}
+
+def Mtl_SeedOp : Mtl_Op<"seed", [Pure]> {
+  let summary = "a random seed that changes every training step";
+  let description = [{
+    `%s = mtl.seed : tensor<i32>`: seeds the noise of dropout and
+    reparameterize. The runtime derives it from the train seed and the
+    global step, so a run is reproducible and a resumed run continues it.
+  }];
+  let results = (outs 0DTensorOf<[I32]>:$result);
+  let assemblyFormat = "attr-dict `:` type($result)";
+}
+
 def Mtl_TaskOp : Mtl_Op<"task"> {
   let summary = "declares a task: its loss, its weight and its prediction";
   let description = [{

@@ -41,6 +41,8 @@ public:
     if (kind == StepKind::Train) {
       for (auto grad : body.getOps<ParamGradOp>())
         addOutput(kg::ArgKind::Grad, grad.getName(), grad.getGrad());
+      for (auto update : body.getOps<StateUpdateOp>())
+        addOutput(kg::ArgKind::StateOut, update.getName(), update.getValue());
       if (body.getOps<ParamGradOp>().empty())
         return fn.emitError() << "train step has no parameter gradients: run "
                                  "mtl-autodiff first";
@@ -71,11 +73,26 @@ public:
     }
     for (auto param : body.getOps<ParamOp>())
       if (live.contains(param))
-        addArg(kg::ArgKind::Param, param.getName(), param.getResult());
+        addArg(kg::ArgKind::Param, param.getName(), param.getResult(),
+               param.getInit());
+    for (auto state : body.getOps<StateOp>())
+      if (live.contains(state))
+        addArg(kg::ArgKind::State, state.getName(), state.getResult(),
+               state.getInit());
+    // One seed argument; every mtl.seed reads it.
+    Value seed;
+    for (auto op : body.getOps<SeedOp>())
+      if (live.contains(op)) {
+        if (!seed)
+          addArg(kg::ArgKind::Seed, "seed", seed = op.getResult());
+        else
+          ids[op.getResult()] = idOf(seed);
+      }
 
     for (Operation &op : body.without_terminator()) {
       if (!live.contains(&op) ||
-          isa<InputOp, TargetOp, MaskOp, ParamOp, TaskOp, ParamGradOp>(op))
+          isa<InputOp, TargetOp, MaskOp, ParamOp, StateOp, SeedOp, TaskOp,
+              ParamGradOp, StateUpdateOp>(op))
         continue;
       if (failed(addNode(op)))
         return failure();
@@ -92,8 +109,8 @@ private:
     out.outputs.push_back({k, name.str(), -1});
     outputValues.push_back(v);
   }
-  void addArg(kg::ArgKind k, StringRef name, Value v) {
-    out.args.push_back({k, name.str(), -1});
+  void addArg(kg::ArgKind k, StringRef name, Value v, StringRef init = "") {
+    out.args.push_back({k, name.str(), -1, init.str()});
     argValues.push_back(v);
   }
 
@@ -128,6 +145,10 @@ private:
     for (NamedAttribute attr : op.getAttrs()) {
       if (auto ints = dyn_cast<DenseI64ArrayAttr>(attr.getValue()))
         node.ints[attr.getName().str()] = ints.asArrayRef().vec();
+      else if (auto i = dyn_cast<IntegerAttr>(attr.getValue()))
+        node.ints[attr.getName().str()] = {
+            i.getType().isInteger(1) ? int64_t(i.getValue().getZExtValue())
+                                     : i.getValue().getSExtValue()};
       else if (auto f = dyn_cast<FloatAttr>(attr.getValue()))
         node.floats[attr.getName().str()] = f.getValueAsDouble();
     }

@@ -39,7 +39,35 @@ const autodiff::GradRuleMap &autodiff::gradRules() {
   return rules;
 }
 
+const autodiff::TrainingExpansionMap &autodiff::trainingExpansions() {
+  // Op families whose training mode needs more ops register here.
+  static const TrainingExpansionMap expansions;
+  return expansions;
+}
+
 namespace {
+/// Puts the train step in training mode: sets every `training` flag and
+/// applies the training expansions.
+LogicalResult setTrainingMode(func::FuncOp step) {
+  SmallVector<Operation *> ops;
+  step.walk([&](Operation *op) {
+    if (op->hasAttr("training")) {
+      op->setAttr("training", BoolAttr::get(op->getContext(), true));
+      ops.push_back(op);
+    }
+  });
+  for (Operation *op : ops) {
+    auto it =
+        autodiff::trainingExpansions().find(op->getName().getStringRef());
+    if (it == autodiff::trainingExpansions().end())
+      continue;
+    OpBuilder builder(op);
+    if (failed(it->second(op, builder)))
+      return failure();
+  }
+  return success();
+}
+
 struct AutodiffPass : mtl::impl::MtlAutodiffBase<AutodiffPass> {
   using MtlAutodiffBase::MtlAutodiffBase;
 
@@ -57,7 +85,7 @@ struct AutodiffPass : mtl::impl::MtlAutodiffBase<AutodiffPass> {
     auto step = cast<func::FuncOp>(forward->clone());
     step.setName(stepName);
     module.push_back(step);
-    if (failed(differentiate(step)))
+    if (failed(setTrainingMode(step)) || failed(differentiate(step)))
       signalPassFailure();
   }
 
@@ -106,7 +134,8 @@ struct AutodiffPass : mtl::impl::MtlAutodiffBase<AutodiffPass> {
     for (Operation &op : body.without_terminator())
       forwardOps.push_back(&op);
     for (Operation *op : llvm::reverse(forwardOps)) {
-      if (isa<TaskOp, ParamOp, InputOp, TargetOp, MaskOp>(op) ||
+      if (isa<TaskOp, ParamOp, InputOp, TargetOp, MaskOp, StateOp, SeedOp,
+              StateUpdateOp>(op) ||
           op->getNumResults() != 1 || !active.contains(op->getResult(0)))
         continue;
       Value result = op->getResult(0);

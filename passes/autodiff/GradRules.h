@@ -37,9 +37,22 @@ void registerActivationGradRules(GradRuleMap &rules);
 void registerPoolGradRules(GradRuleMap &rules);
 void registerShapeGradRules(GradRuleMap &rules);
 void registerLossGradRules(GradRuleMap &rules);
+void registerGraphGradRules(GradRuleMap &rules); // add, concat
+void registerNormGradRules(GradRuleMap &rules);  // layer_norm, batch_norm
 
 /// Every rule, keyed by op name ("mtl.conv2d").
 const GradRuleMap &gradRules();
+
+/// Rewrites one op of the train step, whose `training` flag is already set,
+/// into the ops that implement training mode (e.g. batch_norm into batch
+/// statistics, normalization and `mtl.state_update`s of its running
+/// statistics). Runs before differentiation.
+using TrainingExpansion = mlir::LogicalResult (*)(mlir::Operation *op,
+                                                  mlir::OpBuilder &builder);
+using TrainingExpansionMap = llvm::StringMap<TrainingExpansion>;
+
+/// Every expansion, keyed by op name.
+const TrainingExpansionMap &trainingExpansions();
 
 } // namespace mtl::autodiff
 
