@@ -1,5 +1,6 @@
 //===- Driver.cpp - Model descriptor, driver source, link ----------------===//
 #include "codegen/Driver.h"
+#include "codegen/Flops.h"
 
 #include <nlohmann/json.hpp>
 
@@ -176,7 +177,8 @@ std::string modelDescriptor(const spec::Spec &spec,
       args.push_back(argJson(f, a));
     for (const kg::Arg &a : f.outputs)
       outs.push_back(argJson(f, a));
-    pipes[f.name] = {{"args", args}, {"outputs", outs}};
+    pipes[f.name] = {
+        {"args", args}, {"outputs", outs}, {"flops", functionFlops(f)}};
   }
   d["pipelines"] = pipes;
   return d.dump(2);

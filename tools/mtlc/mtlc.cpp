@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/Codegen.h"
 #include "codegen/Driver.h"
+#include "codegen/Flops.h"
 #include "frontend/MLIRGen.h"
 #include "frontend/SpecParser.h"
 #include "ir/MtlDialect.h"
@@ -169,6 +170,11 @@ int build(const BuildOptions &opts) {
     functions.push_back(std::move(*fn));
   }
   timer.phase("lowering to kernels");
+  if (opts.verbose)
+    for (const mtl::kg::Function &f : functions)
+      std::fprintf(stderr, "mtlc: %-12s %4zu kernels, %8.3f GFLOP per call\n",
+                   f.name.c_str(), f.nodes.size(),
+                   mtl::codegen::functionFlops(f) / 1e9);
 
   if (output.empty())
     output = opts.emit == "obj" ? "." : "model";

@@ -1,0 +1,47 @@
+//===- Flops.cpp - Floating-point work of a step function ----------------===//
+#include "codegen/Flops.h"
+
+#include <functional>
+#include <numeric>
+
+namespace mtl::codegen {
+
+namespace {
+double elements(const std::vector<int64_t> &shape) {
+  return std::accumulate(shape.begin(), shape.end(), 1.0,
+                         std::multiplies<double>());
+}
+} // namespace
+
+double nodeFlops(const kg::Function &fn, const kg::Node &n) {
+  auto shape = [&](int input) -> const std::vector<int64_t> & {
+    return fn.values.at(n.inputs.at(input)).shape;
+  };
+  const std::vector<int64_t> &out = fn.values.at(n.result).shape;
+  const std::string &op = n.op;
+  // Convolutions: 2 * (forward output elements) * (taps per output), the
+  // filter being [KH, KW, Ci / groups, Co]; each backward product does the
+  // same work as the forward.
+  if (op == "conv2d")
+    return 2.0 * elements(out) * elements(shape(1)) / double(shape(1)[3]);
+  if (op == "conv2d_backward_input") // (dy, w)
+    return 2.0 * elements(shape(0)) * elements(shape(1)) / double(shape(1)[3]);
+  if (op == "conv2d_backward_filter") // (x, dy) -> w
+    return 2.0 * elements(shape(1)) * elements(out) / double(out[3]);
+  if (op == "dense")
+    return 2.0 * elements(out) * double(shape(0).back());
+  if (op == "dense_backward_input") // [N, M] x [K, M]^T
+    return 2.0 * elements(out) * double(shape(0).back());
+  if (op == "dense_backward_weight") // [N, K]^T x [N, M]
+    return 2.0 * elements(out) * double(shape(0).front());
+  return elements(out);
+}
+
+double functionFlops(const kg::Function &fn) {
+  double total = 0;
+  for (const kg::Node &n : fn.nodes)
+    total += nodeFlops(fn, n);
+  return total;
+}
+
+} // namespace mtl::codegen
