@@ -109,16 +109,34 @@ std::string modelDescriptor(const spec::Spec &spec,
   d["spec"] = spec.file;
   d["batch"] = spec.train.batch;
   d["input"] = {{"name", spec.input.name}, {"shape", spec.input.shape}};
-  d["data"] = {{"format", spec.data.format},
-               {"dir", spec.data.dir.empty()
-                           ? std::string("/usr/share/datasets/fashion-mnist")
-                           : spec.data.dir},
-               {"train_images", spec.data.trainImages},
-               {"train_labels", spec.data.trainLabels},
-               {"test_images", spec.data.testImages},
-               {"test_labels", spec.data.testLabels},
-               {"limit_train", spec.data.limitTrain},
-               {"limit_test", spec.data.limitTest}};
+  const spec::Data &data = spec.data;
+  json dataJ = {{"source", data.format},
+                {"dir", data.dir.empty()
+                            ? std::string("/usr/share/datasets/fashion-mnist")
+                            : data.dir},
+                {"limit_train", data.limitTrain},
+                {"limit_test", data.limitTest},
+                {"validation", data.validation},
+                {"seed", data.seed}};
+  if (data.format == "csv") {
+    dataJ["train_file"] = data.trainFile;
+    dataJ["test_file"] = data.testFile;
+    dataJ["label_column"] = data.labelColumn;
+  } else {
+    dataJ["train_images"] = data.trainImages;
+    dataJ["train_labels"] = data.trainLabels;
+    dataJ["test_images"] = data.testImages;
+    dataJ["test_labels"] = data.testLabels;
+  }
+  if (data.scale > 0)
+    dataJ["scale"] = data.scale;
+  const spec::Augment &aug = data.augment;
+  if (aug.shift > 0 || aug.flip || aug.noise > 0 || aug.rotate > 0)
+    dataJ["augment"] = {{"shift", aug.shift},
+                        {"flip", aug.flip},
+                        {"noise", aug.noise},
+                        {"rotate", aug.rotate}};
+  d["data"] = dataJ;
 
   json tasks = json::array();
   for (const spec::Task &t : spec.tasks) {
@@ -136,6 +154,7 @@ std::string modelDescriptor(const spec::Spec &spec,
                      {"target", t.target},
                      {"target_map", t.targetMap},
                      {"metrics", t.metrics},
+                     {"label_fraction", t.labelFraction},
                      {"prediction_shape", predShape}});
   }
   d["tasks"] = tasks;

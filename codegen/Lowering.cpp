@@ -45,6 +45,9 @@ const OpTable &opTable() {
     registerPoolOps(t);
     registerElementwiseOps(t);
     registerLossOps(t);
+    registerCnnOps(t);
+    registerBoxLossOps(t);
+    registerRecurrentOps(t);
     return t;
   }();
   return table;

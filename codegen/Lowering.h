@@ -59,6 +59,9 @@ void registerDenseOps(OpTable &table);
 void registerPoolOps(OpTable &table);
 void registerElementwiseOps(OpTable &table);
 void registerLossOps(OpTable &table);
+void registerCnnOps(OpTable &table); // ops/CnnCommon.cpp
+void registerBoxLossOps(OpTable &table);
+void registerRecurrentOps(OpTable &table);
 
 /// A lowered step function.
 struct LoweredFunction {

@@ -28,7 +28,8 @@ struct SourceLoc {
 /// layer in its list, or for the first layer of a head the task's `from`).
 struct Layer {
   std::string name; // unique within the model; generated when not given
-  std::string op;   // dense | conv2d | relu | max_pool | flatten
+  std::string op;   // dense | conv2d | relu | max_pool | flatten | ... (the
+                    // CNN ops of docs/dsl.md)
   std::vector<std::string> inputs;
   std::vector<SourceLoc> inputLocs; // where each entry of `inputs` is written
   // Op keys (only those meaningful for `op` are set; checked by the parser).
@@ -38,19 +39,38 @@ struct Layer {
   std::vector<int64_t> stride;              // conv2d, max_pool: [sh, sw]
   std::vector<int64_t> padding;             // conv2d: [ph, pw]
   bool bias = true;                         // dense, conv2d
+  std::vector<int64_t> dilation;            // conv2d: [dh, dw]
+  int64_t groups = 1;                       // conv2d
+  std::vector<int64_t> outputPadding;       // conv_transpose2d: [oph, opw]
+  std::vector<int64_t> scale;               // upsample: [sh, sw]
+  std::string mode;                         // upsample: nearest | bilinear
+  std::vector<int64_t> shape;               // reshape: the per-sample shape
+  double alpha = 0.01;                      // leaky_relu
+  double eps = 1e-5;                        // layer_norm, batch_norm
+  bool returnSequences = false;             // lstm, gru: every h_t
+  double momentum = 0.1;                    // batch_norm
+  double rate = 0.5;                        // dropout
   SourceLoc loc;                            // the layer's table
   std::map<std::string, SourceLoc> keyLocs; // location of each key given
 };
 
 struct Task {
   std::string name;
-  std::string from; // backbone layer the head reads ("" = backbone output)
+  std::string from; // layer the head reads ("" = backbone output): a backbone
+                    // layer, the input or a layer of another head
   std::vector<Layer> head;
-  std::string loss;                 // softmax_cross_entropy | mse
-  std::string target;               // label | image
+  std::string loss; // softmax_cross_entropy | mse | sigmoid_cross_entropy |
+                    // l1 | smooth_l1 | iou | giou | kl_divergence
+  std::string target; // a field of the data source: label | group | box |
+                      // item | left | right | image
   std::vector<int64_t> targetMap;   // optional: class id -> target class
-  std::vector<std::string> metrics; // accuracy | mse
+  std::vector<std::string> metrics; // accuracy | top<k> | iou | mse | mae |
+                                    // psnr
   double weight = 1.0;
+  double labelFraction = 1.0; // share of training samples keeping a label
+  double labelSmoothing = 0.0; // softmax_cross_entropy
+  double beta = 1.0;           // smooth_l1
+  std::string mean, logvar;    // kl_divergence: the backbone layers it reads
   SourceLoc loc;
   std::map<std::string, SourceLoc> keyLocs;
 };
@@ -62,13 +82,31 @@ struct Input {
   std::map<std::string, SourceLoc> keyLocs;
 };
 
+/// Random transformations of training images (`[data.augment]`).
+struct Augment {
+  int64_t shift = 0;   // pixels (a random crop of the zero-padded image)
+  bool flip = false;   // horizontal, with probability 1/2
+  double noise = 0.0;  // gaussian std
+  double rotate = 0.0; // degrees
+  SourceLoc loc;
+  std::map<std::string, SourceLoc> keyLocs;
+};
+
 struct Data {
-  std::string format = "idx"; // idx (gzip or raw)
+  /// idx | npy | csv | fashion-detect | multi-fashion | sequential
+  std::string format = "idx"; // the source (`source`, or `format`)
   std::string dir;            // default: /usr/share/datasets/fashion-mnist
   std::string trainImages = "train-images-idx3-ubyte.gz";
   std::string trainLabels = "train-labels-idx1-ubyte.gz";
   std::string testImages = "t10k-images-idx3-ubyte.gz";
   std::string testLabels = "t10k-labels-idx1-ubyte.gz";
+  std::string trainFile = "train.csv"; // csv
+  std::string testFile = "test.csv";   // csv
+  std::string labelColumn = "0";       // csv: an index or a header name
+  double scale = 0.0;      // npy/csv features; 0 = 1/255 for uint8, else 1
+  double validation = 0.0; // share of the training file held out
+  uint64_t seed = 1;       // generated datasets, validation, label_fraction
+  Augment augment;
   int64_t limitTrain = 0; // 0 = all samples
   int64_t limitTest = 0;
   SourceLoc loc;

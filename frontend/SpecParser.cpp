@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -45,25 +46,107 @@ const Names kTopKeys = {"model", "input", "backbone", "tasks",
                         "data",  "train", "compile"};
 const Names kModelKeys = {"name"};
 const Names kInputKeys = {"name", "shape"};
-const Names kOps = {"dense", "conv2d", "relu", "max_pool", "flatten"};
+const Names kOps = {"dense",   "conv2d",          "relu",
+                    "max_pool", "flatten",        "conv_transpose2d",
+                    "avg_pool", "global_avg_pool", "upsample",
+                    "reshape",  "concat",          "add",
+                    "leaky_relu", "sigmoid",       "tanh",
+                    "gelu",     "softmax",         "layer_norm",
+                    "lstm",     "gru"};
 const Names kCommonLayerKeys = {"name", "op", "input"};
 const std::map<std::string, Names> kOpKeys = {
     {"dense", {"units", "bias"}},
-    {"conv2d", {"filters", "kernel", "stride", "padding", "bias"}},
+    {"conv2d",
+     {"filters", "kernel", "stride", "padding", "dilation", "groups", "bias"}},
     {"relu", {}},
     {"max_pool", {"kernel", "stride"}},
-    {"flatten", {}}};
-const Names kAllLayerKeys = {"name",   "op",     "input",   "units", "filters",
-                             "kernel", "stride", "padding", "bias"};
+    {"flatten", {}},
+    {"conv_transpose2d",
+     {"filters", "kernel", "stride", "padding", "output_padding", "bias"}},
+    {"avg_pool", {"kernel", "stride"}},
+    {"global_avg_pool", {}},
+    {"upsample", {"scale", "mode"}},
+    {"reshape", {"shape"}},
+    {"concat", {}},
+    {"add", {}},
+    {"leaky_relu", {"alpha"}},
+    {"sigmoid", {}},
+    {"tanh", {}},
+    {"gelu", {}},
+    {"softmax", {}},
+    {"layer_norm", {"eps"}},
+    {"lstm", {"units", "return_sequences"}},
+    {"gru", {"units", "return_sequences"}}};
+const Names kAllLayerKeys = {
+    "name",     "op",     "input",    "units",          "filters",
+    "kernel",   "stride", "padding",  "bias",           "dilation",
+    "groups",   "scale",  "mode",     "output_padding", "shape",
+    "alpha",    "eps",    "return_sequences"};
+// Ops that read several layers (all named in `input`, at least two).
+const Names kMultiInputOps = {"concat", "add"};
+const Names kUpsampleModes = {"nearest", "bilinear"};
 const Names kTaskKeys = {"from",    "loss",   "target", "target_map",
-                         "metrics", "weight", "head"};
-const Names kLosses = {"softmax_cross_entropy", "mse"};
-const Names kTargets = {"label", "image"};
-const Names kMetrics = {"accuracy", "mse"};
-const Names kDataKeys = {"format",       "dir",         "train_images",
-                         "train_labels", "test_images", "test_labels",
-                         "limit_train",  "limit_test"};
-const Names kFormats = {"idx"};
+                         "metrics", "weight", "head",   "label_smoothing",
+                         "beta",    "mean",   "logvar", "label_fraction",
+                         "top_k"};
+const Names kLosses = {"softmax_cross_entropy",
+                       "mse",
+                       "sigmoid_cross_entropy",
+                       "l1",
+                       "smooth_l1",
+                       "iou",
+                       "giou",
+                       "kl_divergence"};
+// Task keys that belong to one loss only.
+const std::map<std::string, std::string> kLossOnlyKeys = {
+    {"label_smoothing", "softmax_cross_entropy"},
+    {"beta", "smooth_l1"},
+    {"mean", "kl_divergence"},
+    {"logvar", "kl_divergence"}};
+// Fields of the data sources: class ids, and float tensors (docs/dsl.md).
+const Names kTargets = {"label", "group", "box",  "item",
+                        "left",  "right", "image"};
+const Names kClassTargets = {"label", "group", "left", "right"};
+// `top<k>` (top5, ...) is a metric too.
+const Names kMetrics = {"accuracy", "iou", "mse", "mae", "psnr"};
+const Names kDataKeys = {
+    "source",      "format",      "dir",          "train_images",
+    "train_labels", "test_images", "test_labels", "train_file",
+    "test_file",   "label_column", "scale",       "validation",
+    "seed",        "augment",     "limit_train",  "limit_test"};
+const Names kSources = {"idx",           "npy",           "csv",
+                        "fashion-detect", "multi-fashion", "sequential"};
+const Names kAugmentKeys = {"shift", "crop", "flip", "noise", "rotate"};
+
+/// The fields of data source `source` (all of them are valid targets).
+Names sourceFields(const std::string &source) {
+  if (source == "fashion-detect")
+    return {"label", "group", "box", "item", "image"};
+  if (source == "multi-fashion")
+    return {"left", "right", "image"};
+  if (source == "sequential")
+    return {"label", "group", "image"};
+  return {"label", "image"};
+}
+
+/// The input shape a generated source produces ({} for file sources).
+std::vector<int64_t> sourceShape(const std::string &source) {
+  if (source == "fashion-detect")
+    return {40, 40, 1};
+  if (source == "multi-fashion")
+    return {36, 36, 1};
+  if (source == "sequential")
+    return {28, 28};
+  return {};
+}
+
+/// k of a metric `top<k>` (k >= 1), else 0.
+int64_t topKOf(const std::string &m) {
+  if (m.size() < 4 || m.size() > 9 || m.compare(0, 3, "top") != 0 ||
+      m[3] == '0' || m.find_first_not_of("0123456789", 3) != std::string::npos)
+    return 0;
+  return std::stoll(m.substr(3));
+}
 const Names kTrainKeys = {"optimizer", "lr",  "momentum",     "beta1",
                           "beta2",     "eps", "weight_decay", "batch",
                           "epochs",    "seed"};
@@ -75,7 +158,24 @@ const Names kCompileTargets = {"cpu", "cuda"};
 const Aliases kOpAliases = {{"fc", "dense"},         {"linear", "dense"},
                             {"conv", "conv2d"},      {"convolution", "conv2d"},
                             {"maxpool", "max_pool"}, {"maxpool2d", "max_pool"},
-                            {"pool", "max_pool"},    {"reshape", "flatten"}};
+                            {"pool", "max_pool"},
+                            {"avgpool", "avg_pool"}, {"avgpool2d", "avg_pool"},
+                            {"average_pool", "avg_pool"},
+                            {"gap", "global_avg_pool"},
+                            {"adaptive_avg_pool", "global_avg_pool"},
+                            {"global_average_pool", "global_avg_pool"},
+                            {"deconv", "conv_transpose2d"},
+                            {"conv_transpose", "conv_transpose2d"},
+                            {"convtranspose2d", "conv_transpose2d"},
+                            {"upsampling", "upsample"},
+                            {"upsample2d", "upsample"},
+                            {"interpolate", "upsample"},
+                            {"view", "reshape"},
+                            {"cat", "concat"},       {"concatenate", "concat"},
+                            {"sum", "add"},          {"residual", "add"},
+                            {"leakyrelu", "leaky_relu"},
+                            {"logistic", "sigmoid"}, {"layernorm", "layer_norm"},
+                            {"ln", "layer_norm"}};
 const Aliases kLossAliases = {
     {"ce", "softmax_cross_entropy"},
     {"cross_entropy", "softmax_cross_entropy"},
@@ -84,10 +184,28 @@ const Aliases kLossAliases = {
     {"softmax", "softmax_cross_entropy"},
     {"nll", "softmax_cross_entropy"},
     {"l2", "mse"},
-    {"mean_squared_error", "mse"}};
+    {"mean_squared_error", "mse"},
+    {"bce", "sigmoid_cross_entropy"},
+    {"binary_cross_entropy", "sigmoid_cross_entropy"},
+    {"bce_with_logits", "sigmoid_cross_entropy"},
+    {"binary_crossentropy", "sigmoid_cross_entropy"},
+    {"mae", "l1"},
+    {"mean_absolute_error", "l1"},
+    {"huber", "smooth_l1"},
+    {"smoothl1", "smooth_l1"},
+    {"iou_loss", "iou"},
+    {"giou_loss", "giou"},
+    {"kl", "kl_divergence"},
+    {"kld", "kl_divergence"}};
 const Aliases kTargetAliases = {
     {"class", "label"}, {"labels", "label"}, {"input", "image"}};
-const Aliases kMetricAliases = {{"acc", "accuracy"}, {"top1", "accuracy"}};
+const Aliases kMetricAliases = {{"acc", "accuracy"},
+                                 {"top1", "accuracy"},
+                                 {"mean_iou", "iou"},
+                                 {"miou", "iou"},
+                                 {"l1", "mae"},
+                                 {"mean_absolute_error", "mae"},
+                                 {"mean_squared_error", "mse"}};
 const Aliases kCompileAliases = {
     {"gpu", "cuda"}, {"nvidia", "cuda"}, {"host", "cpu"}, {"x86", "cpu"}};
 
@@ -416,6 +534,10 @@ private:
   void parseTasks(const Entry &top);
   void parseTask(const Entry &e);
   void parseData(const Entry &top);
+  void parseAugment(const Entry &top);
+  /// Targets against the data source's fields, the input shape against a
+  /// generated source's (after every table is read: [data] may come last).
+  void checkData();
   void parseTrain(const Entry &top);
   void parseCompile(const Entry &top);
   spec::Layer parseLayer(const toml::table &t, size_t index,
@@ -429,6 +551,13 @@ private:
   void resolveNames();
   void checkLayerRefs(const spec::Layer &l, const Def &self,
                       const std::map<std::string, Def> &defs);
+  /// Rewrites "task.layer" references (layer inputs, task `from`) to the
+  /// layer's name, after checking that the task has that layer.
+  void qualifyRefs(const std::map<std::string, Def> &defs);
+  bool qualifyRef(std::string &ref, const SourceLoc &loc,
+                  const std::map<std::string, Def> &defs);
+  /// Heads may read each other's layers, but not in a cycle.
+  void checkHeadCycles(const std::map<std::string, Def> &defs);
   std::string describe(const Def &d) const;
 };
 
@@ -469,6 +598,7 @@ std::optional<spec::Spec> Parser::parse(const toml::table &root) {
           {note("define a task with a [tasks.NAME] table")});
   if (!spec.keyLocs.count("data"))
     spec.data.dir = kDefaultDataDir;
+  checkData();
 
   resolveNames();
 
@@ -631,6 +761,50 @@ spec::Layer Parser::parseLayer(const toml::table &t, size_t index,
     } else if (e.key == "bias") {
       if (auto b = getBool(e))
         l.bias = *b;
+    } else if (e.key == "dilation") {
+      if (auto v = getInts(e, 2, 1, "[dh, dw]", true))
+        l.dilation = *v;
+    } else if (e.key == "groups") {
+      if (auto v = getInt(e, 1, kMaxDim))
+        l.groups = *v;
+    } else if (e.key == "output_padding") {
+      if (auto v = getInts(e, 2, 0, "[oph, opw]", true))
+        l.outputPadding = *v;
+    } else if (e.key == "scale") {
+      if (auto v = getInts(e, 2, 1, "[sh, sw]", true))
+        l.scale = *v;
+    } else if (e.key == "mode") {
+      if (auto m = getChoice(e, "upsample mode", kUpsampleModes,
+                             {{"linear", "bilinear"},
+                              {"nearest_neighbor", "nearest"}}))
+        l.mode = *m;
+    } else if (e.key == "shape") {
+      const toml::array *a = e.node->as_array();
+      if (!a || a->empty()) {
+        if (!a)
+          typeError(e, "an array of integers");
+        else
+          error(e.loc, "'shape' must not be empty",
+                {note("'shape' is the shape of one sample, e.g. [32, 7, 7]")});
+        continue;
+      }
+      for (const toml::node &el : *a) {
+        auto *i = el.as_integer();
+        if (!i)
+          error(at(el), "elements of 'shape' must be integers, got " +
+                            std::string(typeName(el)));
+        else if (auto x = checkIntRange("shape", at(el), i->get(), 1, kMaxDim))
+          l.shape.push_back(*x);
+      }
+    } else if (e.key == "alpha") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/false))
+        l.alpha = *v;
+    } else if (e.key == "eps") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/true))
+        l.eps = *v;
+    } else if (e.key == "return_sequences") {
+      if (auto b = getBool(e))
+        l.returnSequences = *b;
     }
   }
   if (!opKnown)
@@ -643,25 +817,57 @@ spec::Layer Parser::parseLayer(const toml::table &t, size_t index,
   };
   if (l.op == "dense") {
     require("units", "'units' is the number of outputs, e.g. units = 128");
-  } else if (l.op == "conv2d") {
+  } else if (l.op == "lstm" || l.op == "gru") {
+    require("units", "'units' is the size of the hidden state, e.g. units = "
+                     "128");
+  } else if (l.op == "conv2d" || l.op == "conv_transpose2d") {
     require("filters", "'filters' is the number of output channels");
     require("kernel", "'kernel' is the window size, e.g. kernel = 3");
     if (!stride)
       l.stride = {1, 1};
-    if (samePadding && !l.kernel.empty()) {
+    if (l.dilation.empty())
+      l.dilation = {1, 1};
+    if (samePadding && l.op == "conv_transpose2d") {
+      error(padding->loc,
+            "padding = \"same\" is for conv2d; conv_transpose2d takes an "
+            "integer or [ph, pw]",
+            {note("with kernel k and stride s, padding = (k - s) / 2 gives "
+                  "an output s times the input (add output_padding for odd "
+                  "k - s)")});
+    } else if (samePadding && !l.kernel.empty()) {
       if (l.kernel[0] % 2 == 0 || l.kernel[1] % 2 == 0)
         error(padding->loc, "padding = \"same\" needs an odd kernel",
               {note("kernel given here", kernel->loc)});
       else
-        l.padding = {l.kernel[0] / 2, l.kernel[1] / 2};
+        l.padding = {l.dilation[0] * (l.kernel[0] / 2),
+                     l.dilation[1] * (l.kernel[1] / 2)};
     }
     if (!padding)
       l.padding = {0, 0};
-  } else if (l.op == "max_pool") {
+    if (l.outputPadding.empty())
+      l.outputPadding = {0, 0};
+    else if (l.stride.size() == 2 && (l.outputPadding[0] >= l.stride[0] ||
+                                      l.outputPadding[1] >= l.stride[1]))
+      error(l.keyLocs["output_padding"],
+            "'output_padding' must be smaller than the stride",
+            {note("stride is [" + std::to_string(l.stride[0]) + ", " +
+                  std::to_string(l.stride[1]) + "]")});
+  } else if (l.op == "max_pool" || l.op == "avg_pool") {
     if (!kernel)
       l.kernel = {2, 2};
     if (!stride)
       l.stride = l.kernel;
+  } else if (l.op == "upsample") {
+    if (l.scale.empty())
+      l.scale = {2, 2};
+    if (l.mode.empty())
+      l.mode = "nearest";
+  } else if (l.op == "reshape") {
+    require("shape", "'shape' is the shape of one sample, e.g. [32, 7, 7]");
+  } else if (contains(kMultiInputOps, l.op) && l.inputs.size() < 2 &&
+             !l.keyLocs.count("input")) {
+    error(l.loc, l.op + " layer " + quote(l.name) + " has no 'input'",
+          {note(l.op + " reads two or more layers: input = [\"a\", \"b\"]")});
   }
   return l;
 }
@@ -686,8 +892,12 @@ void Parser::parseLayerInputs(const Entry &e, spec::Layer &l, bool opKnown) {
     typeError(e, "a layer name or an array of layer names");
     return;
   }
-  // Every v0 op reads one tensor; multi-input ops (concat, add) come later.
-  if (opKnown && l.inputs.size() > 1)
+  // concat and add read two or more tensors, every other op one.
+  if (opKnown && contains(kMultiInputOps, l.op) && l.inputs.size() == 1)
+    error(e.loc, "op " + quote(l.op) +
+                     " reads two or more layers, but 'input' names 1",
+          {note("write input = [\"a\", \"b\"]")});
+  else if (opKnown && !contains(kMultiInputOps, l.op) && l.inputs.size() > 1)
     error(e.loc, "op " + quote(l.op) + " reads one layer, but 'input' names " +
                      std::to_string(l.inputs.size()));
 }
@@ -724,6 +934,7 @@ void Parser::parseTask(const Entry &top) {
   const Entry *lossE = nullptr, *targetE = nullptr, *mapE = nullptr,
               *metricsE = nullptr;
   std::vector<std::pair<std::string, SourceLoc>> metrics;
+  std::optional<std::pair<std::string, SourceLoc>> topK; // `top_k = K`
   bool badMetrics = false;
   std::vector<Entry> es = entries(*t); // outlives the pointers above
   for (const Entry &e : es) {
@@ -772,7 +983,7 @@ void Parser::parseTask(const Entry &top) {
           error(at(el), "elements of 'metrics' must be strings, got " +
                             std::string(typeName(el)));
           badMetrics = true;
-        } else if (!contains(kMetrics, s->get())) {
+        } else if (!contains(kMetrics, s->get()) && !topKOf(s->get())) {
           unknownValue({"metrics", &el, at(el), at(el)}, s->get(), "metric",
                        kMetrics, kMetricAliases);
           badMetrics = true;
@@ -783,6 +994,24 @@ void Parser::parseTask(const Entry &top) {
     } else if (e.key == "weight") {
       if (auto w = getNumber(e, 0, /*loOpen=*/true))
         task.weight = *w;
+    } else if (e.key == "label_fraction") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/true, 1, /*hiOpen=*/false))
+        task.labelFraction = *v;
+    } else if (e.key == "top_k") {
+      if (auto k = getInt(e, 1, 1000))
+        topK = {"top" + std::to_string(*k), e.loc};
+    } else if (e.key == "label_smoothing") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/false, 1, /*hiOpen=*/true))
+        task.labelSmoothing = *v;
+    } else if (e.key == "beta") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/false))
+        task.beta = *v;
+    } else if (e.key == "mean") {
+      if (auto v = getNonEmptyString(e))
+        task.mean = *v;
+    } else if (e.key == "logvar") {
+      if (auto v = getNonEmptyString(e))
+        task.logvar = *v;
     } else if (e.key == "head") {
       std::vector<const toml::table *> tables =
           layerTables(e, "tasks." + task.name + ".head");
@@ -799,37 +1028,84 @@ void Parser::parseTask(const Entry &top) {
   if (!lossE && !misspelt(t, "loss"))
     error(task.loc, what + " has no 'loss'",
           {note("valid losses: " + joinNames(kLosses))});
-  if (!targetE && !misspelt(t, "target"))
+  // kl_divergence reads two backbone layers, named by 'mean' and 'logvar';
+  // it has no target and no head.
+  const bool kl = task.loss == "kl_divergence";
+  if (!kl && !targetE && !misspelt(t, "target"))
     error(task.loc, what + " has no 'target'",
           {note("valid targets: " + joinNames(kTargets))});
-  if (!task.keyLocs.count("head") && !misspelt(t, "head"))
+  if (!kl && !task.keyLocs.count("head") && !misspelt(t, "head"))
     error(task.loc, what + " has no 'head'",
           {note("add its layers as [[tasks." + task.name + ".head]] tables")});
+  if (kl) {
+    for (const char *key : {"target", "head", "from", "target_map"})
+      if (task.keyLocs.count(key))
+        error(task.keyLocs[key],
+              quote(key) + " does not apply to loss 'kl_divergence'",
+              {note("a kl_divergence task reads the layers named by 'mean' "
+                    "and 'logvar'",
+                    lossE->loc)});
+    for (const char *key : {"mean", "logvar"})
+      if (!task.keyLocs.count(key) && !misspelt(t, key))
+        error(task.loc, what + " has no " + quote(key),
+              {note("loss 'kl_divergence' needs mean = \"LAYER\" and logvar "
+                    "= \"LAYER\", two backbone layers of the same shape")});
+  }
+  if (!task.loss.empty())
+    for (const Entry &e : es) {
+      auto only = kLossOnlyKeys.find(e.key);
+      if (only != kLossOnlyKeys.end() && only->second != task.loss)
+        error(e.keyLoc,
+              quote(e.key) + " applies to loss " + quote(only->second) +
+                  " only, but loss is " + quote(task.loss),
+              {note("loss set here", lossE->loc)});
+    }
 
   // Combinations, judged only when both sides are valid.
   bool ce = task.loss == "softmax_cross_entropy", mse = task.loss == "mse";
-  if (mse && task.target == "label")
+  bool floatLoss = !ce && !kl && !task.loss.empty();
+  bool classTarget = contains(kClassTargets, task.target);
+  bool floatTarget = !task.target.empty() && !classTarget;
+  if (floatLoss && classTarget)
     error(lossE->loc,
-          "loss 'mse' needs a float target, but target = \"label\" gives "
-          "class ids",
-          {note("use target = \"image\", or loss = \"softmax_cross_entropy\" "
-                "for classification",
+          "loss " + quote(task.loss) + " needs a float target, but target = \"" +
+              task.target + "\" gives class ids",
+          {note("use a float target (image, box, item), or loss = "
+                "\"softmax_cross_entropy\" for classification",
                 targetE->loc)});
-  if (ce && task.target == "image")
+  if (ce && floatTarget)
     error(lossE->loc,
-          "loss 'softmax_cross_entropy' needs class ids, but target = "
-          "\"image\" is a float tensor",
-          {note("use target = \"label\", or loss = \"mse\" for regression",
+          "loss 'softmax_cross_entropy' needs class ids, but target = \"" +
+              task.target + "\" is a float tensor",
+          {note("use a class target (label, group, left, right), or loss = "
+                "\"mse\" for regression",
                 targetE->loc)});
-  if (mapE && !task.target.empty() && task.target != "label")
-    error(mapE->loc, "'target_map' needs target = \"label\"",
+  if (mapE && floatTarget)
+    error(mapE->loc, "'target_map' needs a class target such as \"label\"",
           {note("target is '" + task.target + "' here", targetE->loc)});
+  if (topK) {
+    if (std::none_of(metrics.begin(), metrics.end(),
+                     [&](const auto &m) { return m.first == topK->first; }))
+      metrics.push_back(*topK);
+  }
   for (const auto &[m, loc] : metrics) {
-    if (m == "accuracy" && mse)
+    if (topKOf(m) && !ce && !task.loss.empty())
+      error(loc, "metric " + quote(m) + " needs loss 'softmax_cross_entropy'",
+            {note("top-k accuracy ranks the logits of a classifier")});
+    bool valueMetric = m == "iou" || m == "mae" || m == "psnr";
+    if (valueMetric && ce)
+      error(loc, "metric " + quote(m) + " needs a regression loss",
+            {note("use metrics = [\"accuracy\"] with loss "
+                  "'softmax_cross_entropy'")});
+    if (m == "iou" && !ce && !task.target.empty() && task.target != "box")
+      error(loc, "metric 'iou' needs target = \"box\"",
+            {note("target is '" + task.target + "' here", targetE->loc)});
+    if (m == "accuracy" && !ce && !task.loss.empty())
       error(loc, "metric 'accuracy' needs loss 'softmax_cross_entropy'",
-            {note("use metrics = [\"mse\"] with loss 'mse'")});
+            {note(mse ? std::string("use metrics = [\"mse\"] with loss 'mse'")
+                      : "loss " + quote(task.loss) + " has no accuracy")});
     if (m == "mse" && ce)
-      error(loc, "metric 'mse' needs loss 'mse'",
+      error(loc, "metric 'mse' needs a regression loss",
             {note("use metrics = [\"accuracy\"] with loss "
                   "'softmax_cross_entropy'")});
   }
@@ -844,6 +1120,8 @@ void Parser::parseTask(const Entry &top) {
         task.metrics.push_back(m.first);
   } else if (ce) {
     task.metrics = {"accuracy"};
+    if (topK)
+      task.metrics.push_back(topK->first);
   } else if (mse) {
     task.metrics = {"mse"};
   }
@@ -862,15 +1140,38 @@ void Parser::parseData(const Entry &top) {
       {"train_images", &d.trainImages},
       {"train_labels", &d.trainLabels},
       {"test_images", &d.testImages},
-      {"test_labels", &d.testLabels}};
+      {"test_labels", &d.testLabels},
+      {"train_file", &d.trainFile},
+      {"test_file", &d.testFile}};
   for (const Entry &e : entries(*t)) {
     d.keyLocs[e.key] = e.loc;
-    if (e.key == "format") {
-      if (auto s = getChoice(e, "format", kFormats))
+    if (e.key == "source" || e.key == "format") {
+      if (e.key == "format" && t->contains("source"))
+        error(e.keyLoc, "'format' and 'source' both given",
+              {note("'format' is the old name of 'source': keep 'source'")});
+      else if (auto s = getChoice(e, "data source", kSources))
         d.format = *s;
     } else if (paths.count(e.key)) {
       if (auto s = getNonEmptyString(e))
         *paths[e.key] = *s;
+    } else if (e.key == "label_column") {
+      if (e.node->is_integer()) {
+        if (auto v = getInt(e, 0))
+          d.labelColumn = std::to_string(*v);
+      } else if (auto s = getNonEmptyString(e)) {
+        d.labelColumn = *s;
+      }
+    } else if (e.key == "scale") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/true))
+        d.scale = *v;
+    } else if (e.key == "validation") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/false, 1, /*hiOpen=*/true))
+        d.validation = *v;
+    } else if (e.key == "seed") {
+      if (auto v = getInt(e, 0))
+        d.seed = static_cast<uint64_t>(*v);
+    } else if (e.key == "augment") {
+      parseAugment(e);
     } else if (e.key == "limit_train") {
       if (auto v = getInt(e, 0))
         d.limitTrain = *v;
@@ -881,6 +1182,82 @@ void Parser::parseData(const Entry &top) {
       unknownKey(e, "[data]", kDataKeys);
     }
   }
+}
+
+void Parser::parseAugment(const Entry &top) {
+  spec::Augment &a = spec.data.augment;
+  a.loc = top.loc;
+  const toml::table *t = getTable(top);
+  if (!t)
+    return;
+  for (const Entry &e : entries(*t)) {
+    a.keyLocs[e.key] = e.loc;
+    if (e.key == "shift" || e.key == "crop") {
+      if (e.key == "crop" && t->contains("shift"))
+        error(e.keyLoc, "'crop' and 'shift' both given",
+              {note("they are the same: a random crop of the zero-padded "
+                    "image is a random shift")});
+      else if (auto v = getInt(e, 0, 1000))
+        a.shift = *v;
+    } else if (e.key == "flip") {
+      if (auto b = getBool(e))
+        a.flip = *b;
+    } else if (e.key == "noise") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/false))
+        a.noise = *v;
+    } else if (e.key == "rotate") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/false, 180, /*hiOpen=*/false))
+        a.rotate = *v;
+    } else {
+      unknownKey(e, "[data.augment]", kAugmentKeys);
+    }
+  }
+}
+
+void Parser::checkData() {
+  const spec::Data &d = spec.data;
+  auto srcNote = [&]() {
+    auto it = d.keyLocs.find("source");
+    if (it == d.keyLocs.end())
+      it = d.keyLocs.find("format");
+    return it != d.keyLocs.end()
+               ? note("data source set here", it->second)
+               : note("the data source defaults to 'idx' (Fashion-MNIST)");
+  };
+  Names fields = sourceFields(d.format);
+  for (const spec::Task &task : spec.tasks) {
+    auto it = task.keyLocs.find("target");
+    if (it == task.keyLocs.end() || task.target.empty() ||
+        contains(fields, task.target))
+      continue;
+    error(it->second,
+          "target " + quote(task.target) + " is not a field of data source " +
+              quote(d.format),
+          {note("fields of " + quote(d.format) + ": " + joinNames(fields)),
+           srcNote()});
+  }
+  std::vector<int64_t> shape = sourceShape(d.format);
+  auto squeeze = [](std::vector<int64_t> s) {
+    while (s.size() > 1 && s.back() == 1)
+      s.pop_back();
+    return s;
+  };
+  if (!shape.empty() && !spec.input.shape.empty() &&
+      squeeze(shape) != squeeze(spec.input.shape)) {
+    auto it = spec.input.keyLocs.find("shape");
+    std::string want;
+    for (size_t i = 0; i < shape.size(); ++i)
+      want += (i ? ", " : "") + std::to_string(shape[i]);
+    error(it != spec.input.keyLocs.end() ? it->second : spec.input.loc,
+          "data source " + quote(d.format) + " produces inputs of shape [" +
+              want + "]",
+          {note("set [input] shape = [" + want + "]"), srcNote()});
+  }
+  if (d.format == "multi-fashion" && d.augment.flip)
+    error(d.augment.keyLocs.at("flip"),
+          "'flip' does not apply to data source 'multi-fashion'",
+          {note("a mirrored canvas would put the left item on the right"),
+           srcNote()});
 }
 
 void Parser::parseTrain(const Entry &top) {
@@ -1007,12 +1384,36 @@ void Parser::resolveNames() {
       define(spec.tasks[t].head[i],
              {Def::Head, t, i, nameLoc(spec.tasks[t].head[i])});
 
+  qualifyRefs(defs);
   for (size_t i = 0; i < spec.backbone.size(); ++i)
     checkLayerRefs(spec.backbone[i], {Def::Backbone, 0, i, {}}, defs);
   for (size_t t = 0; t < spec.tasks.size(); ++t) {
     const spec::Task &task = spec.tasks[t];
     for (size_t i = 0; i < task.head.size(); ++i)
       checkLayerRefs(task.head[i], {Def::Head, t, i, {}}, defs);
+    for (const char *key : {"mean", "logvar"}) {
+      const std::string &ref = key[0] == 'm' ? task.mean : task.logvar;
+      if (ref.empty())
+        continue;
+      const SourceLoc &loc = task.keyLocs.at(key);
+      auto it = defs.find(ref);
+      if (it == defs.end()) {
+        Names known;
+        for (const spec::Layer &l : spec.backbone)
+          known.push_back(l.name);
+        std::string msg = "task " + quote(task.name) + " reads unknown layer " +
+                          quote(ref);
+        if (auto s = suggestName(ref, known))
+          msg += "; did you mean " + quote(*s) + "?";
+        error(loc, msg, {note(quote(key) + " names a backbone layer")});
+      } else if (it->second.kind == Def::Head) {
+        error(loc,
+              "task " + quote(task.name) + " reads " + quote(ref) + ", " +
+                  describe(it->second) + "; " + quote(key) +
+                  " must name a backbone layer",
+              {note(quote(ref) + " is defined here", it->second.loc)});
+      }
+    }
     if (task.from.empty())
       continue;
     const SourceLoc &loc = task.keyLocs.at("from");
@@ -1022,17 +1423,146 @@ void Parser::resolveNames() {
       Names known;
       for (const spec::Layer &l : spec.backbone)
         known.push_back(l.name);
+      for (const spec::Task &o : spec.tasks)
+        if (&o != &task)
+          for (const spec::Layer &l : o.head)
+            known.push_back(l.name);
       std::string msg = who + " reads unknown layer " + quote(task.from);
       if (auto s = suggestName(task.from, known))
         msg += "; did you mean " + quote(*s) + "?";
-      error(loc, msg, {note("'from' names a backbone layer")});
-    } else if (it->second.kind == Def::Head) {
+      error(loc, msg,
+            {note("'from' names a backbone layer, the input or a layer of "
+                  "another task's head")});
+    } else if (it->second.kind == Def::Head && it->second.task == t) {
       error(loc,
-            who + " reads " + quote(task.from) + ", " + describe(it->second) +
-                "; 'from' must name a backbone layer",
+            who + " reads " + quote(task.from) +
+                ", a layer of its own head; 'from' names what the head "
+                "starts from",
             {note(quote(task.from) + " is defined here", it->second.loc)});
     }
   }
+  checkHeadCycles(defs);
+}
+
+bool Parser::qualifyRef(std::string &ref, const SourceLoc &loc,
+                        const std::map<std::string, Def> &defs) {
+  size_t dot = ref.find('.');
+  if (dot == std::string::npos)
+    return true;
+  std::string task = ref.substr(0, dot), layer = ref.substr(dot + 1);
+  auto t = std::find_if(spec.tasks.begin(), spec.tasks.end(),
+                        [&](const spec::Task &x) { return x.name == task; });
+  if (t == spec.tasks.end()) {
+    Names tasks;
+    for (const spec::Task &x : spec.tasks)
+      tasks.push_back(x.name);
+    std::string msg = "reference " + quote(ref) + " names unknown task " +
+                      quote(task);
+    if (auto s = suggestName(task, tasks))
+      msg += "; did you mean " + quote(*s) + "?";
+    error(loc, msg,
+          {note("write \"TASK.LAYER\" for a layer of another task's head")});
+    return false;
+  }
+  auto it = defs.find(layer);
+  size_t ti = static_cast<size_t>(t - spec.tasks.begin());
+  if (it == defs.end() || it->second.kind != Def::Head ||
+      it->second.task != ti) {
+    Names known;
+    for (const spec::Layer &l : t->head)
+      known.push_back(l.name);
+    std::string msg =
+        "task " + quote(task) + " has no head layer " + quote(layer);
+    if (auto s = suggestName(layer, known))
+      msg += "; did you mean " + quote(task + "." + *s) + "?";
+    error(loc, msg, {note("layers of task " + quote(task) + ": " +
+                          joinNames(known))});
+    return false;
+  }
+  ref = layer;
+  return true;
+}
+
+void Parser::qualifyRefs(const std::map<std::string, Def> &defs) {
+  auto fix = [&](spec::Layer &l) {
+    for (size_t k = 0; k < l.inputs.size(); ++k)
+      if (!qualifyRef(l.inputs[k], l.inputLocs[k], defs))
+        l.inputs[k] = spec.input.name; // reported; avoid follow-on errors
+  };
+  for (spec::Layer &l : spec.backbone)
+    fix(l);
+  for (spec::Task &task : spec.tasks) {
+    for (spec::Layer &l : task.head)
+      fix(l);
+    if (!task.from.empty() &&
+        !qualifyRef(task.from, task.keyLocs.at("from"), defs))
+      task.from.clear();
+  }
+}
+
+void Parser::checkHeadCycles(const std::map<std::string, Def> &defs) {
+  // Edges from each head layer to the head layers it reads, with where the
+  // read is written (an `input` entry, the task's `from`, or the layer's
+  // table for the implicit previous layer). Backbone layers read only
+  // earlier backbone layers, so every cycle runs through heads.
+  struct Edge {
+    std::string to;
+    SourceLoc loc;
+  };
+  std::map<std::string, std::vector<Edge>> edges;
+  std::map<std::string, std::string> owner; // head layer -> task
+  for (const spec::Task &task : spec.tasks)
+    for (size_t i = 0; i < task.head.size(); ++i) {
+      const spec::Layer &l = task.head[i];
+      owner[l.name] = task.name;
+      std::vector<Edge> &out = edges[l.name];
+      for (size_t k = 0; k < l.inputs.size(); ++k)
+        out.push_back({l.inputs[k], l.inputLocs[k]});
+      if (!l.inputs.empty())
+        continue;
+      if (i > 0)
+        out.push_back({task.head[i - 1].name, l.loc});
+      else if (!task.from.empty())
+        out.push_back({task.from, task.keyLocs.at("from")});
+    }
+  std::map<std::string, int> state; // 0 new, 1 on the stack, 2 done
+  std::vector<std::string> stack;
+  std::function<bool(const std::string &)> visit =
+      [&](const std::string &n) -> bool {
+    state[n] = 1;
+    stack.push_back(n);
+    for (const Edge &e : edges[n]) {
+      auto d = defs.find(e.to);
+      if (d == defs.end() || d->second.kind != Def::Head)
+        continue;
+      if (state[e.to] == 1) {
+        // The cycle: e.to ... n -> e.to.
+        auto from = std::find(stack.begin(), stack.end(), e.to);
+        std::string path;
+        for (auto it = from; it != stack.end(); ++it)
+          path += quote(owner[*it] + "." + *it) + " -> ";
+        path += quote(owner[e.to] + "." + e.to);
+        error(e.loc,
+              "layer " + quote(n) + " of task " + quote(owner[n]) +
+                  " reads " + quote(e.to) + " of task " +
+                  quote(owner[e.to]) + ", which depends on it: the heads "
+                  "form a cycle",
+              {note("cycle: " + path)});
+        return true;
+      }
+      if (state[e.to] == 0 && visit(e.to))
+        return true;
+    }
+    stack.pop_back();
+    state[n] = 2;
+    return false;
+  };
+  for (const spec::Task &task : spec.tasks)
+    for (const spec::Layer &l : task.head)
+      if (state[l.name] == 0 && visit(l.name)) {
+        // One cycle is enough to reject the spec; keep the rest quiet.
+        return;
+      }
 }
 
 void Parser::checkLayerRefs(const spec::Layer &l, const Def &self,
@@ -1048,8 +1578,9 @@ void Parser::checkLayerRefs(const spec::Layer &l, const Def &self,
       for (const spec::Layer &b : spec.backbone)
         known.push_back(b.name);
       if (self.kind == Def::Head)
-        for (const spec::Layer &h : spec.tasks[self.task].head)
-          known.push_back(h.name);
+        for (const spec::Task &task : spec.tasks)
+          for (const spec::Layer &h : task.head)
+            known.push_back(h.name);
       std::string msg = who + " reads unknown layer " + quote(ref);
       if (auto s = suggestName(ref, known))
         msg += "; did you mean " + quote(*s) + "?";
@@ -1070,14 +1601,9 @@ void Parser::checkLayerRefs(const spec::Layer &l, const Def &self,
             "backbone " + who + " reads " + quote(ref) + ", " + describe(d) +
                 "; the backbone cannot read a head",
             {note(quote(ref) + " is defined here", d.loc)});
-    } else if (self.kind == Def::Head && d.kind == Def::Head &&
-               d.task != self.task) {
-      error(loc,
-            who + " of task " + quote(spec.tasks[self.task].name) + " reads " +
-                quote(ref) + ", " + describe(d) +
-                "; a head may read only the backbone and its own layers",
-            {note(quote(ref) + " is defined here", d.loc)});
     }
+    // A head may read another head's layer (any order): checkHeadCycles
+    // rejects cycles.
   }
 }
 

@@ -127,11 +127,12 @@ LogicalResult Conv2DBackwardInputOp::verify() {
        dx = shape(getResult());
   if (dy.size() != 4 || w.size() != 4 || dx.size() != 4)
     return emitOpError() << "expects rank-4 grad_output, filter and result";
-  if (dy[0] != dx[0] || dy[3] != w[3] || dx[3] != w[2])
+  auto s = getStride(), p = getPadding(), d = getDilation();
+  int64_t g = getGroups();
+  if (dy[0] != dx[0] || dy[3] != w[3] || dx[3] != w[2] * g)
     return emitOpError() << "batch or channel sizes disagree";
-  auto s = getStride(), p = getPadding();
-  if ((dx[1] + 2 * p[0] - w[0]) / s[0] + 1 != dy[1] ||
-      (dx[2] + 2 * p[1] - w[1]) / s[1] + 1 != dy[2])
+  if ((dx[1] + 2 * p[0] - (w[0] - 1) * d[0] - 1) / s[0] + 1 != dy[1] ||
+      (dx[2] + 2 * p[1] - (w[1] - 1) * d[1] - 1) / s[1] + 1 != dy[2])
     return emitOpError() << "result spatial size does not map to grad_output";
   return success();
 }
@@ -143,11 +144,12 @@ LogicalResult Conv2DBackwardFilterOp::verify() {
        dw = shape(getResult());
   if (x.size() != 4 || dy.size() != 4 || dw.size() != 4)
     return emitOpError() << "expects rank-4 input, grad_output and result";
-  if (x[0] != dy[0] || dw[2] != x[3] || dw[3] != dy[3])
+  auto s = getStride(), p = getPadding(), d = getDilation();
+  int64_t g = getGroups();
+  if (x[0] != dy[0] || dw[2] * g != x[3] || dw[3] != dy[3])
     return emitOpError() << "batch or channel sizes disagree";
-  auto s = getStride(), p = getPadding();
-  if ((x[1] + 2 * p[0] - dw[0]) / s[0] + 1 != dy[1] ||
-      (x[2] + 2 * p[1] - dw[1]) / s[1] + 1 != dy[2])
+  if ((x[1] + 2 * p[0] - (dw[0] - 1) * d[0] - 1) / s[0] + 1 != dy[1] ||
+      (x[2] + 2 * p[1] - (dw[1] - 1) * d[1] - 1) / s[1] + 1 != dy[2])
     return emitOpError() << "filter size does not map input to grad_output";
   return success();
 }

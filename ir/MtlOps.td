@@ -148,10 +148,17 @@ def Mtl_Conv2DOp : Mtl_InferredOp<"conv2d"> {
     `y[n, oh, ow, co] = b[co] + sum_{kh, kw, ci} x[n, oh*sh + kh - ph,
     ow*sw + kw - pw, ci] * w[kh, kw, ci, co]` with zero padding.
     Output size `(H + 2 ph - KH) / sh + 1`.
+    Optional `dilation` (default [1, 1]): kernel taps `dh`, `dw` apart
+    (`kh * dh` in place of `kh`; effective size `(KH - 1) dh + 1`).
+    Optional `groups` (default 1): the channels split into `groups`
+    independent convolutions; the filter is `[kh, kw, cin / groups, cout]`
+    and output channel `co` reads input group `co / (cout / groups)`.
   }];
   let arguments = (ins Mtl_F32Tensor:$input, Mtl_F32Tensor:$filter,
                        Optional<Mtl_F32Tensor>:$bias,
-                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding);
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding,
+                       DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilation,
+                       DefaultValuedAttr<I64Attr, "1">:$groups);
   let results = (outs Mtl_F32Tensor:$result);
   let assemblyFormat = [{
     $input `,` $filter (`,` $bias^)? attr-dict `:` functional-type(operands, results)
@@ -208,8 +215,11 @@ def Mtl_SoftmaxCrossEntropyOp : Mtl_InferredOp<"softmax_cross_entropy"> {
   let summary = "softmax cross-entropy of logits [N, C] and class ids [N]";
   let description = [{
     `sum_i mask_i * (logsumexp(l_i) - l_i[t_i]) / max(sum_i mask_i, 1)`.
+    With `label_smoothing` e in [0, 1) the target distribution is
+    `(1 - e) onehot(t_i) + e / C` (as PyTorch's `label_smoothing`).
   }];
-  let arguments = (ins Mtl_F32Tensor:$logits, Mtl_I32Tensor:$target, Mtl_F32Tensor:$mask);
+  let arguments = (ins Mtl_F32Tensor:$logits, Mtl_I32Tensor:$target, Mtl_F32Tensor:$mask,
+                       DefaultValuedAttr<F64Attr, "0.0">:$label_smoothing);
   let results = (outs Mtl_F32Tensor:$result);
   let assemblyFormat = "$logits `,` $target `,` $mask attr-dict `:` functional-type(operands, results)";
 }
@@ -239,7 +249,9 @@ def Mtl_Conv2DBackwardInputOp : Mtl_GradOp<"conv2d_backward_input"> {
   let summary = "gradient of conv2d with respect to its input";
   let description = [{ `dx = conv2d_transpose(dy, w)`; the result type is the input's. }];
   let arguments = (ins Mtl_F32Tensor:$grad_output, Mtl_F32Tensor:$filter,
-                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding);
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding,
+                       DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilation,
+                       DefaultValuedAttr<I64Attr, "1">:$groups);
   let results = (outs Mtl_F32Tensor:$result);
 }
 
@@ -247,7 +259,9 @@ def Mtl_Conv2DBackwardFilterOp : Mtl_GradOp<"conv2d_backward_filter"> {
   let summary = "gradient of conv2d with respect to its filter";
   let description = [{ `dw[kh, kw, ci, co] = sum_{n, oh, ow} x[n, oh*sh+kh-ph, ow*sw+kw-pw, ci] * dy[n, oh, ow, co]`. }];
   let arguments = (ins Mtl_F32Tensor:$input, Mtl_F32Tensor:$grad_output,
-                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding);
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding,
+                       DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilation,
+                       DefaultValuedAttr<I64Attr, "1">:$groups);
   let results = (outs Mtl_F32Tensor:$result);
 }
 
@@ -283,9 +297,10 @@ def Mtl_MaxPoolGradOp : Mtl_GradOp<"max_pool_grad"> {
 }
 
 def Mtl_SoftmaxCrossEntropyGradOp : Mtl_GradOp<"softmax_cross_entropy_grad"> {
-  let summary = "scale * mask_i * (softmax(l_i) - onehot(t_i)) / max(sum mask, 1)";
+  let summary = "scale * mask_i * (softmax(l_i) - q_i) / max(sum mask, 1), q_i the smoothed onehot(t_i)";
   let arguments = (ins Mtl_F32Tensor:$logits, Mtl_I32Tensor:$target, Mtl_F32Tensor:$mask,
-                       F64Attr:$scale);
+                       F64Attr:$scale,
+                       DefaultValuedAttr<F64Attr, "0.0">:$label_smoothing);
   let results = (outs Mtl_F32Tensor:$result);
 }
 
@@ -308,5 +323,9 @@ def Mtl_JoinOp : Mtl_Op<"join", [Pure, SameOperandsAndResultType]> {
   let assemblyFormat = "$inputs attr-dict `:` type($result)";
   let hasVerifier = 1;
 }
+
+include "ir/CnnOps.td"
+include "ir/LossOps.td"
+include "ir/SequenceOps.td"
 
 #endif // MTL_OPS_TD

@@ -51,8 +51,12 @@ LogicalResult checkPair(Operation *op, ArrayRef<int64_t> v, StringRef what,
 FailureOr<Type> Conv2DOp::inferResultType() {
   auto x = shapeOf(getInput()), w = shapeOf(getFilter());
   if (failed(checkPair(*this, getStride(), "stride", 1)) ||
-      failed(checkPair(*this, getPadding(), "padding", 0)))
+      failed(checkPair(*this, getPadding(), "padding", 0)) ||
+      failed(checkPair(*this, getDilation(), "dilation", 1)))
     return failure();
+  const int64_t groups = getGroups();
+  if (groups < 1)
+    return emitError() << "groups must be >= 1, got " << groups;
   if (!x || !w || (getBias() && !shapeOf(getBias())))
     return Type();
   if (x->size() != 4)
@@ -63,18 +67,30 @@ FailureOr<Type> Conv2DOp::inferResultType() {
   if (w->size() != 4)
     return emitError() << "conv2d filter must be [kh, kw, cin, cout], got "
                        << str(*w);
-  if ((*w)[2] != (*x)[3])
+  if (groups > 1 && ((*x)[3] % groups || (*w)[3] % groups))
+    return emitError() << "conv2d groups = " << groups
+                       << " must divide the input channels (" << (*x)[3]
+                       << ") and the filters (" << (*w)[3] << ")";
+  if (groups > 1 && (*w)[2] * groups != (*x)[3])
+    return emitError() << "conv2d filter has " << (*w)[2]
+                       << " input channels per group but the input "
+                       << str(*x) << " has " << (*x)[3] / groups << " ("
+                       << groups << " groups)";
+  if ((*w)[2] * groups != (*x)[3])
     return emitError() << "conv2d filter has " << (*w)[2]
                        << " input channels but the input " << str(*x) << " has "
                        << (*x)[3];
   if (auto b = shapeOf(getBias()); b && (b->size() != 1 || (*b)[0] != (*w)[3]))
     return emitError() << "conv2d bias must be [" << (*w)[3] << "], got "
                        << str(*b);
-  auto stride = getStride(), pad = getPadding();
-  int64_t ho = ((*x)[1] + 2 * pad[0] - (*w)[0]) / stride[0] + 1;
-  int64_t wo = ((*x)[2] + 2 * pad[1] - (*w)[1]) / stride[1] + 1;
-  if ((*x)[1] + 2 * pad[0] < (*w)[0] || (*x)[2] + 2 * pad[1] < (*w)[1])
-    return emitError() << "conv2d kernel " << (*w)[0] << "x" << (*w)[1]
+  auto stride = getStride(), pad = getPadding(), dil = getDilation();
+  // The dilated (effective) kernel size.
+  int64_t kh = ((*w)[0] - 1) * dil[0] + 1, kw = ((*w)[1] - 1) * dil[1] + 1;
+  int64_t ho = ((*x)[1] + 2 * pad[0] - kh) / stride[0] + 1;
+  int64_t wo = ((*x)[2] + 2 * pad[1] - kw) / stride[1] + 1;
+  if ((*x)[1] + 2 * pad[0] < kh || (*x)[2] + 2 * pad[1] < kw)
+    return emitError() << "conv2d kernel " << kh << "x" << kw
+                       << ((kh != (*w)[0] || kw != (*w)[1]) ? " (dilated)" : "")
                        << " does not fit the padded input " << (*x)[1] << "x"
                        << (*x)[2] << " (padding " << str(pad) << ")";
   return f32Tensor(*this, {(*x)[0], ho, wo, (*w)[3]});

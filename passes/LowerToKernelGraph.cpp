@@ -139,6 +139,11 @@ private:
     node.op = op.getName().stripDialect().str();
     if (isa<FlattenOp>(op))
       node.op = "reshape"; // the same row-major elements, a new shape
+    // The interpolation mode selects the kernel: upsample_nearest, ...
+    if (auto up = dyn_cast<UpsampleOp>(op))
+      node.op += "_" + up.getMode().str();
+    else if (auto upGrad = dyn_cast<UpsampleGradOp>(op))
+      node.op += "_" + upGrad.getMode().str();
     for (Value v : op.getOperands())
       node.inputs.push_back(idOf(v));
     node.result = idOf(op.getResult(0));

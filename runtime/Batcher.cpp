@@ -1,6 +1,8 @@
 //===- Batcher.cpp - Shuffled batches on a background thread -------------===//
 
 #include "runtime/Batcher.h"
+#include "runtime/Augment.h"
+#include "runtime/Generated.h"
 
 #include <algorithm>
 #include <cstring>
@@ -9,13 +11,42 @@
 
 namespace mtl::rt {
 
-Batcher::Batcher(const Split &split, int64_t batch, Mode mode, uint64_t seed)
+const Field *Batch::field(const std::string &name) const {
+  for (const Field &f : fields)
+    if (f.name == name)
+      return &f;
+  return nullptr;
+}
+
+int32_t Batch::label(int64_t r) const {
+  const Field *f = field("label");
+  return f && f->dtype == DType::I32 ? f->ints[r] : -1;
+}
+
+Batcher::Batcher(const Split &split, int64_t batch, Mode mode, uint64_t seed,
+                 const AugmentSpec *augmentSpec)
     : split(split), batch(batch), mode(mode), seed(seed) {
+  if (augmentSpec && mode == Mode::Train)
+    augment = *augmentSpec;
   for (Batch &b : slots) {
     b.indices.resize(batch);
     b.images.resize(batch * split.imageSize());
-    b.labels.resize(batch);
     b.mask.resize(batch);
+    for (const Field &f : split.fields) {
+      Field g;
+      g.name = f.name;
+      g.dtype = f.dtype;
+      g.shape = f.shape;
+      if (f.dtype == DType::I32)
+        g.ints.resize(batch * f.rowSize());
+      else
+        g.floats.resize(batch * f.rowSize());
+      b.fields.push_back(std::move(g));
+    }
+    b.present.resize(split.present.size());
+    for (size_t t = 0; t < split.present.size(); ++t)
+      if (!split.present[t].empty())
+        b.present[t].resize(batch);
   }
 }
 
@@ -45,8 +76,8 @@ std::vector<int64_t> Batcher::order(int64_t epoch) const {
   return order;
 }
 
-void Batcher::fill(Batch &b, const std::vector<int64_t> &order,
-                   int64_t k) const {
+void Batcher::fill(Batch &b, const std::vector<int64_t> &order, int64_t k,
+                   int64_t epoch) const {
   const int64_t imageSize = split.imageSize();
   int64_t begin = k * batch;
   b.rows = std::min<int64_t>(batch, split.size - begin);
@@ -56,18 +87,49 @@ void Batcher::fill(Batch &b, const std::vector<int64_t> &order,
       int64_t i = order[begin + r];
       b.indices[r] = i;
       std::memcpy(dst, split.image(i), imageSize * sizeof(float));
-      b.labels[r] = split.labels[i];
       b.mask[r] = 1.0f;
     } else {
       b.indices[r] = -1;
       std::fill(dst, dst + imageSize, 0.0f);
-      b.labels[r] = 0;
       b.mask[r] = 0.0f;
+    }
+    int64_t i = b.indices[r];
+    for (size_t f = 0; f < split.fields.size(); ++f) {
+      const Field &src = split.fields[f];
+      Field &out = b.fields[f];
+      const int64_t n = src.rowSize();
+      if (src.dtype == DType::I32) {
+        int32_t *o = &out.ints[r * n];
+        if (i >= 0)
+          std::copy_n(&src.ints[i * n], n, o);
+        else
+          std::fill(o, o + n, -1);
+      } else {
+        float *o = &out.floats[r * n];
+        if (i >= 0)
+          std::copy_n(&src.floats[i * n], n, o);
+        else
+          std::fill(o, o + n, 0.0f);
+      }
+    }
+    for (size_t t = 0; t < split.present.size(); ++t)
+      if (!split.present[t].empty())
+        b.present[t][r] = i >= 0 ? split.present[t][i] : 0;
+    if (i >= 0 && augment.any()) {
+      Field *box = nullptr;
+      for (Field &f : b.fields)
+        if (f.name == "box" && f.dtype == DType::F32 && f.rowSize() == 4)
+          box = &f;
+      uint64_t s = splitmix64(splitmix64(seed ^ 0x617567ull) +
+                              static_cast<uint64_t>(epoch)) +
+                   static_cast<uint64_t>(begin + r);
+      augmentImage(augment, dst, split.imageShape,
+                   box ? &box->floats[r * 4] : nullptr, s);
     }
   }
 }
 
-void Batcher::produce(std::vector<int64_t> order) {
+void Batcher::produce(std::vector<int64_t> order, int64_t epoch) {
   int64_t n = batchesPerEpoch();
   for (int64_t k = 0; k < n; ++k) {
     int s = static_cast<int>(k % 2);
@@ -79,7 +141,7 @@ void Batcher::produce(std::vector<int64_t> order) {
       if (cancel)
         return;
     }
-    fill(slots[s], order, k);
+    fill(slots[s], order, k, epoch);
     {
       std::lock_guard<std::mutex> lock(mutex);
       ready[s] = true;
@@ -103,7 +165,7 @@ void Batcher::startEpoch(int64_t epoch) {
   cancel = false;
   ready[0] = ready[1] = false;
   consumed = 0;
-  loader = std::thread(&Batcher::produce, this, order(epoch));
+  loader = std::thread(&Batcher::produce, this, order(epoch), epoch);
 }
 
 const Batch *Batcher::next() {

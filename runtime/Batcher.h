@@ -21,8 +21,15 @@ struct Batch {
   int64_t rows = 0;             // real samples; the rest is padding
   std::vector<int64_t> indices; // sample index per row (-1 = padding)
   std::vector<float> images;    // batch x H x W x C
-  std::vector<int32_t> labels;  // batch (0 on padding rows)
   std::vector<float> mask;      // batch: 1 real, 0 padding
+  /// The split's fields, `batch` rows each (missing on padding rows).
+  std::vector<Field> fields;
+  /// Per task, 1 where the row keeps that task's label; empty = all.
+  std::vector<std::vector<uint8_t>> present;
+
+  const Field *field(const std::string &name) const;
+  /// The row's `label` field, -1 when missing or absent.
+  int32_t label(int64_t r) const;
 };
 
 class Batcher {
@@ -32,7 +39,10 @@ public:
     Eval,  // in order, last batch padded with mask 0
   };
 
-  Batcher(const Split &split, int64_t batch, Mode mode, uint64_t seed);
+  /// `augment` (training only; may be null) is applied to every batch on the
+  /// loader thread; its draws depend on (seed, epoch, position in epoch).
+  Batcher(const Split &split, int64_t batch, Mode mode, uint64_t seed,
+          const AugmentSpec *augment = nullptr);
   ~Batcher();
   Batcher(const Batcher &) = delete;
   Batcher &operator=(const Batcher &) = delete;
@@ -48,14 +58,16 @@ public:
   const Batch *next();
 
 private:
-  void produce(std::vector<int64_t> order);
-  void fill(Batch &batch, const std::vector<int64_t> &order, int64_t k) const;
+  void produce(std::vector<int64_t> order, int64_t epoch);
+  void fill(Batch &batch, const std::vector<int64_t> &order, int64_t k,
+            int64_t epoch) const;
   void stop();
 
   const Split &split;
   const int64_t batch;
   const Mode mode;
   const uint64_t seed;
+  AugmentSpec augment; // nothing when not training
 
   // Double buffering: batch k lives in slot k % 2. `ready[s]` is set by the
   // loader when slot s holds the next batch and cleared by the consumer when

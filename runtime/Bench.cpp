@@ -14,11 +14,12 @@ namespace mtl::rt {
 
 namespace {
 
-// Labels valid for every task: below each target_map size and class count.
-int32_t labelRange(const Descriptor &d) {
+// Class ids of `field` valid for every task reading it: below each
+// target_map size and class count.
+int32_t labelRange(const Descriptor &d, const std::string &field) {
   int64_t range = 1 << 30;
   for (const TaskSpec &t : d.tasks) {
-    if (t.target != "label")
+    if (t.target != field)
       continue;
     if (!t.targetMap.empty())
       range = std::min<int64_t>(range, t.targetMap.size());
@@ -39,7 +40,6 @@ BenchResult benchTrainStep(Model &model, int64_t steps, int64_t warmup,
 
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
-  std::uniform_int_distribution<int32_t> label(0, labelRange(d) - 1);
   Batch batch;
   batch.rows = d.batch;
   batch.images.resize(d.batch * numElements(d.inputShape));
@@ -47,15 +47,36 @@ BenchResult benchTrainStep(Model &model, int64_t steps, int64_t warmup,
     p = pixel(rng);
   for (int64_t r = 0; r < d.batch; ++r) {
     batch.indices.push_back(r);
-    batch.labels.push_back(label(rng));
     batch.mask.push_back(1.0f);
   }
+  // Random values for every field a task reads.
+  for (const FieldSpec &fs : d.fields) {
+    if (fs.name == "image")
+      continue;
+    Field f;
+    f.name = fs.name;
+    f.dtype = fs.dtype;
+    f.shape = fs.shape;
+    int64_t n = d.batch * numElements(fs.shape);
+    if (fs.dtype == DType::I32) {
+      std::uniform_int_distribution<int32_t> label(
+          0, labelRange(d, fs.name) - 1);
+      for (int64_t i = 0; i < n; ++i)
+        f.ints.push_back(label(rng));
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        f.floats.push_back(pixel(rng));
+    }
+    batch.fields.push_back(std::move(f));
+  }
   pipeline.setBatch(batch);
+  pipeline.setSeed(1);
 
   std::vector<double> times;
   for (int64_t i = 0; i < warmup + steps; ++i) {
     auto start = std::chrono::steady_clock::now();
     pipeline.run();
+    pipeline.commitStates();
     opt->step(model.values.data(), model.grads.data());
     double ms = std::chrono::duration<double, std::milli>(
                     std::chrono::steady_clock::now() - start)

@@ -92,6 +92,16 @@ void writeCheckpoint(const std::string &path, const CheckpointState &state) {
   if (offset != static_cast<int64_t>(state.values.size()))
     fail("{}: internal error: {} parameter values for {} elements", path,
          state.values.size(), offset);
+  header["states"] = json::array();
+  int64_t stateStart = offset;
+  for (const auto &[name, shape] : state.states) {
+    header["states"].push_back(
+        {{"name", name}, {"shape", shape}, {"offset", offset}});
+    offset += numElements(shape);
+  }
+  if (offset - stateStart != static_cast<int64_t>(state.stateValues.size()))
+    fail("{}: internal error: {} state values for {} elements", path,
+         state.stateValues.size(), offset - stateStart);
   json opt = {{"kind", state.optimizer},
               {"step", state.optimizerSteps},
               {"state", json::array()}};
@@ -108,6 +118,7 @@ void writeCheckpoint(const std::string &path, const CheckpointState &state) {
   append<uint64_t>(bytes, text.size());
   bytes.insert(bytes.end(), text.begin(), text.end());
   appendFloats(bytes, state.values);
+  appendFloats(bytes, state.stateValues);
   for (const auto &slot : state.optimizerState)
     appendFloats(bytes, slot.second);
   append<uint32_t>(bytes, crc32Of(bytes, bytes.size()));
@@ -173,6 +184,14 @@ CheckpointState readCheckpoint(const std::string &path) {
       state.values.insert(state.values.end(), v.begin(), v.end());
       state.params.emplace_back(p.at("name").get<std::string>(), shape);
     }
+    if (header.contains("states"))
+      for (const json &p : header.at("states")) {
+        Shape shape = p.at("shape").get<Shape>();
+        std::vector<float> v =
+            slice(p.at("offset").get<int64_t>(), numElements(shape));
+        state.stateValues.insert(state.stateValues.end(), v.begin(), v.end());
+        state.states.emplace_back(p.at("name").get<std::string>(), shape);
+      }
     const json &opt = header.at("optimizer");
     state.optimizer = opt.at("kind").get<std::string>();
     state.optimizerSteps = opt.at("step").get<int64_t>();
@@ -204,6 +223,16 @@ void checkCompatible(const CheckpointState &state, const Descriptor &desc,
       fail("{}: parameter '{}' has shape {} in the checkpoint, the model "
            "expects {}",
            path, name, toString(shape), toString(p.shape));
+  }
+  if (state.states.size() != desc.states.size())
+    fail("{}: checkpoint has {} states, model '{}' has {}", path,
+         state.states.size(), desc.model, desc.states.size());
+  for (size_t i = 0; i < desc.states.size(); ++i) {
+    const auto &[name, shape] = state.states[i];
+    if (name != desc.states[i].name || shape != desc.states[i].shape)
+      fail("{}: checkpoint state {} is '{}' {}, the model expects '{}' {}",
+           path, i, name, toString(shape), desc.states[i].name,
+           toString(desc.states[i].shape));
   }
 }
 

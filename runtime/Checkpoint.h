@@ -25,6 +25,8 @@ struct CheckpointState {
   std::string model;
   std::vector<std::pair<std::string, Shape>> params; // name, shape
   std::vector<float> values;                         // all params, in order
+  std::vector<std::pair<std::string, Shape>> states; // non-trained tensors
+  std::vector<float> stateValues;                    // all states, in order
   std::string optimizer;                             // adam | sgd
   int64_t optimizerSteps = 0;
   std::vector<std::pair<std::string, std::vector<float>>> optimizerState;
@@ -40,7 +42,7 @@ void writeCheckpoint(const std::string &path, const CheckpointState &state);
 CheckpointState readCheckpoint(const std::string &path);
 
 /// Throws Error unless `state` belongs to `desc`: same model name and the
-/// same parameter names and shapes in the same order.
+/// same parameter (and state) names and shapes in the same order.
 void checkCompatible(const CheckpointState &state, const Descriptor &desc,
                      const std::string &path);
 

@@ -42,12 +42,70 @@ const char *toString(ArgKind kind) {
     return "prediction";
   case ArgKind::Grad:
     return "grad";
+  case ArgKind::State:
+    return "state";
+  case ArgKind::StateOut:
+    return "state_out";
+  case ArgKind::Seed:
+    return "seed";
   }
   return "?";
 }
 
 int64_t TaskSpec::numClasses() const {
   return predictionShape.empty() ? 1 : predictionShape.back();
+}
+
+bool TaskSpec::predictsLogits() const {
+  return loss == "sigmoid_cross_entropy" || loss == "binary_cross_entropy" ||
+         loss == "sigmoid_bce";
+}
+
+int topK(const std::string &metric) {
+  if (metric.size() < 4 || metric.compare(0, 3, "top") != 0 ||
+      metric.size() > 9)
+    return 0;
+  int k = 0;
+  for (size_t i = 3; i < metric.size(); ++i) {
+    if (metric[i] < '0' || metric[i] > '9')
+      return 0;
+    k = k * 10 + (metric[i] - '0');
+  }
+  return metric[3] == '0' ? 0 : k;
+}
+
+bool isKnownMetric(const std::string &m) {
+  return m == "accuracy" || topK(m) > 0 || m == "iou" || m == "mse" ||
+         m == "mae" || m == "psnr";
+}
+
+Shape sourceInputShape(const std::string &source) {
+  if (source == "fashion-detect")
+    return {40, 40, 1};
+  if (source == "multi-fashion")
+    return {36, 36, 1};
+  if (source == "sequential")
+    return {28, 28};
+  return {};
+}
+
+std::vector<FieldSpec> sourceFields(const std::string &source,
+                                    const Shape &inputShape) {
+  FieldSpec image{"image", DType::F32, inputShape, 0};
+  auto cls = [](const char *name, int64_t classes) {
+    return FieldSpec{name, DType::I32, {}, classes};
+  };
+  if (source == "idx" || source == "npy" || source == "csv")
+    return {cls("label", 0), image};
+  if (source == "fashion-detect")
+    return {cls("label", 10), cls("group", 4),
+            FieldSpec{"box", DType::F32, {4}, 0},
+            FieldSpec{"item", DType::F32, {28, 28, 1}, 0}, image};
+  if (source == "multi-fashion")
+    return {cls("left", 10), cls("right", 10), image};
+  if (source == "sequential")
+    return {cls("label", 10), cls("group", 4), image};
+  return {};
 }
 
 namespace {
@@ -104,7 +162,8 @@ ArgKind parseKind(const std::string &s, const std::string &path) {
       {"input", ArgKind::Input}, {"target", ArgKind::Target},
       {"mask", ArgKind::Mask},   {"param", ArgKind::Param},
       {"loss", ArgKind::Loss},   {"prediction", ArgKind::Prediction},
-      {"grad", ArgKind::Grad}};
+      {"grad", ArgKind::Grad},   {"state", ArgKind::State},
+      {"state_out", ArgKind::StateOut}, {"seed", ArgKind::Seed}};
   auto it = kinds.find(s);
   if (it == kinds.end())
     fail("descriptor: {}.kind: unknown kind '{}'", path, s);
@@ -145,7 +204,7 @@ void checkTensor(const Descriptor &d, const TensorSpec &t, bool isOutput,
            toString(dtype), toString(shape));
   };
   bool outputKind = t.kind == ArgKind::Loss || t.kind == ArgKind::Prediction ||
-                    t.kind == ArgKind::Grad;
+                    t.kind == ArgKind::Grad || t.kind == ArgKind::StateOut;
   if (outputKind != isOutput)
     fail("descriptor: {}: kind '{}' cannot be a pipeline {}", path,
          toString(t.kind), isOutput ? "output" : "argument");
@@ -161,26 +220,30 @@ void checkTensor(const Descriptor &d, const TensorSpec &t, bool isOutput,
     if (!param)
       fail("descriptor: {}: unknown parameter '{}'", path, t.name);
     return expect(param->shape, DType::F32);
+  case ArgKind::State:
+  case ArgKind::StateOut: {
+    const StateSpec *state = d.state(t.name);
+    if (!state)
+      fail("descriptor: {}: unknown state '{}'", path, t.name);
+    return expect(state->shape, DType::F32);
+  }
+  case ArgKind::Seed:
+    return expect({}, DType::I32);
   default:
     break;
   }
   if (!task)
     fail("descriptor: {}: unknown task '{}'", path, t.name);
+  const FieldSpec *field = d.targetField(*task);
   switch (t.kind) {
   case ArgKind::Target:
-    if (task->target == "image") {
-      // The image in any shape with its element count, row-major (a dense
+    if (field && field->dtype == DType::F32) {
+      // The field in any shape with its element count, row-major (a dense
       // head reconstructs a flattened image).
-      auto count = [](const Shape &s) {
-        int64_t n = 1;
-        for (int64_t v : s)
-          n *= v;
-        return n;
-      };
       if (!t.shape.empty() && t.shape[0] == d.batch &&
-          count(t.shape) == d.batch * count(d.inputShape))
+          numElements(t.shape) == d.batch * numElements(field->shape))
         return expect(t.shape, DType::F32);
-      return expect(batched(d.batch, d.inputShape), DType::F32);
+      return expect(batched(d.batch, field->shape), DType::F32);
     }
     if (task->isClassification())
       return expect({d.batch}, DType::I32);
@@ -222,22 +285,69 @@ Descriptor Descriptor::parse(const std::string &text) {
   const json &input = field(root, "input", "$");
   d.inputName = get<std::string>(input, "name", "$.input");
   d.inputShape = getShape(input, "shape", "$.input");
-  if (d.inputShape.size() != 3)
-    fail("descriptor: $.input.shape must be [H, W, C], got {}",
-         toString(d.inputShape));
+  if (d.inputShape.empty())
+    fail("descriptor: $.input.shape must not be empty");
 
   const json &data = field(root, "data", "$");
-  d.data.format = getOr<std::string>(data, "format", "$.data", "idx");
-  if (d.data.format != "idx")
-    fail("descriptor: $.data.format '{}' is not supported (expected idx)",
-         d.data.format);
-  d.data.dir = getOr<std::string>(data, "dir", "$.data", "");
-  d.data.trainImages = get<std::string>(data, "train_images", "$.data");
-  d.data.trainLabels = get<std::string>(data, "train_labels", "$.data");
-  d.data.testImages = get<std::string>(data, "test_images", "$.data");
-  d.data.testLabels = get<std::string>(data, "test_labels", "$.data");
-  d.data.limitTrain = getOr<int64_t>(data, "limit_train", "$.data", 0);
-  d.data.limitTest = getOr<int64_t>(data, "limit_test", "$.data", 0);
+  DataSpec &ds = d.data;
+  ds.source = getOr<std::string>(data, "source", "$.data",
+                                 getOr<std::string>(data, "format", "$.data",
+                                                    "idx"));
+  if (sourceFields(ds.source, {}).empty())
+    fail("descriptor: $.data.source '{}' is not supported (expected idx, npy, "
+         "csv, fashion-detect, multi-fashion or sequential)",
+         ds.source);
+  ds.dir = getOr<std::string>(data, "dir", "$.data", "");
+  if (ds.source == "csv") {
+    ds.trainFile = get<std::string>(data, "train_file", "$.data");
+    ds.testFile = get<std::string>(data, "test_file", "$.data");
+    const json *col = data.contains("label_column") ? &data["label_column"]
+                                                    : nullptr;
+    if (col && col->is_number_integer())
+      ds.labelColumn = std::to_string(col->get<int64_t>());
+    else if (col && col->is_string())
+      ds.labelColumn = col->get<std::string>();
+    else if (col && !col->is_null())
+      fail("descriptor: field '$.data.label_column' must be an integer or a "
+           "string");
+  } else {
+    ds.trainImages = get<std::string>(data, "train_images", "$.data");
+    ds.trainLabels = get<std::string>(data, "train_labels", "$.data");
+    ds.testImages = get<std::string>(data, "test_images", "$.data");
+    ds.testLabels = get<std::string>(data, "test_labels", "$.data");
+  }
+  ds.scale = getOr<double>(data, "scale", "$.data", 0.0);
+  ds.limitTrain = getOr<int64_t>(data, "limit_train", "$.data", 0);
+  ds.limitTest = getOr<int64_t>(data, "limit_test", "$.data", 0);
+  ds.validation = getOr<double>(data, "validation", "$.data", 0.0);
+  if (!(ds.validation >= 0.0 && ds.validation < 1.0))
+    fail("descriptor: $.data.validation {} must be in [0, 1)", ds.validation);
+  ds.seed = getOr<uint64_t>(data, "seed", "$.data", 1);
+  if (data.contains("augment") && !data["augment"].is_null()) {
+    const json &a = data["augment"];
+    const std::string p = "$.data.augment";
+    ds.augment.shift = getOr<int64_t>(a, "shift", p, 0);
+    ds.augment.flip = getOr<bool>(a, "flip", p, false);
+    ds.augment.noise = getOr<double>(a, "noise", p, 0.0);
+    ds.augment.rotate = getOr<double>(a, "rotate", p, 0.0);
+    if (ds.augment.shift < 0 || ds.augment.noise < 0 ||
+        ds.augment.rotate < 0 || ds.augment.rotate > 180)
+      fail("descriptor: {} has a negative or out-of-range value", p);
+  }
+  Shape generatedShape = sourceInputShape(ds.source);
+  if (!generatedShape.empty() && generatedShape != d.inputShape) {
+    // [28, 28] and [28, 28, 1] are the same data.
+    Shape a = generatedShape, b = d.inputShape;
+    while (a.size() > 1 && a.back() == 1)
+      a.pop_back();
+    while (b.size() > 1 && b.back() == 1)
+      b.pop_back();
+    if (a != b)
+      fail("descriptor: data source '{}' produces inputs of shape {}, but "
+           "$.input.shape is {}",
+           ds.source, toString(generatedShape), toString(d.inputShape));
+  }
+  d.fields = sourceFields(ds.source, d.inputShape);
 
   const json &tasks = field(root, "tasks", "$");
   if (!tasks.is_array() || tasks.empty())
@@ -249,18 +359,50 @@ Descriptor Descriptor::parse(const std::string &text) {
     t.name = get<std::string>(tasks[i], "name", p);
     t.loss = get<std::string>(tasks[i], "loss", p);
     t.weight = getOr<double>(tasks[i], "weight", p, 1.0);
-    t.target = get<std::string>(tasks[i], "target", p);
-    if (t.target != "label" && t.target != "image")
-      fail("descriptor: {}.target '{}' must be 'label' or 'image'", p,
-           t.target);
+    // A task without a target (kl_divergence) reads no data field.
+    t.target = getOr<std::string>(tasks[i], "target", p, "");
+    const FieldSpec *field = d.targetField(t);
+    static const FieldSpec kNoField{"", DType::F32, {}, 0};
+    if (!field && t.target.empty())
+      field = &kNoField;
+    if (!field) {
+      std::vector<std::string> names;
+      for (const FieldSpec &f : d.fields)
+        names.push_back(f.name);
+      fail("descriptor: {}.target '{}' is not a field of data source '{}' "
+           "(fields: {})",
+           p, t.target, d.data.source, fmt::join(names, ", "));
+    }
     t.targetMap = getOr<std::vector<int>>(tasks[i], "target_map", p, {});
     t.metrics = getOr<std::vector<std::string>>(tasks[i], "metrics", p, {});
     for (const std::string &m : t.metrics)
-      if (m != "accuracy" && m != "mse")
+      if (!isKnownMetric(m))
         fail("descriptor: {}.metrics: unknown metric '{}'", p, m);
     t.predictionShape = getShape(tasks[i], "prediction_shape", p);
-    if (t.isClassification() && t.target != "label")
-      fail("descriptor: {}: softmax_cross_entropy needs target 'label'", p);
+    t.labelFraction = getOr<double>(tasks[i], "label_fraction", p, 1.0);
+    if (!(t.labelFraction > 0.0 && t.labelFraction <= 1.0))
+      fail("descriptor: {}.label_fraction {} must be in (0, 1]", p,
+           t.labelFraction);
+    if (t.isClassification() && field->dtype != DType::I32)
+      fail("descriptor: {}: softmax_cross_entropy needs a class-id target, "
+           "'{}' is a float field",
+           p, t.target);
+    if (!t.targetMap.empty() && field->dtype != DType::I32)
+      fail("descriptor: {}: target_map needs a class-id target", p);
+    for (const std::string &m : t.metrics) {
+      bool classMetric = m == "accuracy" || topK(m) > 0;
+      if (classMetric && !t.isClassification())
+        fail("descriptor: {}.metrics: '{}' needs a classification task", p, m);
+      if (!classMetric && t.isClassification())
+        fail("descriptor: {}.metrics: '{}' needs a regression task", p, m);
+      if (topK(m) > t.numClasses())
+        fail("descriptor: {}.metrics: '{}' with only {} classes", p, m,
+             t.numClasses());
+      if (m == "iou" && numElements(t.predictionShape) != 4)
+        fail("descriptor: {}.metrics: 'iou' needs 4 values per sample (x0, "
+             "y0, x1, y1), the prediction is {}",
+             p, toString(t.predictionShape));
+    }
     for (int c : t.targetMap)
       if (c < -1 || (t.isClassification() && c >= t.numClasses()))
         fail("descriptor: {}.target_map value {} is out of range", p, c);
@@ -291,6 +433,27 @@ Descriptor Descriptor::parse(const std::string &text) {
     if (!paramNames.insert(ps.name).second)
       fail("descriptor: duplicate parameter '{}'", ps.name);
     d.params.push_back(std::move(ps));
+  }
+
+  if (root.contains("states") && !root["states"].is_null()) {
+    const json &states = root["states"];
+    if (!states.is_array())
+      fail("descriptor: $.states must be an array");
+    std::set<std::string> stateNames;
+    for (size_t i = 0; i < states.size(); ++i) {
+      std::string p = fmt::format("$.states[{}]", i);
+      StateSpec st;
+      st.name = get<std::string>(states[i], "name", p);
+      st.shape = getShape(states[i], "shape", p);
+      st.init = getOr<std::string>(states[i], "init", p, "zeros");
+      if (st.init != "zeros" && st.init != "ones")
+        fail("descriptor: {}.init: unknown state initializer '{}' (expected "
+             "zeros or ones)",
+             p, st.init);
+      if (!stateNames.insert(st.name).second)
+        fail("descriptor: duplicate state '{}'", st.name);
+      d.states.push_back(std::move(st));
+    }
   }
 
   const json &train = field(root, "train", "$");
@@ -340,6 +503,20 @@ const TaskSpec *Descriptor::task(const std::string &name) const {
   for (const TaskSpec &t : tasks)
     if (t.name == name)
       return &t;
+  return nullptr;
+}
+
+const StateSpec *Descriptor::state(const std::string &name) const {
+  for (const StateSpec &s : states)
+    if (s.name == name)
+      return &s;
+  return nullptr;
+}
+
+const FieldSpec *Descriptor::targetField(const TaskSpec &t) const {
+  for (const FieldSpec &f : fields)
+    if (f.name == t.target)
+      return &f;
   return nullptr;
 }
 

@@ -23,7 +23,18 @@ int64_t numElements(const Shape &shape);
 std::string toString(const Shape &shape);
 
 enum class DType { F32, I32 };
-enum class ArgKind { Input, Target, Mask, Param, Loss, Prediction, Grad };
+enum class ArgKind {
+  Input,
+  Target,
+  Mask,
+  Param,
+  Loss,
+  Prediction,
+  Grad,
+  State,    // a non-trained tensor (running statistics), saved in checkpoints
+  StateOut, // output: the new value of a state, copied back after each step
+  Seed,     // 0-dim i32: a fresh value every training step, fixed otherwise
+};
 
 const char *toString(DType dtype);
 const char *toString(ArgKind kind);
@@ -44,19 +55,47 @@ struct PipelineSpec {
   bool empty() const { return args.empty() && outputs.empty(); }
 };
 
+/// One field of a data source: a class id per sample (i32, -1 = missing) or
+/// a float tensor per sample (f32, a NaN anywhere = missing). `image` is the
+/// input itself.
+struct FieldSpec {
+  std::string name;
+  DType dtype = DType::I32;
+  Shape shape;         // per sample; [] for a class id
+  int64_t classes = 0; // i32 fields: number of classes when known, else 0
+};
+
+/// The fields a data source provides (docs/runtime.md, "Data sources");
+/// empty for an unknown source. `inputShape` is the image field's shape.
+std::vector<FieldSpec> sourceFields(const std::string &source,
+                                    const Shape &inputShape);
+/// The per-sample input shape a generated source produces (empty for the
+/// file sources, whose shape comes from the files).
+Shape sourceInputShape(const std::string &source);
+
 struct TaskSpec {
   std::string name;
   std::string loss; // softmax_cross_entropy | mse | ...
   double weight = 1.0;
-  std::string target;         // label | image
+  std::string target;         // a field of the data source (label, box, ...)
   std::vector<int> targetMap; // label -> class; -1 = unlabelled for this task
-  std::vector<std::string> metrics; // accuracy | mse
+  std::vector<std::string> metrics; // accuracy | topK | iou | mse | mae | psnr
   Shape predictionShape;            // per sample
+  double labelFraction = 1.0; // share of training samples that keep a label
 
   bool isClassification() const { return loss == "softmax_cross_entropy"; }
+  /// The head outputs logits of a sigmoid loss: value metrics apply the
+  /// sigmoid first.
+  bool predictsLogits() const;
   /// Classes of a classification task: the last prediction dimension.
   int64_t numClasses() const;
 };
+
+/// k of a `top<k>` metric name, 0 when `metric` is not one.
+int topK(const std::string &metric);
+/// Whether the runtime computes `metric` (accuracy, top<k>, iou, mse, mae,
+/// psnr).
+bool isKnownMetric(const std::string &metric);
 
 struct ParamSpec {
   std::string name;
@@ -66,12 +105,43 @@ struct ParamSpec {
   int64_t fanOut = 0;
 };
 
+/// A non-trained tensor kept across steps (batch-norm running statistics).
+struct StateSpec {
+  std::string name;
+  Shape shape;
+  std::string init; // zeros | ones
+};
+
+/// Random transformations of training images, drawn on the loader thread.
+struct AugmentSpec {
+  int64_t shift = 0;   // pixels: uniform integer shift in [-shift, shift]
+  bool flip = false;   // horizontal flip with probability 1/2
+  double noise = 0.0;  // std of additive gaussian noise
+  double rotate = 0.0; // degrees: uniform rotation in [-rotate, rotate]
+  bool any() const { return shift > 0 || flip || noise > 0 || rotate > 0; }
+  bool geometric() const { return shift > 0 || flip || rotate > 0; }
+};
+
 struct DataSpec {
-  std::string format = "idx";
+  /// idx | npy | csv | fashion-detect | multi-fashion | sequential
+  std::string source = "idx";
   std::string dir;
+  // idx, npy and the generated sources (which read Fashion-MNIST IDX files)
   std::string trainImages, trainLabels, testImages, testLabels;
+  // csv
+  std::string trainFile, testFile;
+  std::string labelColumn = "0"; // a column index, or a header name
+  double scale = 0.0;   // npy/csv feature scale; 0 = 1/255 for u8, else 1
   int64_t limitTrain = 0; // 0 = all samples
   int64_t limitTest = 0;
+  double validation = 0.0; // share of the training file held out
+  uint64_t seed = 1;       // generated datasets and partial labels
+  AugmentSpec augment;
+
+  bool generated() const {
+    return source == "fashion-detect" || source == "multi-fashion" ||
+           source == "sequential";
+  }
 };
 
 struct TrainSpec {
@@ -94,6 +164,7 @@ struct Descriptor {
   DataSpec data;
   std::vector<TaskSpec> tasks;
   std::vector<ParamSpec> params;
+  std::vector<StateSpec> states;
   TrainSpec train;
   std::map<std::string, PipelineSpec> pipelines;
 
@@ -104,7 +175,12 @@ struct Descriptor {
   const PipelineSpec *pipeline(const std::string &name) const;
   const TaskSpec *task(const std::string &name) const;
   const ParamSpec *param(const std::string &name) const;
+  const StateSpec *state(const std::string &name) const;
+  /// The source field task `t` reads (nullptr for an unknown target).
+  const FieldSpec *targetField(const TaskSpec &t) const;
   int64_t numParamElements() const;
+  /// The fields of this descriptor's data source.
+  std::vector<FieldSpec> fields;
 };
 
 } // namespace mtl::rt

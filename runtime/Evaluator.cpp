@@ -3,6 +3,7 @@
 #include "runtime/Evaluator.h"
 #include "runtime/Batcher.h"
 #include "runtime/Pipeline.h"
+#include "runtime/Trainer.h"
 
 namespace mtl::rt {
 
@@ -16,6 +17,7 @@ EvalResult evaluate(Model &model, const Split &data) {
   batcher.startEpoch(0);
   while (const Batch *batch = batcher.next()) {
     pipeline.setBatch(*batch);
+    pipeline.setSeed(kEvalSeed);
     pipeline.run();
     for (size_t t = 0; t < d.tasks.size(); ++t)
       result.tasks[t].add(pipeline.loss(t), pipeline.taskBatch(t));

@@ -88,14 +88,19 @@ int cmdTrain(Model &model, const Flags &flags) {
   options.log = flags.log;
   if (options.resume && !fileExists(options.checkpoint))
     fail("--resume: no checkpoint at {}", options.checkpoint);
-  Split data =
-      loadSplit(d, dataDir(flags), true,
-                flags.limitTrain >= 0 ? flags.limitTrain : d.data.limitTrain);
+  TrainingData data = loadTraining(
+      d, dataDir(flags),
+      flags.limitTrain >= 0 ? flags.limitTrain : d.data.limitTrain);
+  options.validation = &data.validation;
   if (!flags.quiet)
-    fmt::print("training {} on {} samples ({} batches of {}), {} epochs\n",
-               d.model, data.size, data.size / d.batch, d.batch,
+    fmt::print("training {} on {} samples ({} batches of {}){}, {} epochs\n",
+               d.model, data.train.size, data.train.size / d.batch, d.batch,
+               data.validation.size
+                   ? fmt::format(", {} held out for validation",
+                                 data.validation.size)
+                   : std::string(),
                options.epochs);
-  train(model, data, options);
+  train(model, data.train, options);
   if (!flags.quiet)
     fmt::print("checkpoint: {}\n", options.checkpoint);
   return 0;
@@ -121,18 +126,12 @@ int cmdEval(Model &model, const Flags &flags, const std::string &prog) {
   }
   fmt::print("{}: {} test samples, checkpoint {}\n", d.model, r.samples,
              flags.checkpoint);
-  fmt::print("{:<16} {:>10} {:>10} {:>10}\n", "task", "loss", "accuracy",
-             "mse");
   for (const TaskMetrics &m : r.tasks) {
-    auto has = [&](const char *metric) {
-      for (const std::string &s : m.spec().metrics)
-        if (s == metric)
-          return true;
-      return false;
-    };
-    fmt::print("{:<16} {:>10.4f} {:>10} {:>10}\n", m.spec().name, m.loss(),
-               has("accuracy") ? fmt::format("{:.4f}", m.accuracy()) : "-",
-               has("mse") ? fmt::format("{:.6f}", m.mse()) : "-");
+    std::string line = fmt::format("{:<16} loss {:.4f}", m.spec().name,
+                                   m.loss());
+    for (const std::string &metric : m.spec().metrics)
+      line += fmt::format("  {} {:.4f}", metric, m.metric(metric));
+    fmt::print("{}  ({} labelled samples)\n", line, m.rows());
   }
   return 0;
 }
@@ -167,11 +166,20 @@ int cmdPredict(Model &model, const Flags &flags, const std::string &prog) {
       } else if (row.size() <= 8) {
         tj["values"] = row;
         line += fmt::format(" {} = [{:.4f}]", task.name, fmt::join(row, ", "));
-      } else if (task.target == "image") {
-        const float *image = data.image(p.index);
+      } else if (task.target == "image" ||
+                 (data.field(task.target) &&
+                  data.field(task.target)->dtype == DType::F32)) {
+        const float *image =
+            task.target == "image"
+                ? data.image(p.index)
+                : &data.field(task.target)
+                       ->floats[p.index * data.field(task.target)->rowSize()];
         double se = 0.0;
-        for (size_t i = 0; i < row.size(); ++i)
-          se += (row[i] - image[i]) * double(row[i] - image[i]);
+        for (size_t i = 0; i < row.size(); ++i) {
+          double v = task.predictsLogits() ? 1.0 / (1.0 + std::exp(-row[i]))
+                                           : row[i];
+          se += (v - image[i]) * (v - image[i]);
+        }
         tj["mse"] = se / row.size();
         line += fmt::format(" {} = reconstruction mse {:.6f}", task.name,
                             se / row.size());
@@ -229,8 +237,14 @@ int cmdInfo(Model &model) {
   fmt::print("\ntrain: {} lr {} weight decay {}, {} epochs, seed {}\n",
              d.train.optimizer, d.train.lr, d.train.weightDecay, d.train.epochs,
              d.train.seed);
-  fmt::print("data: {} ({}, {})\n", d.data.dir.empty() ? "." : d.data.dir,
-             d.data.trainImages, d.data.testImages);
+  fmt::print("data: {} from {} ({}, {}){}{}\n", d.data.source,
+             d.data.dir.empty() ? "." : d.data.dir,
+             d.data.source == "csv" ? d.data.trainFile : d.data.trainImages,
+             d.data.source == "csv" ? d.data.testFile : d.data.testImages,
+             d.data.validation > 0
+                 ? fmt::format(", validation {}", d.data.validation)
+                 : std::string(),
+             d.data.augment.any() ? ", augmented" : "");
   return 0;
 }
 

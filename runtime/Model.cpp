@@ -22,6 +22,13 @@ Model::Model(const CompiledModel &compiled)
   }
   values.assign(offset, 0.0f);
   grads.assign(offset, 0.0f);
+  offset = 0;
+  for (const StateSpec &st : descriptor.states) {
+    stateOffsets.push_back(offset);
+    offset += alignedCount<float>(numElements(st.shape));
+  }
+  stateValues.assign(offset, 0.0f);
+  initStates();
 
   for (int i = 0; i < compiled.numPipelines; ++i) {
     const PipelineEntry &e = compiled.pipelines[i];
@@ -72,10 +79,26 @@ size_t Model::paramIndex(const std::string &name) const {
   fail("unknown parameter '{}'", name);
 }
 
+size_t Model::stateIndex(const std::string &name) const {
+  for (size_t i = 0; i < descriptor.states.size(); ++i)
+    if (descriptor.states[i].name == name)
+      return i;
+  fail("unknown state '{}'", name);
+}
+
 void Model::initParams(uint64_t seed) {
   std::mt19937_64 rng(seed);
   for (size_t i = 0; i < descriptor.params.size(); ++i)
     initParam(descriptor.params[i], param(i), rng);
+  initStates();
+}
+
+void Model::initStates() {
+  for (size_t i = 0; i < descriptor.states.size(); ++i) {
+    const StateSpec &st = descriptor.states[i];
+    std::fill_n(state(i), numElements(st.shape),
+                st.init == "ones" ? 1.0f : 0.0f);
+  }
 }
 
 CheckpointState Model::snapshot(Optimizer &opt, int64_t epoch, int64_t step,
@@ -88,6 +111,12 @@ CheckpointState Model::snapshot(Optimizer &opt, int64_t epoch, int64_t step,
     const float *p = values.data() + offsets[i];
     s.values.insert(s.values.end(), p,
                     p + numElements(descriptor.params[i].shape));
+  }
+  for (size_t i = 0; i < descriptor.states.size(); ++i) {
+    const StateSpec &st = descriptor.states[i];
+    s.states.emplace_back(st.name, st.shape);
+    s.stateValues.insert(s.stateValues.end(), state(i),
+                         state(i) + numElements(st.shape));
   }
   s.optimizer = opt.kind();
   s.optimizerSteps = opt.steps();
@@ -106,6 +135,12 @@ void Model::restore(const CheckpointState &state, Optimizer *opt,
   for (size_t i = 0; i < descriptor.params.size(); ++i) {
     int64_t n = numElements(descriptor.params[i].shape);
     std::copy(src, src + n, values.data() + offsets[i]);
+    src += n;
+  }
+  src = state.stateValues.data();
+  for (size_t i = 0; i < descriptor.states.size(); ++i) {
+    int64_t n = numElements(descriptor.states[i].shape);
+    std::copy(src, src + n, this->state(i));
     src += n;
   }
   if (!opt)

@@ -34,8 +34,16 @@ public:
   float *param(size_t i) { return values.data() + offsets[i]; }
   float *grad(size_t i) { return grads.data() + offsets[i]; }
   size_t paramIndex(const std::string &name) const;
+  /// Non-trained state `i` (descriptor order), 128-byte aligned.
+  float *state(size_t i) { return stateValues.data() + stateOffsets[i]; }
+  const float *state(size_t i) const {
+    return stateValues.data() + stateOffsets[i];
+  }
+  size_t stateIndex(const std::string &name) const;
 
+  /// Initializes the parameters (seeded) and the states (zeros / ones).
   void initParams(uint64_t seed);
+  void initStates();
   CheckpointState snapshot(Optimizer &opt, int64_t epoch, int64_t step,
                            uint64_t seed) const;
   /// Loads parameters (and, when `opt` is given, its state) from `state`,
@@ -45,10 +53,12 @@ public:
 
   AlignedVector<float> values; // all parameters
   AlignedVector<float> grads;  // their gradients, same layout
+  AlignedVector<float> stateValues; // all states, the same aligned layout
 
 private:
   Descriptor descriptor;
   std::vector<int64_t> offsets;
+  std::vector<int64_t> stateOffsets;
   std::vector<PipelineEntry> entries;
 };
 

@@ -4,6 +4,7 @@
 #include "runtime/Error.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace mtl::rt {
@@ -36,12 +37,15 @@ Pipeline::Pipeline(Model &model, const std::string &name)
   classes.assign(numTasks, AlignedVector<int32_t>(batch, 0));
   masks.assign(numTasks, AlignedVector<float>(batch, 0.0f));
   values.resize(numTasks);
-  for (size_t t = 0; t < numTasks; ++t)
-    if (!d.tasks[t].isClassification())
-      values[t].assign(d.tasks[t].target == "image"
-                           ? inputData.size()
-                           : static_cast<size_t>(batch),
-                       0.0f);
+  for (size_t t = 0; t < numTasks; ++t) {
+    const TaskSpec &task = d.tasks[t];
+    if (task.isClassification())
+      continue;
+    const FieldSpec *f = d.targetField(task);
+    int64_t row = f && f->dtype == DType::F32 ? numElements(f->shape) : 1;
+    values[t].assign(batch * row, 0.0f);
+  }
+  seedData.assign(1, 0);
   losses.assign(numTasks, -1);
   predictions.assign(numTasks, -1);
 
@@ -82,6 +86,19 @@ Pipeline::Pipeline(Model &model, const std::string &name)
       (t.kind == ArgKind::Loss ? losses : predictions)[task] =
           static_cast<int>(i);
       break;
+    case ArgKind::State:
+      s.buffer = view(model.state(model.stateIndex(t.name)), t.shape);
+      break;
+    case ArgKind::StateOut:
+      // Owned: the pipeline must not write the state it is reading.
+      s.f32.assign(numElements(t.shape), 0.0f);
+      s.buffer = view(s.f32.data(), t.shape);
+      stateOuts.emplace_back(static_cast<int>(i),
+                             model.stateIndex(t.name));
+      break;
+    case ArgKind::Seed:
+      s.buffer = view(seedData.data(), t.shape);
+      break;
     }
   }
   for (Slot &s : slots)
@@ -94,20 +111,63 @@ void Pipeline::setBatch(const Batch &b) {
               inputData.size() * sizeof(float));
   for (size_t t = 0; t < d.tasks.size(); ++t) {
     const TaskSpec &task = d.tasks[t];
-    if (task.target == "image") {
-      std::copy(inputData.begin(), inputData.end(), values[t].begin());
-      std::copy(b.mask.begin(), b.mask.end(), masks[t].begin());
+    const std::vector<uint8_t> *present =
+        t < b.present.size() && !b.present[t].empty() ? &b.present[t]
+                                                      : nullptr;
+    auto keep = [&](int64_t r) {
+      return b.mask[r] != 0.0f && (!present || (*present)[r]);
+    };
+    if (task.target == "image" || task.target.empty()) {
+      // No target (kl_divergence): the mask still says which rows count.
+      if (!task.target.empty())
+        std::copy(inputData.begin(), inputData.end(), values[t].begin());
+      for (int64_t r = 0; r < batch; ++r)
+        masks[t][r] = keep(r) ? 1.0f : 0.0f;
+      continue;
+    }
+    const Field *f = b.field(task.target);
+    if (!f)
+      fail("task '{}': the batch has no field '{}'", task.name, task.target);
+    if (f->dtype == DType::F32) {
+      const int64_t n = f->rowSize();
+      if (static_cast<int64_t>(values[t].size()) != batch * n)
+        fail("task '{}': field '{}' has {} values per sample, the pipeline "
+             "expects {}",
+             task.name, task.target, n, values[t].size() / batch);
+      for (int64_t r = 0; r < batch; ++r) {
+        const float *src = &f->floats[r * n];
+        float *dst = &values[t][r * n];
+        bool ok = keep(r);
+        for (int64_t i = 0; ok && i < n; ++i)
+          ok = !std::isnan(src[i]);
+        masks[t][r] = ok ? 1.0f : 0.0f;
+        // A masked-out row is zeroed: 0 * NaN would still poison the loss.
+        if (ok)
+          std::copy_n(src, n, dst);
+        else
+          std::fill(dst, dst + n, 0.0f);
+      }
       continue;
     }
     for (int64_t r = 0; r < batch; ++r) {
-      // A negative class (target_map -1) means "no label for this task".
-      int32_t cls = b.mask[r] != 0.0f ? mapLabel(task, b.labels[r]) : -1;
+      // A negative class (missing, or target_map -1) means "no label for
+      // this task".
+      int32_t cls = keep(r) ? mapLabel(task, f->ints[r]) : -1;
       masks[t][r] = cls >= 0 ? 1.0f : 0.0f;
       cls = std::max(cls, 0);
       classes[t][r] = cls;
       if (!values[t].empty())
         values[t][r] = static_cast<float>(cls);
     }
+  }
+}
+
+void Pipeline::setSeed(int32_t seed) { seedData[0] = seed; }
+
+void Pipeline::commitStates() {
+  for (const auto &[slot, index] : stateOuts) {
+    const AlignedVector<float> &src = slots[slot].f32;
+    std::copy(src.begin(), src.end(), model.state(index));
   }
 }
 

@@ -25,10 +25,17 @@ public:
   Pipeline(const Pipeline &) = delete;
   Pipeline &operator=(const Pipeline &) = delete;
 
-  /// Fills the input batch and every task's target and mask.
+  /// Fills the input batch and every task's target and mask. A row's mask
+  /// is 0 for padding, a missing target (class -1 after target_map, a NaN
+  /// value) and a label withheld by label_fraction (Batch::present).
   void setBatch(const Batch &batch);
+  /// Sets the `seed` argument (when the pipeline takes one).
+  void setSeed(int32_t seed);
   /// Calls the pipeline; throws Error when it reports a failure.
   void run();
+  /// Copies every `state_out` output into its state (after a train step).
+  void commitStates();
+  bool hasStateOutputs() const { return !stateOuts.empty(); }
 
   /// The input batch (batch x H x W x C), e.g. for random benchmark data.
   float *input() { return inputData.data(); }
@@ -62,6 +69,8 @@ private:
   std::vector<AlignedVector<float>> values; // regression targets
   std::vector<AlignedVector<float>> masks;
   std::vector<int> losses, predictions; // slot index or -1
+  std::vector<std::pair<int, size_t>> stateOuts; // slot, state index
+  AlignedVector<int32_t> seedData;
 };
 
 } // namespace mtl::rt

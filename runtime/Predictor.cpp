@@ -4,6 +4,7 @@
 #include "runtime/Batcher.h"
 #include "runtime/Error.h"
 #include "runtime/Pipeline.h"
+#include "runtime/Trainer.h"
 
 #include <cstring>
 
@@ -23,30 +24,22 @@ std::vector<Prediction> predict(Model &model, const Split &data, int64_t first,
       fail("pipeline '{}' has no prediction for task '{}'",
            pipeline.spec().name, d.tasks[t].name);
 
-  const int64_t imageSize = data.imageSize();
-  Batch batch;
-  batch.indices.assign(d.batch, -1);
-  batch.images.assign(d.batch * imageSize, 0.0f);
-  batch.labels.assign(d.batch, 0);
-  batch.mask.assign(d.batch, 0.0f);
+  // The requested samples, batched (and padded) as for evaluation.
+  std::vector<int64_t> indices(count);
+  for (int64_t k = 0; k < count; ++k)
+    indices[k] = first + k;
+  Split part = subset(data, indices);
+  Batcher batcher(part, d.batch, Batcher::Mode::Eval, 0);
+  batcher.startEpoch(0);
   std::vector<Prediction> out;
-  for (int64_t begin = first; begin < first + count; begin += d.batch) {
-    batch.rows = std::min(d.batch, first + count - begin);
-    for (int64_t r = 0; r < batch.rows; ++r) {
-      batch.indices[r] = begin + r;
-      std::memcpy(&batch.images[r * imageSize], data.image(begin + r),
-                  imageSize * sizeof(float));
-      batch.labels[r] = data.labels[begin + r];
-      batch.mask[r] = 1.0f;
-    }
-    for (int64_t r = batch.rows; r < d.batch; ++r)
-      batch.mask[r] = 0.0f;
-    pipeline.setBatch(batch);
+  while (const Batch *batch = batcher.next()) {
+    pipeline.setBatch(*batch);
+    pipeline.setSeed(kEvalSeed);
     pipeline.run();
-    for (int64_t r = 0; r < batch.rows; ++r) {
+    for (int64_t r = 0; r < batch->rows; ++r) {
       Prediction p;
-      p.index = begin + r;
-      p.label = batch.labels[r];
+      p.index = first + batch->indices[r];
+      p.label = data.label(p.index);
       for (size_t t = 0; t < d.tasks.size(); ++t) {
         int64_t n = numElements(d.tasks[t].predictionShape);
         const float *row = pipeline.prediction(t) + r * n;

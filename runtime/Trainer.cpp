@@ -3,6 +3,8 @@
 #include "runtime/Trainer.h"
 #include "runtime/Batcher.h"
 #include "runtime/Error.h"
+#include "runtime/Evaluator.h"
+#include "runtime/Generated.h"
 #include "runtime/Metrics.h"
 #include "runtime/Pipeline.h"
 
@@ -82,6 +84,12 @@ private:
 
 } // namespace
 
+int32_t stepSeed(uint64_t seed, int64_t step) {
+  return static_cast<int32_t>(
+      splitmix64(splitmix64(seed ^ 0x73656564ull) + static_cast<uint64_t>(step)) &
+      0x7fffffff);
+}
+
 std::vector<EpochSummary> train(Model &model, const Split &data,
                                 const TrainOptions &options, FILE *out) {
   const Descriptor &d = model.desc();
@@ -105,7 +113,10 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
   }
 
   Pipeline pipeline(model, "train_step");
-  Batcher batcher(data, d.batch, Batcher::Mode::Train, seed);
+  Batcher batcher(data, d.batch, Batcher::Mode::Train, seed,
+                  &d.data.augment);
+  const bool validate = options.validation && options.validation->size > 0 &&
+                        model.hasPipeline("eval_step");
   const int64_t batches = batcher.batchesPerEpoch();
   if (batches == 0)
     fail("the training set has {} samples, fewer than one batch of {}",
@@ -141,6 +152,7 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
     int64_t done = 0;
     while (const Batch *batch = batcher.next()) {
       pipeline.setBatch(*batch);
+      pipeline.setSeed(stepSeed(seed, step));
       pipeline.run();
       for (size_t t = 0; t < d.tasks.size(); ++t) {
         float loss = pipeline.loss(t);
@@ -155,6 +167,7 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
         }
         metrics[t].add(loss, view);
       }
+      pipeline.commitStates();
       opt->step(model.values.data(), model.grads.data());
       ++step;
       if (log) {
@@ -176,17 +189,32 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
       s.tasks.push_back(m.values());
     s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     s.samplesPerSecond = batches * d.batch / std::max(s.seconds, 1e-9);
+    std::string valLine;
+    if (validate) {
+      EvalResult v = evaluate(model, *options.validation);
+      for (const TaskMetrics &m : v.tasks)
+        s.validation.push_back(m.values());
+      valLine = taskLine(v.tasks);
+    }
     summaries.push_back(s);
     if (log) {
       nlohmann::json tasks;
       for (size_t t = 0; t < d.tasks.size(); ++t)
         for (const auto &[name, value] : s.tasks[t])
           tasks[d.tasks[t].name][name] = value;
-      writeLog({{"epoch", s.epoch},
-                {"loss", s.loss},
-                {"tasks", tasks},
-                {"seconds", s.seconds},
-                {"samples_per_second", s.samplesPerSecond}});
+      nlohmann::json line = {{"epoch", s.epoch},
+                             {"loss", s.loss},
+                             {"tasks", tasks},
+                             {"seconds", s.seconds},
+                             {"samples_per_second", s.samplesPerSecond}};
+      if (!s.validation.empty()) {
+        nlohmann::json val;
+        for (size_t t = 0; t < d.tasks.size(); ++t)
+          for (const auto &[name, value] : s.validation[t])
+            val[d.tasks[t].name][name] = value;
+        line["validation"] = val;
+      }
+      writeLog(line);
     }
     if (!options.quiet)
       fmt::print(out,
@@ -194,6 +222,9 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
                  "samples/s\n",
                  s.epoch, options.epochs, s.loss, taskLine(metrics), s.seconds,
                  s.samplesPerSecond);
+    if (!options.quiet && !valLine.empty())
+      fmt::print(out, "  validation ({} samples): {}\n",
+                 options.validation->size, valLine);
     if (!options.checkpoint.empty())
       writeCheckpoint(options.checkpoint,
                       model.snapshot(*opt, epoch + 1, step, seed));

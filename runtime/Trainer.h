@@ -24,6 +24,8 @@ struct TrainOptions {
   bool resume = false;    // continue from `checkpoint`
   bool quiet = false;     // no progress or epoch lines
   std::string log;        // metrics log (JSON lines); "" = none
+  /// Evaluated with eval_step after every epoch when non-null and non-empty.
+  const Split *validation = nullptr;
 };
 
 struct EpochSummary {
@@ -32,7 +34,16 @@ struct EpochSummary {
   std::vector<std::vector<std::pair<std::string, double>>> tasks;
   double seconds = 0.0;
   double samplesPerSecond = 0.0;
+  /// Per task, loss and metrics on the validation split (empty without one).
+  std::vector<std::vector<std::pair<std::string, double>>> validation;
 };
+
+/// The `seed` argument of train step `step` (0-based global step) of a run
+/// seeded with `seed`: non-negative, different for every step.
+int32_t stepSeed(uint64_t seed, int64_t step);
+
+/// The fixed `seed` argument of eval_step and predict.
+constexpr int32_t kEvalSeed = 0;
 
 /// Trains `model` on `data`; returns one summary per epoch run. Progress goes
 /// to `out` (a single updating line when it is a terminal).

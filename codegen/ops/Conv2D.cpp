@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Lowering.h"
+#include "codegen/ops/CnnOps.h" // dilated / grouped convs: Conv2DGeneral.cpp
 
 #include <optional>
 
@@ -86,6 +87,8 @@ Func directConv(OpContext &ctx, Src src, bool stage, Func filt,
 }
 
 Func lowerConv2D(OpContext &ctx) {
+  if (isGeneralConv(ctx))
+    return lowerConv2DGeneral(ctx);
   if (ctx.inputs.size() != 2 && ctx.inputs.size() != 3)
     throw LoweringError{"expects (x, w) or (x, w, b)"};
   ConvGeom g = geometry(ctx, ctx.inputShapes[0], ctx.inputShapes[1], ctx.shape);
@@ -102,6 +105,8 @@ Func lowerConv2D(OpContext &ctx) {
 }
 
 Func lowerConv2DBackwardInput(OpContext &ctx) {
+  if (isGeneralConv(ctx))
+    return lowerConv2DBackwardInputGeneral(ctx);
   if (ctx.inputs.size() != 2)
     throw LoweringError{"expects (dy, w)"};
   // ctx.shape is dx = [N,H,W,Ci]; dy = [N,Ho,Wo,Co].
@@ -127,6 +132,8 @@ Func lowerConv2DBackwardInput(OpContext &ctx) {
 }
 
 Func lowerConv2DBackwardFilter(OpContext &ctx) {
+  if (isGeneralConv(ctx))
+    return lowerConv2DBackwardFilterGeneral(ctx);
   if (ctx.inputs.size() != 2)
     throw LoweringError{"expects (x, dy)"};
   ConvGeom g = geometry(ctx, ctx.inputShapes[0], ctx.shape, ctx.inputShapes[1]);

@@ -1,4 +1,7 @@
-//===- Loss.cpp - softmax cross-entropy and MSE, with their gradients ----===//
+//===- Loss.cpp - element-wise task losses and their gradients -----------===//
+//
+// softmax cross-entropy (optional label smoothing), MSE, sigmoid
+// cross-entropy, L1, smooth L1 and the VAE's KL divergence.
 //
 // Losses average over the masked-in samples: denominator max(sum(mask), 1).
 // Per-sample terms are small compute_root stages; the scalar loss is one
@@ -68,7 +71,14 @@ Func lowerSoftmaxCE(OpContext &ctx) {
   Var n("n");
   Func per(ctx.name("per"));
   // Clamp the label so a bad target can never read out of bounds.
-  per(n) = mask(n) * (lse(n) - logits(clamp(target(n), 0, C - 1), n));
+  Expr picked = logits(clamp(target(n), 0, C - 1), n);
+  const float eps = static_cast<float>(ctx.floatAttr("label_smoothing", 0.0));
+  if (eps != 0.0f) {
+    // Target distribution (1 - eps) onehot + eps / C.
+    RDom rc(0, C, ctx.name("rsm"));
+    picked = (1.0f - eps) * picked + (eps / C) * sum(logits(rc, n));
+  }
+  per(n) = mask(n) * (lse(n) - picked);
   rootSmall(per, {n}, {N}, ctx.gpu);
   RDom rn(0, N, ctx.name("rs"));
   Func out(ctx.resultName);
@@ -85,7 +95,9 @@ Func lowerSoftmaxCEGrad(OpContext &ctx) {
   Func den = maskDenominator(ctx, mask, N);
   float scale = static_cast<float>(ctx.floatAttr("scale", 1.0));
   Var c("c"), n("n");
-  Expr onehot = select(c == clamp(target(n), 0, C - 1), 1.0f, 0.0f);
+  const float eps = static_cast<float>(ctx.floatAttr("label_smoothing", 0.0));
+  Expr onehot = select(c == clamp(target(n), 0, C - 1), 1.0f - eps, 0.0f) +
+                eps / C;
   Func out(ctx.resultName);
   out(c, n) = scale * mask(n) * (exp(logits(c, n) - lse(n)) - onehot) / den();
   scheduleElementwise(out, {c, n}, ctx.shape, ctx.gpu);
@@ -152,9 +164,167 @@ Func lowerMseGrad(OpContext &ctx) {
   return out;
 }
 
+//===- Element losses: sigmoid cross-entropy, L1, smooth L1 ---------------===//
+//
+// The per-element loss is one compute_root stage (vectorized over the
+// innermost dim, parallel over the batch); a per-sample sum (parallel over
+// the batch) and the masked mean follow. Gradients are one elementwise stage.
+
+using ElemFn = std::function<Expr(Expr p, Expr t)>;
+
+Func elementLoss(OpContext &ctx, const ElemFn &f) {
+  int N, D;
+  checkMse(ctx, N, D);
+  const auto &s = ctx.inputShapes[0];
+  int R = static_cast<int>(s.size());
+  Func pred = ctx.inputs[0], target = ctx.inputs[1], mask = ctx.inputs[2];
+  std::vector<Var> v = makeVars(R);
+  std::vector<Expr> e = asExprs(v);
+  Func el(ctx.name("elem"));
+  el(v) = f(call(pred, e), call(target, e));
+  scheduleElementwise(el, v, s, ctx.gpu);
+  Var n("n");
+  Region ranges;
+  for (int i = 0; i + 1 < R; ++i)
+    ranges.push_back({0, hdim(s, i)});
+  Expr total;
+  if (ranges.empty()) {
+    total = el(n);
+  } else {
+    RDom r(ranges, ctx.name("rj"));
+    std::vector<Expr> at;
+    for (int k = 0; k < r.dimensions(); ++k)
+      at.push_back(r[k]);
+    at.push_back(n);
+    total = sum(call(el, at));
+  }
+  Func per(ctx.name("per"));
+  per(n) = mask(n) * total;
+  rootSmall(per, {n}, {N}, ctx.gpu);
+  if (!ctx.gpu && N > 1)
+    per.parallel(n);
+  Func den = maskDenominator(ctx, mask, N);
+  RDom rn(0, N, ctx.name("rs"));
+  Func out(ctx.resultName);
+  out() = sum(per(rn)) / (den() * float(D));
+  rootSmall(out, {}, {}, ctx.gpu);
+  return out;
+}
+
+Func elementLossGrad(OpContext &ctx, const ElemFn &df) {
+  int N, D;
+  checkMse(ctx, N, D);
+  Func pred = ctx.inputs[0], target = ctx.inputs[1], mask = ctx.inputs[2];
+  Func den = maskDenominator(ctx, mask, N);
+  float scale = static_cast<float>(ctx.floatAttr("scale", 1.0));
+  std::vector<Var> v = makeVars(ctx.rank());
+  std::vector<Expr> e = asExprs(v);
+  Func out(ctx.resultName);
+  out(v) = scale * mask(v.back()) * df(call(pred, e), call(target, e)) /
+           (den() * float(D));
+  scheduleElementwise(out, v, ctx.shape, ctx.gpu);
+  return out;
+}
+
+Expr sign(Expr d) {
+  return select(d > 0.0f, 1.0f, d < 0.0f, -1.0f, 0.0f);
+}
+
+Func lowerSigmoidCE(OpContext &ctx) {
+  return elementLoss(ctx, [](Expr x, Expr t) {
+    return max(x, 0.0f) - x * t + log(1.0f + exp(-abs(x)));
+  });
+}
+Func lowerSigmoidCEGrad(OpContext &ctx) {
+  return elementLossGrad(
+      ctx, [](Expr x, Expr t) { return 1.0f / (1.0f + exp(-x)) - t; });
+}
+Func lowerL1(OpContext &ctx) {
+  return elementLoss(ctx, [](Expr p, Expr t) { return abs(p - t); });
+}
+Func lowerL1Grad(OpContext &ctx) {
+  return elementLossGrad(ctx, [](Expr p, Expr t) { return sign(p - t); });
+}
+Func lowerSmoothL1(OpContext &ctx) {
+  float beta = static_cast<float>(ctx.floatAttr("beta", 1.0));
+  return elementLoss(ctx, [beta](Expr p, Expr t) {
+    Expr a = abs(p - t);
+    if (beta == 0.0f)
+      return a;
+    return select(a < beta, (0.5f / beta) * a * a, a - 0.5f * beta);
+  });
+}
+Func lowerSmoothL1Grad(OpContext &ctx) {
+  float beta = static_cast<float>(ctx.floatAttr("beta", 1.0));
+  return elementLossGrad(ctx, [beta](Expr p, Expr t) {
+    Expr d = p - t;
+    if (beta == 0.0f)
+      return sign(d);
+    return clamp(d / beta, -1.0f, 1.0f);
+  });
+}
+
+//===- KL divergence of N(mean, exp(logvar)) to N(0, I) -------------------===//
+
+void checkKl(OpContext &ctx, int &N, int &Z) {
+  N = batchOf(ctx);
+  const auto &m = ctx.inputShapes[0];
+  if (m.size() != 2 || ctx.inputShapes[1] != m)
+    throw LoweringError{"expects mean and logvar [N, Z]"};
+  Z = static_cast<int>(m[1]);
+}
+
+Func lowerKl(OpContext &ctx) {
+  int N, Z;
+  checkKl(ctx, N, Z);
+  Func mean = ctx.inputs[0], logvar = ctx.inputs[1], mask = ctx.inputs[2];
+  Var z("z"), n("n");
+  Func el(ctx.name("elem"));
+  el(z, n) = -0.5f * (1.0f + logvar(z, n) - mean(z, n) * mean(z, n) -
+                      exp(logvar(z, n)));
+  scheduleElementwise(el, {z, n}, {N, Z}, ctx.gpu);
+  RDom rz(0, Z, ctx.name("rz"));
+  Func per(ctx.name("per"));
+  per(n) = mask(n) * sum(el(rz, n));
+  rootSmall(per, {n}, {N}, ctx.gpu);
+  if (!ctx.gpu && N > 1)
+    per.parallel(n);
+  Func den = maskDenominator(ctx, mask, N);
+  RDom rn(0, N, ctx.name("rs"));
+  Func out(ctx.resultName);
+  out() = sum(per(rn)) / den();
+  rootSmall(out, {}, {}, ctx.gpu);
+  return out;
+}
+
+Func lowerKlGrad(OpContext &ctx, bool wrtMean) {
+  int N, Z;
+  checkKl(ctx, N, Z);
+  Func mean = ctx.inputs[0], logvar = ctx.inputs[1], mask = ctx.inputs[2];
+  Func den = maskDenominator(ctx, mask, N);
+  float scale = static_cast<float>(ctx.floatAttr("scale", 1.0));
+  Var z("z"), n("n");
+  Expr d = wrtMean ? mean(z, n) : 0.5f * (exp(logvar(z, n)) - 1.0f);
+  Func out(ctx.resultName);
+  out(z, n) = scale * mask(n) * d / den();
+  scheduleElementwise(out, {z, n}, ctx.shape, ctx.gpu);
+  return out;
+}
+
 } // namespace
 
 void registerLossOps(OpTable &t) {
+  t["sigmoid_cross_entropy"] = lowerSigmoidCE;
+  t["sigmoid_cross_entropy_grad"] = lowerSigmoidCEGrad;
+  t["l1"] = lowerL1;
+  t["l1_grad"] = lowerL1Grad;
+  t["smooth_l1"] = lowerSmoothL1;
+  t["smooth_l1_grad"] = lowerSmoothL1Grad;
+  t["kl_divergence"] = lowerKl;
+  t["kl_divergence_mean_grad"] = [](OpContext &c) { return lowerKlGrad(c, true); };
+  t["kl_divergence_logvar_grad"] = [](OpContext &c) {
+    return lowerKlGrad(c, false);
+  };
   t["softmax_cross_entropy"] = lowerSoftmaxCE;
   t["softmax_cross_entropy_grad"] = lowerSoftmaxCEGrad;
   t["mse"] = lowerMse;

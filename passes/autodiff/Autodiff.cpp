@@ -34,6 +34,9 @@ const autodiff::GradRuleMap &autodiff::gradRules() {
     registerPoolGradRules(m);
     registerShapeGradRules(m);
     registerLossGradRules(m);
+    registerSequenceGradRules(m);
+    registerGraphGradRules(m);
+    registerNormGradRules(m);
     return m;
   }();
   return rules;

@@ -37,6 +37,7 @@ void registerActivationGradRules(GradRuleMap &rules);
 void registerPoolGradRules(GradRuleMap &rules);
 void registerShapeGradRules(GradRuleMap &rules);
 void registerLossGradRules(GradRuleMap &rules);
+void registerSequenceGradRules(GradRuleMap &rules); // lstm, gru
 void registerGraphGradRules(GradRuleMap &rules); // add, concat
 void registerNormGradRules(GradRuleMap &rules);  // layer_norm, batch_norm
 

@@ -14,11 +14,14 @@ Split makeSplit(int n) {
   Split s;
   s.size = n;
   s.imageShape = {1, 2, 1};
+  Field label;
+  label.name = "label";
   for (int i = 0; i < n; ++i) {
     s.images.push_back(float(i));
     s.images.push_back(float(i) + 0.5f);
-    s.labels.push_back(i % 3);
+    label.ints.push_back(i % 3);
   }
+  s.fields.push_back(label);
   return s;
 }
 
@@ -66,7 +69,7 @@ TEST(Batcher, BatchContentsMatchSamples) {
       int64_t i = batch->indices[r];
       EXPECT_EQ(batch->images[2 * r], float(i));
       EXPECT_EQ(batch->images[2 * r + 1], float(i) + 0.5f);
-      EXPECT_EQ(batch->labels[r], i % 3);
+      EXPECT_EQ(batch->label(r), i % 3);
       EXPECT_EQ(batch->mask[r], 1.0f);
     }
   }

@@ -41,7 +41,7 @@ TEST(Dataset, LoadsAndScales) {
         << v;
   Split test = loadSplit(d, "", false, 4); // limit
   EXPECT_EQ(test.size, 4);
-  EXPECT_EQ(test.labels.size(), 4u);
+  EXPECT_EQ(test.field("label")->ints.size(), 4u);
 }
 
 TEST(Dataset, DataDirOverridesDescriptor) {

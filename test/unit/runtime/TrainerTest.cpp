@@ -269,7 +269,10 @@ TEST_F(TrainerTest, UnlabelledSamplesAreMaskedPerTask) {
   batch.rows = 3;
   batch.indices = {0, 1, 2, -1};
   batch.images.assign(16, 0.5f);
-  batch.labels = {2, 1, 0, 0};
+  Field label;
+  label.name = "label";
+  label.ints = {2, 1, 0, -1};
+  batch.fields = {label};
   batch.mask = {1, 1, 1, 0};
   pipeline.setBatch(batch);
   TaskBatch high = pipeline.taskBatch(1), value = pipeline.taskBatch(0);

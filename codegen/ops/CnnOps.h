@@ -1,0 +1,60 @@
+//===- CnnOps.h - Lowerings of the CNN ops (internal) ------------*- C++
+//-*-===//
+//
+// The op classes of ir/CnnOps.td and the general (dilated / grouped) conv2d.
+// Internal to codegen/ops: includes Halide.h through Lowering.h.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MTL_CODEGEN_OPS_CNNOPS_H
+#define MTL_CODEGEN_OPS_CNNOPS_H
+
+#include "codegen/Lowering.h"
+
+namespace mtl::codegen {
+
+// Registration, one function per file (CnnCommon.cpp calls them all from
+// registerCnnOps, the op table's one entry for this family).
+void registerActivationOps(OpTable &table);  // Activation.cpp
+void registerResampleOps(OpTable &table);    // Resample.cpp
+void registerGraphOps(OpTable &table);       // Graph.cpp
+void registerNormOps(OpTable &table);        // Norm.cpp
+void registerConvGeneralOps(OpTable &table); // Conv2DGeneral.cpp
+
+/// Whether a conv2d (or one of its gradients) has dilation or groups, which
+/// the fast path in Conv2D.cpp does not handle.
+bool isGeneralConv(const OpContext &ctx);
+Halide::Func lowerConv2DGeneral(OpContext &ctx);
+Halide::Func lowerConv2DBackwardInputGeneral(OpContext &ctx);
+Halide::Func lowerConv2DBackwardFilterGeneral(OpContext &ctx);
+
+//===- Shared helpers (CnnCommon.cpp) -------------------------------------===//
+
+/// Widest vector (16, 8, 4 lanes) that fits `extent`, or 1.
+int vectorLanes(int extent);
+
+/// The Halide vars of a rank-r tensor without dim 0 (the last logical axis):
+/// the "row" a last-axis op (softmax, layer_norm) reduces over.
+std::vector<Halide::Expr> restOf(const std::vector<Halide::Var> &v);
+
+/// Schedules a last-axis op: `out` (pure over `v`, extents from `shape`)
+/// compute_root, vectorized over dim 0 and parallel over the outermost dim;
+/// each per-row stage in `rows` (pure over v[1..], optionally with one
+/// update reducing over the row) computed per row inside it. GPU: every
+/// stage compute_root, one thread per row for the row stages.
+void scheduleRowwise(Halide::Func out, const std::vector<Halide::Var> &v,
+                     const std::vector<int64_t> &shape,
+                     const std::vector<Halide::Func> &rows, bool gpu);
+
+/// out(c) = sum over every leading dim of `term(c, leading...)`, for a
+/// [..., C] tensor of logical shape `shape`; the outermost dim is split into
+/// independent chunks reduced in parallel (as bias_grad). Named
+/// ctx.resultName.
+Halide::Func reduceLeading(
+    OpContext &ctx, const std::vector<int64_t> &shape,
+    std::function<Halide::Expr(const std::vector<Halide::Expr> &)> term);
+
+void requireArity(const OpContext &ctx, size_t n, const char *what);
+
+} // namespace mtl::codegen
+
+#endif // MTL_CODEGEN_OPS_CNNOPS_H

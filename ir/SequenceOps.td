@@ -1,0 +1,96 @@
+//===- SequenceOps.td - Recurrent layers of the mtl dialect -*- tablegen -*-===//
+//
+// LSTM and GRU over the sequence axis of [N, T, F] inputs, with PyTorch's
+// gate equations, and their backward-through-time ops. Included from
+// MtlOps.td. Shape rules and verifiers: ir/SequenceShapeRules.cpp; gradient
+// rules: passes/autodiff/SequenceGrad.cpp; lowering:
+// codegen/ops/Recurrent.cpp.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MTL_SEQUENCE_OPS_TD
+#define MTL_SEQUENCE_OPS_TD
+
+def Mtl_LstmOp : Mtl_InferredOp<"lstm"> {
+  let summary = "LSTM over the sequence axis (PyTorch's gate equations)";
+  let description = [{
+    `x: [N, T, F]`, `w_input: [F, 4H]`, `w_hidden: [H, 4H]`, `bias: [4H]`,
+    gate order `i, f, g, o` along the `4H` axis. With `h_{-1} = c_{-1} = 0`:
+
+    ```
+    [i, f, g, o] = x_t w_input + h_{t-1} w_hidden + bias
+    i, f, o = sigmoid(i, f, o);  g = tanh(g)
+    c_t = f * c_{t-1} + i * g;   h_t = o * tanh(c_t)
+    ```
+
+    (PyTorch's `b_ih + b_hh` is the one `bias`.) The result is every
+    `h_t`, `[N, T, H]`, with `return_sequences`, else the last, `[N, H]`.
+  }];
+  let arguments = (ins Mtl_F32Tensor:$input, Mtl_F32Tensor:$w_input,
+                       Mtl_F32Tensor:$w_hidden, Mtl_F32Tensor:$bias,
+                       DefaultValuedAttr<BoolAttr, "false">:$return_sequences);
+  let results = (outs Mtl_F32Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $w_input `,` $w_hidden `,` $bias attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Mtl_GruOp : Mtl_InferredOp<"gru"> {
+  let summary = "GRU over the sequence axis (PyTorch's gate equations)";
+  let description = [{
+    `x: [N, T, F]`, `w_input: [F, 3H]`, `w_hidden: [H, 3H]`,
+    `bias_input: [3H]`, `bias_hidden: [3H]`, gate order `r, z, n`. With
+    `h_{-1} = 0`:
+
+    ```
+    r = sigmoid(x_t W_ir + b_ir + h_{t-1} W_hr + b_hr)
+    z = sigmoid(x_t W_iz + b_iz + h_{t-1} W_hz + b_hz)
+    n = tanh(x_t W_in + b_in + r * (h_{t-1} W_hn + b_hn))
+    h_t = (1 - z) * n + z * h_{t-1}
+    ```
+
+    The result is every `h_t`, `[N, T, H]`, with `return_sequences`, else
+    the last, `[N, H]`.
+  }];
+  let arguments = (ins Mtl_F32Tensor:$input, Mtl_F32Tensor:$w_input,
+                       Mtl_F32Tensor:$w_hidden, Mtl_F32Tensor:$bias_input,
+                       Mtl_F32Tensor:$bias_hidden,
+                       DefaultValuedAttr<BoolAttr, "false">:$return_sequences);
+  let results = (outs Mtl_F32Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $w_input `,` $w_hidden `,` $bias_input `,` $bias_hidden attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Mtl_LstmBackwardOp : Mtl_GradOp<"lstm_backward"> {
+  let summary = "backward through time of lstm: gate gradients and h_{t-1}";
+  let description = [{
+    Operands: the lstm's operands and `dy` (shaped like its result). The
+    forward pass is recomputed. Result `[N, T, 5H]`: for each (n, t) the
+    gradient of the objective with respect to the 4H gate pre-activations
+    (`i, f, g, o`), then `h_{t-1}` (0 at t = 0). The rule slices it: input
+    and weight gradients are dense gradients of the reshaped slices.
+  }];
+  let arguments = (ins Mtl_F32Tensor:$input, Mtl_F32Tensor:$w_input,
+                       Mtl_F32Tensor:$w_hidden, Mtl_F32Tensor:$bias,
+                       Mtl_F32Tensor:$grad_output,
+                       DefaultValuedAttr<BoolAttr, "false">:$return_sequences);
+  let results = (outs Mtl_F32Tensor:$result);
+}
+
+def Mtl_GruBackwardOp : Mtl_GradOp<"gru_backward"> {
+  let summary = "backward through time of gru: gate gradients and h_{t-1}";
+  let description = [{
+    Operands: the gru's operands and `dy`. The forward pass is recomputed.
+    Result `[N, T, 7H]`: the gradient with respect to the input-side
+    pre-activations `(r, z, n)` (3H), to the hidden-side pre-activations
+    `h_{t-1} W_h + b_h` (3H; its `n` part is the input side's times `r`),
+    then `h_{t-1}` (H).
+  }];
+  let arguments = (ins Mtl_F32Tensor:$input, Mtl_F32Tensor:$w_input,
+                       Mtl_F32Tensor:$w_hidden, Mtl_F32Tensor:$bias_input,
+                       Mtl_F32Tensor:$bias_hidden, Mtl_F32Tensor:$grad_output,
+                       DefaultValuedAttr<BoolAttr, "false">:$return_sequences);
+  let results = (outs Mtl_F32Tensor:$result);
+}
+
+#endif // MTL_SEQUENCE_OPS_TD

@@ -1,0 +1,119 @@
+//===- SequenceShapeRules.cpp - Shape rules of ir/SequenceOps.td ----------===//
+#include "ir/MtlOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+
+using namespace mlir;
+using namespace mtl;
+
+namespace {
+std::optional<ArrayRef<int64_t>> shapeOf(Value v) {
+  if (!v)
+    return std::nullopt;
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  if (!t)
+    return std::nullopt;
+  return t.getShape();
+}
+
+std::string str(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+LogicalResult verifyInferred(ShapeInference op) {
+  FailureOr<Type> inferred = op.inferResultType();
+  if (failed(inferred))
+    return failure();
+  Type actual = op->getResult(0).getType();
+  if (!*inferred || !isa<RankedTensorType>(actual) || actual == *inferred)
+    return success();
+  return op->emitOpError() << "result type " << actual
+                           << " does not match the inferred type " << *inferred;
+}
+
+/// The shared rule of lstm (G = 4) and gru (G = 3): returns [N, T, H] or
+/// [N, H]; `biases` are [G H] each.
+FailureOr<Type> recurrent(Operation *op, StringRef name, int64_t gates,
+                          Value x, Value wi, Value wh, ValueRange biases,
+                          bool sequences) {
+  auto xs = shapeOf(x), wis = shapeOf(wi), whs = shapeOf(wh);
+  if (!xs || !wis || !whs ||
+      llvm::any_of(biases, [](Value b) { return !shapeOf(b); }))
+    return Type();
+  if (xs->size() != 3)
+    return op->emitError() << name
+                           << " expects a sequence [batch, time, features] of "
+                              "rank 3, got "
+                           << str(*xs);
+  if (whs->size() != 2 || (*whs)[1] != gates * (*whs)[0])
+    return op->emitError() << name << " hidden weight must be [H, " << gates
+                           << "H], got " << str(*whs);
+  int64_t H = (*whs)[0];
+  if (wis->size() != 2 || (*wis)[0] != (*xs)[2] || (*wis)[1] != gates * H)
+    return op->emitError() << name << " input weight must be [" << (*xs)[2]
+                           << ", " << gates * H << "], got " << str(*wis);
+  for (Value b : biases) {
+    auto bs = *shapeOf(b);
+    if (bs.size() != 1 || bs[0] != gates * H)
+      return op->emitError() << name << " bias must be [" << gates * H
+                             << "], got " << str(bs);
+  }
+  SmallVector<int64_t> out{(*xs)[0]};
+  if (sequences)
+    out.push_back((*xs)[1]);
+  out.push_back(H);
+  return Type(RankedTensorType::get(out, Float32Type::get(op->getContext())));
+}
+
+/// Backward ops: operands like the forward op's plus dy; the result is
+/// [N, T, width * H].
+LogicalResult verifyBackward(Operation *op, StringRef name, int64_t gates,
+                             int64_t width, Value x, Value wi, Value wh,
+                             ValueRange biases, Value dy, bool sequences) {
+  FailureOr<Type> fwd =
+      recurrent(op, name, gates, x, wi, wh, biases, sequences);
+  if (failed(fwd))
+    return failure();
+  if (!*fwd)
+    return op->emitOpError() << "operands must be ranked";
+  if (dy.getType() != *fwd)
+    return op->emitOpError() << "grad_output must be " << *fwd << ", got "
+                             << dy.getType();
+  auto xs = *shapeOf(x);
+  int64_t H = (*shapeOf(wh))[0];
+  auto res = shapeOf(op->getResult(0));
+  SmallVector<int64_t> want{xs[0], xs[1], width * H};
+  if (!res || *res != ArrayRef<int64_t>(want))
+    return op->emitOpError() << "result must be " << str(want);
+  return success();
+}
+} // namespace
+
+FailureOr<Type> LstmOp::inferResultType() {
+  return recurrent(*this, "lstm", 4, getInput(), getWInput(), getWHidden(),
+                   getBias(), getReturnSequences());
+}
+
+FailureOr<Type> GruOp::inferResultType() {
+  return recurrent(*this, "gru", 3, getInput(), getWInput(), getWHidden(),
+                   {getBiasInput(), getBiasHidden()}, getReturnSequences());
+}
+
+LogicalResult LstmOp::verify() { return verifyInferred(*this); }
+LogicalResult GruOp::verify() { return verifyInferred(*this); }
+
+LogicalResult LstmBackwardOp::verify() {
+  return verifyBackward(*this, "lstm_backward", 4, 5, getInput(), getWInput(),
+                        getWHidden(), getBias(), getGradOutput(),
+                        getReturnSequences());
+}
+
+LogicalResult GruBackwardOp::verify() {
+  return verifyBackward(*this, "gru_backward", 3, 7, getInput(), getWInput(),
+                        getWHidden(), {getBiasInput(), getBiasHidden()},
+                        getGradOutput(), getReturnSequences());
+}
