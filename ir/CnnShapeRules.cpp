@@ -162,8 +162,9 @@ FailureOr<Type> ConcatOp::inferResultType() {
     shapes.push_back(*s);
   }
   SmallVector<int64_t> out(shapes[0]);
-  if (out.size() < 2)
-    return emitError() << "concat expects inputs of rank >= 2, got "
+  // Rank 1 too: head fusion concatenates biases.
+  if (out.empty())
+    return emitError() << "concat expects inputs of rank >= 1, got "
                        << str(shapes[0]);
   for (size_t i = 1; i < shapes.size(); ++i) {
     ArrayRef<int64_t> s = shapes[i];

@@ -13,8 +13,15 @@ namespace mtl {
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
 
+/// Which cross-task fusions the pipeline runs (each its own pass and flag).
+struct FusionOptions {
+  bool heads = true; // mtl-fuse-heads
+  bool join = true;  // mtl-fuse-join
+};
+
 /// The passes `mtlc build` runs on a spec's module, in order.
-void buildTrainingPipeline(mlir::OpPassManager &pm);
+void buildTrainingPipeline(mlir::OpPassManager &pm,
+                           const FusionOptions &fusion = FusionOptions());
 } // namespace mtl
 
 #endif // MTL_PASSES_PASSES_H

@@ -34,4 +34,30 @@ def MtlAutodiff : Pass<"mtl-autodiff", "mlir::ModuleOp"> {
   let dependentDialects = ["::mtl::MtlDialect", "::mlir::func::FuncDialect"];
 }
 
+def MtlFuseHeads : Pass<"mtl-fuse-heads", "mlir::func::FuncOp"> {
+  let summary = "Horizontal head fusion: one wide product per shared tensor";
+  let description = [{
+    The first products of the task heads that read the same tensor with the
+    same geometry (`mtl.dense`, `mtl.conv2d`, and in the train step their
+    weight gradients `mtl.dense_backward_weight`,
+    `mtl.conv2d_backward_filter`) become one product over operands
+    concatenated along their last axis (`mtl.concat`), sliced back per task
+    (`mtl.slice_channels`). Parameters stay separate. Each group formed, and
+    each one that could not be, is reported as a remark.
+  }];
+  let dependentDialects = ["::mtl::MtlDialect"];
+}
+
+def MtlFuseJoin : Pass<"mtl-fuse-join", "mlir::func::FuncOp"> {
+  let summary = "Join fusion: the sum of the task gradients in one product";
+  let description = [{
+    Rewrites `mtl.join` of T input-gradient products of the same kind
+    (`mtl.dense_backward_input`, `mtl.conv2d_backward_input`) that are used
+    only by the join into one product over the concatenated gradients and
+    weights: `sum_t dy_t W_t^T = [dy_1 .. dy_T] [W_1 .. W_T]^T`. Leave it out
+    when a gradient strategy needs the per-task gradients at the join.
+  }];
+  let dependentDialects = ["::mtl::MtlDialect"];
+}
+
 #endif // MTL_PASSES_TD

@@ -4,8 +4,18 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 
-void mtl::buildTrainingPipeline(mlir::OpPassManager &pm) {
+void mtl::buildTrainingPipeline(mlir::OpPassManager &pm,
+                                const FusionOptions &fusion) {
   pm.addNestedPass<mlir::func::FuncOp>(createMtlShapeInference());
   pm.addPass(createMtlAutodiff());
   pm.addPass(mlir::createCSEPass());
+  // Fusions rewrite the differentiated step (and the forward function):
+  // join fusion first, so the head fusion of the weight gradients and the
+  // join's concatenated gradients are one value after CSE.
+  if (fusion.join)
+    pm.addNestedPass<mlir::func::FuncOp>(createMtlFuseJoin());
+  if (fusion.heads)
+    pm.addNestedPass<mlir::func::FuncOp>(createMtlFuseHeads());
+  if (fusion.join || fusion.heads)
+    pm.addPass(mlir::createCSEPass());
 }

@@ -39,6 +39,8 @@ struct BuildOptions {
   std::string emit = "bin";
   std::string halideTarget;
   bool printIrAfterAll = false;
+  bool fusionReport = false;
+  mtl::FusionOptions fusion;
   bool keepTemps = false;
   bool verbose = false;
 };
@@ -115,8 +117,11 @@ int build(const BuildOptions &opts) {
   mlir::MLIRContext ctx;
   if (opts.printIrAfterAll)
     ctx.disableMultithreading(); // required by IR printing
-  mlir::ScopedDiagnosticHandler handler(&ctx, [](mlir::Diagnostic &d) {
-    printDiagnostic(d);
+  // Remarks are the fusion passes' report: shown on request only.
+  mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {
+    if (d.getSeverity() != mlir::DiagnosticSeverity::Remark ||
+        opts.fusionReport)
+      printDiagnostic(d);
     return mlir::success();
   });
   std::optional<mtl::spec::Spec> spec;
@@ -130,7 +135,7 @@ int build(const BuildOptions &opts) {
     pm.enableIRPrinting([](mlir::Pass *, mlir::Operation *) { return false; },
                         [](mlir::Pass *, mlir::Operation *) { return true; },
                         /*printModuleScope=*/true);
-  mtl::buildTrainingPipeline(pm);
+  mtl::buildTrainingPipeline(pm, opts.fusion);
   if (mlir::failed(pm.run(*module)))
     return 1;
   timer.phase("passes");
@@ -251,6 +256,13 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"bin", "mlir", "obj"}));
   buildCmd->add_option("--halide-target", opts.halideTarget,
                        "explicit Halide target string (overrides --target)");
+  buildCmd->add_flag("!--no-fuse-heads", opts.fusion.heads,
+                     "leave out horizontal head fusion (mtl-fuse-heads)");
+  buildCmd->add_flag("!--no-fuse-join", opts.fusion.join,
+                     "leave out join fusion (mtl-fuse-join)");
+  buildCmd->add_flag("--fusion-report", opts.fusionReport,
+                     "print which fusion groups were formed, and why others "
+                     "were not");
   buildCmd->add_flag("--print-ir-after-all", opts.printIrAfterAll,
                      "print the IR after every pass to stderr");
   buildCmd->add_flag("--keep-temps", opts.keepTemps,
