@@ -49,6 +49,7 @@ std::string compileFunctions(const std::vector<kg::Function> &functions,
           {OutputFileType::object, prefix + ".o"},
           {OutputFileType::c_header, prefix + ".h"}};
       if (options.emitStmt)
+        files[OutputFileType::stmt_html] = prefix + ".stmt.html";
         files[OutputFileType::stmt] = prefix + ".stmt";
       lf.pipeline.compile_to(files, lf.arguments(), cname,
                              target.with_feature(Target::NoRuntime));

@@ -10,6 +10,7 @@
 #include "codegen/Lowering.h"
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -86,6 +87,14 @@ size_t count(const std::vector<int64_t> &shape) {
 std::string evaluate(const kg::Function &fn,
                      const std::vector<HostTensor> &args,
                      std::vector<HostTensor> &outputs) {
+  std::vector<double> unused;
+  return benchmark(fn, args, 1, outputs, unused);
+}
+
+std::string benchmark(const kg::Function &fn,
+                      const std::vector<HostTensor> &args, int calls,
+                      std::vector<HostTensor> &outputs,
+                      std::vector<double> &msPerCall) {
   try {
     if (args.size() != fn.args.size())
       return "evaluate: " + fn.name + " takes " +
@@ -127,7 +136,14 @@ std::string evaluate(const kg::Function &fn,
         bufs.push_back(Buffer<float>(halideSizes(v.shape)));
     }
     Realization r(bufs);
-    c->lf.pipeline.realize(r, c->target, params);
+    msPerCall.clear();
+    for (int i = 0; i < std::max(calls, 1); ++i) {
+      auto start = std::chrono::steady_clock::now();
+      c->lf.pipeline.realize(r, c->target, params);
+      msPerCall.push_back(std::chrono::duration<double, std::milli>(
+                              std::chrono::steady_clock::now() - start)
+                              .count());
+    }
     for (size_t k = 0; k < fn.outputs.size(); ++k) {
       HostTensor &t = outputs[k];
       if (fn.values[fn.outputs[k].value].dtype == kg::DType::I32) {

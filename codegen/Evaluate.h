@@ -28,6 +28,14 @@ std::string evaluate(const kg::Function &fn,
                      const std::vector<HostTensor> &args,
                      std::vector<HostTensor> &outputs);
 
+/// Runs `fn` `calls` times on the same arguments (compiling it first, once,
+/// like evaluate) and records each call's wall time in milliseconds; the
+/// outputs are those of the last call.
+std::string benchmark(const kg::Function &fn,
+                      const std::vector<HostTensor> &args, int calls,
+                      std::vector<HostTensor> &outputs,
+                      std::vector<double> &msPerCall);
+
 } // namespace mtl::codegen
 
 #endif // MTL_CODEGEN_EVALUATE_H

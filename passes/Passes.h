@@ -17,6 +17,11 @@ namespace mtl {
 struct FusionOptions {
   bool heads = true; // mtl-fuse-heads
   bool join = true;  // mtl-fuse-join
+
+  /// Every flag with its pass's name, for tools that enumerate variants
+  /// (`mtlc explore`): a new fusion pass adds its line here.
+  static const std::vector<std::pair<const char *, bool FusionOptions::*>> &
+  flags();
 };
 
 /// The passes `mtlc build` runs on a spec's module, in order.

@@ -4,6 +4,14 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 
+const std::vector<std::pair<const char *, bool mtl::FusionOptions::*>> &
+mtl::FusionOptions::flags() {
+  static const std::vector<std::pair<const char *, bool FusionOptions::*>> all =
+      {{"fuse-heads", &FusionOptions::heads},
+       {"fuse-join", &FusionOptions::join}};
+  return all;
+}
+
 void mtl::buildTrainingPipeline(mlir::OpPassManager &pm,
                                 const FusionOptions &fusion) {
   pm.addNestedPass<mlir::func::FuncOp>(createMtlShapeInference());

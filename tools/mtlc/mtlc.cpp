@@ -15,6 +15,7 @@
 #include "ir/MtlDialect.h"
 #include "passes/LowerToKernelGraph.h"
 #include "passes/Passes.h"
+#include "tools/mtlc/Explore.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -181,15 +182,16 @@ int build(const BuildOptions &opts) {
                    f.name.c_str(), f.nodes.size(),
                    mtl::codegen::functionFlops(f) / 1e9);
 
+  bool objectsOnly = opts.emit == "obj" || opts.emit == "halide-stmt";
   if (output.empty())
-    output = opts.emit == "obj" ? "." : "model";
+    output = objectsOnly ? "." : "model";
   std::string target = opts.target.empty() ? spec->compile.target : opts.target;
   mtl::codegen::CodegenOptions cg;
   cg.target = target;
   cg.halideTarget = opts.halideTarget;
   std::filesystem::path tmp =
-      opts.emit == "obj" ? std::filesystem::path(output)
-                         : std::filesystem::path(output + ".mtlc-build");
+      objectsOnly ? std::filesystem::path(output)
+                  : std::filesystem::path(output + ".mtlc-build");
   std::error_code ec;
   std::filesystem::create_directories(tmp, ec);
   if (ec) {
@@ -198,6 +200,7 @@ int build(const BuildOptions &opts) {
     return 1;
   }
   cg.outDir = tmp.string();
+  cg.emitStmt = opts.emit == "halide-stmt";
   std::vector<std::string> objects;
   std::string err = mtl::codegen::compileFunctions(functions, cg, objects);
   if (!err.empty()) {
@@ -206,8 +209,13 @@ int build(const BuildOptions &opts) {
     return 1;
   }
   timer.phase("Halide AOT compile");
-  if (opts.emit == "obj")
+  if (objectsOnly) {
+    if (cg.emitStmt)
+      std::printf("Halide statements: %s/mtl_{train_step,eval_step,predict}"
+                  ".stmt (and .stmt.html)\n",
+                  tmp.c_str());
     return 0;
+  }
 
   mtl::codegen::LinkOptions link;
   link.keepTemps = opts.keepTemps;
@@ -252,8 +260,9 @@ int main(int argc, char **argv) {
   buildCmd
       ->add_option("--emit", opts.emit,
                    "bin: executable; mlir: the IR after all passes; obj: "
-                   "Halide objects only")
-      ->check(CLI::IsMember({"bin", "mlir", "obj"}));
+                   "Halide objects only; halide-stmt: Halide's lowered "
+                   "statements (text and HTML) beside the objects")
+      ->check(CLI::IsMember({"bin", "mlir", "obj", "halide-stmt"}));
   buildCmd->add_option("--halide-target", opts.halideTarget,
                        "explicit Halide target string (overrides --target)");
   buildCmd->add_flag("!--no-fuse-heads", opts.fusion.heads,
@@ -269,6 +278,20 @@ int main(int argc, char **argv) {
                      "keep the generated driver and objects");
   buildCmd->add_flag("-v,--verbose", opts.verbose, "print timing per phase");
 
+  mtl::ExploreOptions explore;
+  auto *exploreCmd = app.add_subcommand(
+      "explore", "compare the fusion variants of a spec's train step");
+  exploreCmd->add_option("spec", explore.spec, "model spec (.toml)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  exploreCmd->add_option("--steps", explore.steps, "timed steps per variant")
+      ->check(CLI::PositiveNumber);
+  exploreCmd
+      ->add_option("--threads", explore.threads,
+                   "threads (Halide's pool and the FMA peak)")
+      ->check(CLI::PositiveNumber);
+  exploreCmd->add_flag("--json", explore.json, "print JSON for scripts");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -281,5 +304,10 @@ int main(int argc, char **argv) {
   }
   if (*checkCmd)
     return check(checkPath);
+  if (*exploreCmd) {
+    // The pipelines run on Halide's thread pool.
+    setenv("HL_NUM_THREADS", std::to_string(explore.threads).c_str(), 1);
+    return mtl::explore(explore);
+  }
   return build(opts);
 }

@@ -1,5 +1,6 @@
 //===- FlopsTest.cpp - FLOP counts of the heavy kernels -------------------===//
 #include "codegen/Flops.h"
+#include "codegen/MemoryPlan.h"
 
 #include <gtest/gtest.h>
 
@@ -59,4 +60,27 @@ TEST(Flops, DenseProducts) {
 TEST(Flops, ElementwiseCountsOutputs) {
   EXPECT_DOUBLE_EQ(codegen::functionFlops(oneNode("relu", {{4, 5}}, {4, 5})),
                    20.0);
+}
+
+TEST(MemoryPlan, BuffersWithDisjointLifetimesShareMemory) {
+  // a -> relu -> b -> relu -> c -> relu -> d: at most two of b, c, d are
+  // alive at once, so the arena holds two 4x32 f32 buffers, not three.
+  kg::Function fn;
+  for (int i = 0; i < 4; ++i)
+    fn.values.push_back({kg::DType::F32, {4, 32}});
+  fn.args.push_back({kg::ArgKind::Input, "a", 0});
+  for (int i = 0; i < 3; ++i) {
+    kg::Node n;
+    n.op = "relu";
+    n.inputs = {i};
+    n.result = i + 1;
+    fn.nodes.push_back(n);
+  }
+  fn.outputs.push_back({kg::ArgKind::Prediction, "d", 3});
+  codegen::MemoryPlan plan = codegen::planMemory(fn);
+  EXPECT_EQ(plan.naiveBytes, 3 * 512);
+  EXPECT_EQ(plan.arenaBytes, 2 * 512);
+  EXPECT_EQ(plan.offsets[0], -1); // arguments are not planned
+  EXPECT_NE(plan.offsets[1], plan.offsets[2]);
+  EXPECT_EQ(plan.offsets[1], plan.offsets[3]); // b is dead when d is made
 }

@@ -1,0 +1,241 @@
+//===- Explore.cpp - mtlc explore: compare fusion variants ----------------===//
+//
+// Every variant is compiled in this process (Halide JIT, the same lowering
+// and schedules as the AOT build) and run on one seeded random batch and
+// parameter set, so timings and outputs are comparable across variants.
+//
+//===----------------------------------------------------------------------===//
+#include "tools/mtlc/Explore.h"
+#include "codegen/Evaluate.h"
+#include "codegen/Flops.h"
+#include "codegen/MemoryPlan.h"
+#include "frontend/MLIRGen.h"
+#include "frontend/SpecParser.h"
+#include "passes/LowerToKernelGraph.h"
+#include "passes/Passes.h"
+#include "tools/mtlc/PeakFlops.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <random>
+
+namespace mtl {
+
+namespace {
+
+using codegen::HostTensor;
+using Tensors = std::map<std::pair<kg::ArgKind, std::string>, HostTensor>;
+
+struct Variant {
+  std::string name;
+  FusionOptions fusion;
+};
+
+struct Result {
+  std::string name;
+  double msPerStep = 0, gflops = 0, gflopPerStep = 0;
+  size_t kernels = 0;
+  double peakMB = 0, naiveMB = 0;
+  double maxRelDiff = 0;
+  std::string error;
+};
+
+std::vector<Variant> variants() {
+  std::vector<Variant> v{{"all fusions", FusionOptions()}};
+  for (auto &[name, flag] : FusionOptions::flags()) {
+    FusionOptions f;
+    f.*flag = false;
+    v.push_back({std::string("no ") + name, f});
+  }
+  FusionOptions none;
+  for (auto &[name, flag] : FusionOptions::flags())
+    none.*flag = false;
+  v.push_back({"all off", none});
+  return v;
+}
+
+/// The spec's train step built with `fusion`; empty name on error
+/// (reported on stderr).
+kg::Function buildTrainStep(const spec::Spec &spec,
+                            const FusionOptions &fusion) {
+  mlir::MLIRContext ctx;
+  mlir::ScopedDiagnosticHandler handler(&ctx, [](mlir::Diagnostic &d) {
+    if (d.getSeverity() == mlir::DiagnosticSeverity::Error)
+      std::fprintf(stderr, "mtlc: error: %s\n", d.str().c_str());
+    return mlir::success();
+  });
+  auto module = mlirGen(ctx, spec);
+  if (!module)
+    return {};
+  mlir::PassManager pm(&ctx);
+  buildTrainingPipeline(pm, fusion);
+  if (mlir::failed(pm.run(*module)))
+    return {};
+  auto fn =
+      lowerToKernelGraph(module->lookupSymbol<mlir::func::FuncOp>("train_step"),
+                         StepKind::Train, "train_step");
+  return mlir::succeeded(fn) ? *fn : kg::Function();
+}
+
+/// Seeded random arguments: class ids within each task's classes, masks of
+/// ones, everything else uniform in [-1, 1] ([0, 1] for images).
+Tensors randomArgs(const kg::Function &fn) {
+  std::map<std::string, int64_t> classes;
+  for (const kg::Arg &o : fn.outputs)
+    if (o.kind == kg::ArgKind::Prediction)
+      classes[o.name] = fn.values[o.value].shape.back();
+  std::mt19937 rng(1234);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  Tensors args;
+  for (const kg::Arg &a : fn.args) {
+    const kg::Value &v = fn.values[a.value];
+    HostTensor t;
+    t.shape = v.shape;
+    int64_t n = 1;
+    for (int64_t d : v.shape)
+      n *= d;
+    if (v.dtype == kg::DType::I32) {
+      int64_t c = a.kind == kg::ArgKind::Seed ? 1 << 20 : classes[a.name];
+      for (int64_t i = 0; i < n; ++i)
+        t.i32.push_back(int32_t(rng() % std::max<int64_t>(c, 1)));
+    } else if (a.kind == kg::ArgKind::Mask) {
+      t.f32.assign(n, 1.0f);
+    } else {
+      bool unit = a.kind == kg::ArgKind::Input || a.kind == kg::ArgKind::Target;
+      for (int64_t i = 0; i < n; ++i)
+        t.f32.push_back(unit ? 0.5f * (uniform(rng) + 1.0f)
+                             : 0.1f * uniform(rng));
+    }
+    args[{a.kind, a.name}] = t;
+  }
+  return args;
+}
+
+double relDiff(const HostTensor &a, const HostTensor &b) {
+  double scale = 1e-12, diff = 0;
+  for (size_t i = 0; i < a.f32.size() && i < b.f32.size(); ++i) {
+    scale = std::max(scale, double(std::abs(b.f32[i])));
+    diff = std::max(diff, double(std::abs(a.f32[i] - b.f32[i])));
+  }
+  return diff / scale;
+}
+
+Result run(const Variant &variant, const spec::Spec &spec, const Tensors &args,
+           const Tensors *reference, Tensors &outputs, int steps) {
+  Result r;
+  r.name = variant.name;
+  kg::Function fn = buildTrainStep(spec, variant.fusion);
+  if (fn.name.empty()) {
+    r.error = "build failed";
+    return r;
+  }
+  std::vector<HostTensor> in, out;
+  for (const kg::Arg &a : fn.args)
+    in.push_back(args.at({a.kind, a.name}));
+  std::vector<double> ms;
+  // One untimed call compiles the pipeline and warms the caches.
+  std::string err = codegen::evaluate(fn, in, out);
+  if (err.empty())
+    err = codegen::benchmark(fn, in, steps, out, ms);
+  if (!err.empty()) {
+    r.error = err;
+    return r;
+  }
+  std::sort(ms.begin(), ms.end());
+  r.msPerStep = ms[ms.size() / 2];
+  r.gflopPerStep = codegen::functionFlops(fn) / 1e9;
+  r.gflops = r.gflopPerStep / (r.msPerStep / 1e3);
+  r.kernels = fn.nodes.size();
+  codegen::MemoryPlan plan = codegen::planMemory(fn);
+  r.peakMB = plan.arenaBytes / 1048576.0;
+  r.naiveMB = plan.naiveBytes / 1048576.0;
+  for (size_t i = 0; i < fn.outputs.size(); ++i)
+    outputs[{fn.outputs[i].kind, fn.outputs[i].name}] = out[i];
+  if (reference)
+    for (auto &[key, ref] : *reference)
+      r.maxRelDiff = std::max(r.maxRelDiff, relDiff(outputs.at(key), ref));
+  return r;
+}
+
+} // namespace
+
+int explore(const ExploreOptions &options) {
+  DiagnosticEngine diags;
+  std::optional<spec::Spec> spec = parseSpecFile(options.spec, diags);
+  if (!spec)
+    return 1;
+  std::vector<Variant> all = variants();
+  // The all-off build is the reference: run it first.
+  std::rotate(all.begin(), all.end() - 1, all.end());
+  kg::Function probe = buildTrainStep(*spec, all.front().fusion);
+  if (probe.name.empty())
+    return 1;
+  Tensors args = randomArgs(probe);
+  double peak = measurePeakGflops(options.threads);
+
+  std::vector<Result> results;
+  Tensors reference;
+  for (const Variant &v : all) {
+    if (!options.json)
+      std::fprintf(stderr, "mtlc explore: %s ...\n", v.name.c_str());
+    Tensors outputs;
+    results.push_back(run(v, *spec, args,
+                          results.empty() ? nullptr : &reference, outputs,
+                          options.steps));
+    if (results.size() == 1)
+      reference = outputs;
+  }
+
+  if (options.json) {
+    nlohmann::json j;
+    j["spec"] = options.spec;
+    j["peak_gflops"] = peak;
+    j["threads"] = options.threads;
+    j["steps"] = options.steps;
+    for (const Result &r : results)
+      j["variants"].push_back({{"name", r.name},
+                               {"ms_per_step", r.msPerStep},
+                               {"gflop_per_step", r.gflopPerStep},
+                               {"gflops", r.gflops},
+                               {"percent_of_peak", 100 * r.gflops / peak},
+                               {"kernels", r.kernels},
+                               {"peak_mb", r.peakMB},
+                               {"naive_mb", r.naiveMB},
+                               {"max_rel_diff", r.maxRelDiff},
+                               {"error", r.error}});
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::printf("%s: train step, batch %lld, median of %d steps; measured FMA "
+                "peak %.0f GFLOP/s (%d threads)\n",
+                options.spec.c_str(), (long long)spec->train.batch,
+                options.steps, peak, options.threads);
+    std::printf("%-16s %9s %8s %7s %8s %10s %14s\n", "variant", "ms/step",
+                "GFLOP/s", "% peak", "kernels", "peak MB", "max rel diff");
+    for (const Result &r : results) {
+      if (!r.error.empty()) {
+        std::printf("%-16s error: %s\n", r.name.c_str(), r.error.c_str());
+        continue;
+      }
+      std::printf("%-16s %9.2f %8.1f %6.1f%% %8zu %10.1f %14.2e\n",
+                  r.name.c_str(), r.msPerStep, r.gflops, 100 * r.gflops / peak,
+                  r.kernels, r.peakMB, r.maxRelDiff);
+    }
+    const Result &off = results.front(), &on = results[1];
+    if (off.error.empty() && on.error.empty())
+      std::printf("all fusions vs all off: %.2fx\n",
+                  off.msPerStep / on.msPerStep);
+  }
+  bool ok = std::all_of(results.begin(), results.end(),
+                        [](const Result &r) { return r.error.empty(); });
+  return ok ? 0 : 1;
+}
+
+} // namespace mtl

@@ -1,0 +1,25 @@
+//===- Explore.h - mtlc explore: compare fusion variants --------*- C++ -*-===//
+#ifndef MTL_TOOLS_MTLC_EXPLORE_H
+#define MTL_TOOLS_MTLC_EXPLORE_H
+
+#include <string>
+
+namespace mtl {
+
+struct ExploreOptions {
+  std::string spec;
+  int steps = 10;  // timed train steps per variant (after one warm-up)
+  int threads = 2; // for the FMA peak (the pipelines use Halide's pool)
+  bool json = false;
+};
+
+/// Builds every fusion variant of the spec's train step (all on; each pass
+/// off in turn; all off), runs each on the same parameters and batch, and
+/// prints ms/step, GFLOP/s, % of the measured peak, kernels per step, the
+/// planned peak memory and the largest relative difference of any loss,
+/// prediction or gradient from the all-off build. Returns the exit code.
+int explore(const ExploreOptions &options);
+
+} // namespace mtl
+
+#endif // MTL_TOOLS_MTLC_EXPLORE_H

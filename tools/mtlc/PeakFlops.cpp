@@ -1,0 +1,79 @@
+//===- PeakFlops.cpp - The machine's measured fp32 FMA peak ---------------===//
+//
+// 12 independent accumulators hide the FMA latency (4 cycles) on two FMA
+// ports; the chains never touch memory, so this is the arithmetic peak the
+// kernels' GFLOP/s are compared with.
+//
+//===----------------------------------------------------------------------===//
+#include "tools/mtlc/PeakFlops.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr long kInner = 1 << 16;
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+// One body per ISA: intrinsics must be compiled inside a function with the
+// matching target attribute. Returns GFLOP/s (2 per lane per FMA).
+#define MTL_FMA_CHAINS(VEC, SET1, FMA, LANES)                                  \
+  VEC a0 = SET1(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,   \
+      a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;                           \
+  const VEC m = SET1(0.999999f), c = SET1(1e-7f);                              \
+  long iterations = 0;                                                         \
+  auto start = std::chrono::steady_clock::now();                               \
+  double elapsed;                                                              \
+  do {                                                                         \
+    for (long k = 0; k < kInner; ++k) {                                        \
+      a0 = FMA(a0, m, c), a1 = FMA(a1, m, c), a2 = FMA(a2, m, c);              \
+      a3 = FMA(a3, m, c), a4 = FMA(a4, m, c), a5 = FMA(a5, m, c);              \
+      a6 = FMA(a6, m, c), a7 = FMA(a7, m, c), a8 = FMA(a8, m, c);              \
+      a9 = FMA(a9, m, c), a10 = FMA(a10, m, c), a11 = FMA(a11, m, c);          \
+    }                                                                          \
+    iterations += kInner;                                                      \
+  } while ((elapsed = secondsSince(start)) < seconds);                         \
+  VEC sum = FMA(                                                               \
+      a0, a1,                                                                  \
+      FMA(a2, a3, FMA(a4, a5, FMA(a6, a7, FMA(a8, a9, FMA(a10, a11, c))))));   \
+  std::memcpy(sink, &sum, sizeof(float)); /* keep the chains alive */          \
+  return 2.0 * LANES * 12 * double(iterations) / elapsed / 1e9;
+
+__attribute__((target("avx512f"))) double avx512(double seconds, float *sink) {
+  MTL_FMA_CHAINS(__m512, _mm512_set1_ps, _mm512_fmadd_ps, 16)
+}
+
+__attribute__((target("avx2,fma"))) double avx2(double seconds, float *sink) {
+  MTL_FMA_CHAINS(__m256, _mm256_set1_ps, _mm256_fmadd_ps, 8)
+}
+
+#undef MTL_FMA_CHAINS
+
+} // namespace
+
+double mtl::measurePeakGflops(int threads, double seconds) {
+  bool has512 = __builtin_cpu_supports("avx512f");
+  std::vector<double> rates(std::max(threads, 1));
+  std::vector<float> sinks(rates.size());
+  std::vector<std::thread> pool;
+  for (size_t t = 0; t < rates.size(); ++t)
+    pool.emplace_back([&, t] {
+      rates[t] = has512 ? avx512(seconds, &sinks[t]) : avx2(seconds, &sinks[t]);
+    });
+  for (std::thread &t : pool)
+    t.join();
+  double total = 0;
+  for (double r : rates)
+    total += r;
+  return total;
+}
