@@ -48,9 +48,10 @@ std::string compileFunctions(const std::vector<kg::Function> &functions,
       std::map<OutputFileType, std::string> files = {
           {OutputFileType::object, prefix + ".o"},
           {OutputFileType::c_header, prefix + ".h"}};
-      if (options.emitStmt)
+      if (options.emitStmt) {
         files[OutputFileType::stmt_html] = prefix + ".stmt.html";
         files[OutputFileType::stmt] = prefix + ".stmt";
+      }
       lf.pipeline.compile_to(files, lf.arguments(), cname,
                              target.with_feature(Target::NoRuntime));
       outFiles.push_back(prefix + ".o");

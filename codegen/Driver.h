@@ -42,6 +42,23 @@ std::string emitAndLinkBinary(const spec::Spec &spec,
                               const std::string &outputPath,
                               const LinkOptions &options);
 
+/// The C++ that defines `kModel`, the CompiledModel of `functions` (the
+/// descriptor and the pipeline table), shared by binaries and libraries.
+std::string compiledModelSource(const spec::Spec &spec,
+                                const std::vector<kg::Function> &functions);
+
+namespace detail {
+std::string cString(const std::string &s);    // a C string literal
+std::string shellQuote(const std::string &s); // one shell word
+std::string sanitizeId(const std::string &s); // a C identifier
+std::string compiler(const LinkOptions &options);
+std::string runtimeLibrary(const LinkOptions &options);
+std::string includeDirectory(const LinkOptions &options);
+/// Runs `cmd` with its output captured; "" or the error with the output.
+std::string runCommand(const std::string &cmd, bool verbose,
+                       const std::string &logPath);
+} // namespace detail
+
 } // namespace mtl::codegen
 
 #endif // MTL_CODEGEN_DRIVER_H

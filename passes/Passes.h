@@ -24,6 +24,12 @@ struct FusionOptions {
   flags();
 };
 
+/// The passes of an inference-only build of `tasks` (all when empty): shape
+/// inference, dead-head elimination and the forward fusions.
+void buildInferencePipeline(mlir::OpPassManager &pm,
+                            const std::vector<std::string> &tasks,
+                            const FusionOptions &fusion = FusionOptions());
+
 /// The passes `mtlc build` runs on a spec's module, in order.
 void buildTrainingPipeline(mlir::OpPassManager &pm,
                            const FusionOptions &fusion = FusionOptions());

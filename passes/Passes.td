@@ -60,4 +60,19 @@ def MtlFuseJoin : Pass<"mtl-fuse-join", "mlir::func::FuncOp"> {
   let dependentDialects = ["::mtl::MtlDialect"];
 }
 
+def MtlDeadHeadElimination
+    : Pass<"mtl-dead-head-elimination", "mlir::func::FuncOp"> {
+  let summary = "Keep only the named tasks and what their heads need";
+  let description = [{
+    For inference builds of a subset of the tasks (`mtlc build --emit=lib
+    --tasks=label,box`): removes the other tasks' `mtl.task` declarations
+    and every op, parameter and input only they used. Reports what it
+    removed as a remark; an unknown task name is an error.
+  }];
+  let options = [
+    ListOption<"tasks", "tasks", "std::string", "the tasks to keep">,
+  ];
+  let dependentDialects = ["::mtl::MtlDialect"];
+}
+
 #endif // MTL_PASSES_TD

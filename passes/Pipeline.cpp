@@ -12,6 +12,18 @@ mtl::FusionOptions::flags() {
   return all;
 }
 
+void mtl::buildInferencePipeline(mlir::OpPassManager &pm,
+                                 const std::vector<std::string> &tasks,
+                                 const FusionOptions &fusion) {
+  pm.addNestedPass<mlir::func::FuncOp>(createMtlShapeInference());
+  MtlDeadHeadEliminationOptions keep;
+  keep.tasks = tasks;
+  pm.addNestedPass<mlir::func::FuncOp>(createMtlDeadHeadElimination(keep));
+  if (fusion.heads)
+    pm.addNestedPass<mlir::func::FuncOp>(createMtlFuseHeads());
+  pm.addPass(mlir::createCSEPass());
+}
+
 void mtl::buildTrainingPipeline(mlir::OpPassManager &pm,
                                 const FusionOptions &fusion) {
   pm.addNestedPass<mlir::func::FuncOp>(createMtlShapeInference());

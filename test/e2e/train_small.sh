@@ -39,6 +39,28 @@ assert t["group"]["accuracy"] > 0.75, t  # chance: 1/2
 assert t["recon"]["mse"] < 0.1, t
 PY
 
+# An inference library of two of the three heads (dead-head elimination),
+# used from C: the same predictions as the binary's `predict`.
+"$mtlc" build small.toml --emit=lib --tasks=label,recon -o lib
+grep -q "small_predict(small \*model, const float \*input, float \*label, float \*recon)" lib/small.h
+cc -O1 -Ilib "$here/lib_predict.c" lib/libsmall.a -lfmt -lz -lpthread -ldl -lstdc++ -lm -o lib_predict
+python3 - <<'PY'
+import gzip, struct
+raw = gzip.open("data/t10k-images-idx3-ubyte.gz").read()[16:16 + 32 * 144]
+open("inputs.f32", "wb").write(struct.pack("<%df" % len(raw), *[b / 255.0 for b in raw]))
+PY
+./lib_predict small.ckpt inputs.f32 4 > lib.json
+./small predict --index 0 --count 4 --json > predict.json
+python3 - <<'PY'
+import json
+lib = json.load(open("lib.json"))
+ref = json.load(open("predict.json"))["predictions"]
+for a, b in zip(lib, ref):
+    assert a["class"] == b["tasks"]["label"]["class"], (a, b)
+    assert abs(a["probability"] - b["tasks"]["label"]["probability"]) < 1e-4, (a, b)
+print("library predictions match the binary's:", lib)
+PY
+
 # Resume continues from the checkpoint's epoch.
 ./small train --quiet --resume --epochs 3 --log train.jsonl
 python3 -c "import json; e=[json.loads(l) for l in open('train.jsonl') if '\"epoch\"' in l and '\"step\"' not in l]; assert [x['epoch'] for x in e]==[1,2,3], e"

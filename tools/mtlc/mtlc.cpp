@@ -10,6 +10,7 @@
 #include "codegen/Codegen.h"
 #include "codegen/Driver.h"
 #include "codegen/Flops.h"
+#include "codegen/Library.h"
 #include "frontend/MLIRGen.h"
 #include "frontend/SpecParser.h"
 #include "ir/MtlDialect.h"
@@ -26,6 +27,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -41,6 +43,7 @@ struct BuildOptions {
   std::string halideTarget;
   bool printIrAfterAll = false;
   bool fusionReport = false;
+  std::vector<std::string> tasks; // --tasks: inference of these heads only
   mtl::FusionOptions fusion;
   bool keepTemps = false;
   bool verbose = false;
@@ -86,6 +89,49 @@ private:
   bool verbose;
   std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
 };
+
+/// `--emit=lib`: the predict pipeline of the kept heads, compiled into
+/// `<output>/lib<model>.a` with a C header.
+int buildLibrary(const BuildOptions &opts, mtl::spec::Spec spec,
+                 mlir::func::FuncOp model, Timer &timer) {
+  auto predict =
+      mtl::lowerToKernelGraph(model, mtl::StepKind::Predict, "predict");
+  if (mlir::failed(predict))
+    return 1;
+  if (!opts.tasks.empty()) {
+    std::vector<mtl::spec::Task> kept;
+    for (const mtl::spec::Task &t : spec.tasks)
+      if (std::find(opts.tasks.begin(), opts.tasks.end(), t.name) !=
+          opts.tasks.end())
+        kept.push_back(t);
+    spec.tasks = kept;
+  }
+  std::string dir = opts.output.empty() ? "." : opts.output;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  mtl::codegen::CodegenOptions cg;
+  cg.target = opts.target.empty() ? spec.compile.target : opts.target;
+  cg.halideTarget = opts.halideTarget;
+  cg.outDir = dir;
+  std::vector<std::string> objects;
+  std::string err = mtl::codegen::compileFunctions({*predict}, cg, objects);
+  if (err.empty()) {
+    timer.phase("Halide AOT compile");
+    mtl::codegen::LinkOptions link;
+    link.keepTemps = opts.keepTemps;
+    link.verbose = opts.verbose;
+    err = mtl::codegen::emitLibrary(spec, *predict, objects, dir, link);
+  }
+  if (!err.empty()) {
+    std::fprintf(stderr, "mtlc: error: %s\n", err.c_str());
+    return 1;
+  }
+  timer.phase("library");
+  std::string name = mtl::codegen::detail::sanitizeId(spec.name);
+  std::printf("wrote %s/lib%s.a and %s/%s.h\n", dir.c_str(), name.c_str(),
+              dir.c_str(), name.c_str());
+  return 0;
+}
 
 /// Parses the spec and builds its forward module. Null on error (reported).
 mlir::OwningOpRef<mlir::ModuleOp>
@@ -136,7 +182,17 @@ int build(const BuildOptions &opts) {
     pm.enableIRPrinting([](mlir::Pass *, mlir::Operation *) { return false; },
                         [](mlir::Pass *, mlir::Operation *) { return true; },
                         /*printModuleScope=*/true);
-  mtl::buildTrainingPipeline(pm, opts.fusion);
+  // An inference build of some heads (a library, or their IR).
+  bool inference = opts.emit == "lib" || !opts.tasks.empty();
+  if (inference && opts.emit != "lib" && opts.emit != "mlir") {
+    std::fprintf(stderr, "mtlc: error: --tasks builds inference only: use it "
+                         "with --emit=lib or --emit=mlir\n");
+    return 2;
+  }
+  if (inference)
+    mtl::buildInferencePipeline(pm, opts.tasks, opts.fusion);
+  else
+    mtl::buildTrainingPipeline(pm, opts.fusion);
   if (mlir::failed(pm.run(*module)))
     return 1;
   timer.phase("passes");
@@ -160,6 +216,8 @@ int build(const BuildOptions &opts) {
   }
 
   auto model = module->lookupSymbol<mlir::func::FuncOp>("model");
+  if (opts.emit == "lib")
+    return buildLibrary(opts, *spec, model, timer);
   auto trainStep = module->lookupSymbol<mlir::func::FuncOp>("train_step");
   std::vector<mtl::kg::Function> functions;
   struct Step {
@@ -261,8 +319,14 @@ int main(int argc, char **argv) {
       ->add_option("--emit", opts.emit,
                    "bin: executable; mlir: the IR after all passes; obj: "
                    "Halide objects only; halide-stmt: Halide's lowered "
-                   "statements (text and HTML) beside the objects")
-      ->check(CLI::IsMember({"bin", "mlir", "obj", "halide-stmt"}));
+                   "statements (text and HTML) beside the objects; lib: a "
+                   "static library + C header for inference (-o: folder)")
+      ->check(CLI::IsMember({"bin", "mlir", "obj", "halide-stmt", "lib"}));
+  buildCmd
+      ->add_option("--tasks", opts.tasks,
+                   "inference of these tasks only (dead-head elimination), "
+                   "e.g. --tasks=label,box; with --emit=lib or --emit=mlir")
+      ->delimiter(',');
   buildCmd->add_option("--halide-target", opts.halideTarget,
                        "explicit Halide target string (overrides --target)");
   buildCmd->add_flag("!--no-fuse-heads", opts.fusion.heads,
