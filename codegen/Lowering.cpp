@@ -48,6 +48,17 @@ const OpTable &opTable() {
     registerCnnOps(t);
     registerBoxLossOps(t);
     registerRecurrentOps(t);
+    registerTrainModeOps(t);
+    return t;
+  }();
+  return table;
+}
+
+const EpilogueTable &epilogueTable() {
+  static const EpilogueTable table = [] {
+    EpilogueTable t;
+    registerElementwiseEpilogues(t);
+    registerActivationEpilogues(t);
     return t;
   }();
   return table;
@@ -155,8 +166,61 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target) {
       outName[o.value] = outNames.back();
   }
 
+  // Epilogue fusion (mtl-fuse-epilogue): a node marked `mtl.fused_epilogue`
+  // whose first input is the only use of a product's result (conv2d, dense,
+  // conv_transpose2d; or of a previous fused epilogue) is computed inside
+  // the product: the product's lowering applies it before the store, and
+  // the product's Func becomes the epilogue's result. Anything else the
+  // annotation might claim is checked here: a mark that cannot be honoured
+  // just leaves the node a separate stage.
+  const int nn = static_cast<int>(fn.nodes.size());
+  std::vector<std::vector<int>> readers(nv); // node indices reading a value
+  std::vector<int> outputUses(nv, 0), defNode(nv, -1);
+  for (int k = 0; k < nn; ++k) {
+    for (int in : fn.nodes[k].inputs)
+      if (in >= 0 && in < nv)
+        readers[in].push_back(k);
+    if (fn.nodes[k].result >= 0 && fn.nodes[k].result < nv)
+      defNode[fn.nodes[k].result] = k;
+  }
+  for (const kg::Arg &o : fn.outputs)
+    if (o.value >= 0 && o.value < nv)
+      ++outputUses[o.value];
+  static const std::set<std::string> kEpilogueProducers = {
+      "conv2d", "dense", "conv_transpose2d"};
+  const EpilogueTable &epilogues = epilogueTable();
+  // The chain of epilogue nodes fused into node k (empty: none).
+  auto epilogueChain = [&](int k) {
+    std::vector<int> chain;
+    if (!kEpilogueProducers.count(fn.nodes[k].op))
+      return chain;
+    int cur = fn.nodes[k].result;
+    while (cur >= 0 && cur < nv && outputUses[cur] == 0 &&
+           readers[cur].size() == 1) {
+      const kg::Node &c = fn.nodes[readers[cur].front()];
+      if (!c.ints.count("mtl.fused_epilogue") || !epilogues.count(c.op) ||
+          c.inputs.empty() || c.inputs[0] != cur ||
+          fn.values[c.result].shape != fn.values[cur].shape)
+        break;
+      bool ready = true; // other inputs computed before the producer
+      for (size_t q = 1; q < c.inputs.size(); ++q)
+        ready = ready && c.inputs[q] >= 0 && c.inputs[q] < nv &&
+                defNode[c.inputs[q]] < k;
+      if (!ready)
+        break;
+      chain.push_back(readers[cur].front());
+      cur = c.result;
+    }
+    return chain;
+  };
+  std::vector<bool> fusedAway(nn, false);
+  std::map<std::string, Func> shared; // loss fusion's shared stages
+
   const OpTable &table = opTable();
-  for (const kg::Node &node : fn.nodes) {
+  for (int k = 0; k < nn; ++k) {
+    const kg::Node &node = fn.nodes[k];
+    if (fusedAway[k])
+      continue; // computed inside its producer
     std::string where = node.loc.empty() ? fn.name : node.loc;
     auto it = table.find(node.op);
     if (it == table.end())
@@ -177,18 +241,42 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target) {
       ctx.inputs.push_back(vals[in]);
       ctx.inputShapes.push_back(fn.values[in].shape);
     }
-    auto on = outName.find(node.result);
+    ctx.shared = &shared;
+    std::vector<int> chain = epilogueChain(k);
+    // The Func holds the last fused epilogue's value: named after it.
+    const kg::Node &last = chain.empty() ? node : fn.nodes[chain.back()];
+    auto on = outName.find(last.result);
     ctx.resultName =
         on != outName.end()
             ? on->second
-            : unique("v" + std::to_string(node.result) + "_" + node.op);
+            : unique("v" + std::to_string(last.result) + "_" + last.op);
+    std::vector<OpContext> consumers;
+    for (int c : chain) {
+      const kg::Node &cn = fn.nodes[c];
+      OpContext cc{fn, cn, {}, {}, fn.values[cn.result].shape, "", gpu, target};
+      for (int in : cn.inputs) {
+        cc.inputs.push_back(vals[in]); // [0] undefined: the producer's value
+        cc.inputShapes.push_back(fn.values[in].shape);
+      }
+      consumers.push_back(cc);
+    }
+    if (!chain.empty())
+      ctx.epilogue = [consumers, &epilogues](Expr v,
+                                             const std::vector<Expr> &at) {
+        for (const OpContext &c : consumers)
+          v = epilogues.at(c.node.op)(c, v, at);
+        return v;
+      };
     try {
-      vals[node.result] = it->second(ctx);
+      vals[last.result] = it->second(ctx);
     } catch (const LoweringError &e) {
       throw LoweringError{where + ": error: op '" + node.op +
                           "': " + e.message};
     }
-    defined[node.result] = true;
+    // The fused values before the last are never materialized.
+    defined[last.result] = true;
+    for (int c : chain)
+      fusedAway[c] = true;
   }
 
   for (size_t k = 0; k < fn.outputs.size(); ++k) {

@@ -40,6 +40,25 @@ struct OpContext {
                             std::vector<int64_t> def = {}) const;
   double floatAttr(const std::string &key, double def) const;
   int rank() const { return static_cast<int>(shape.size()); }
+
+  /// Epilogue fusion (mtl-fuse-epilogue): elementwise consumers computed
+  /// inside this op. A producer that supports it (conv2d, dense,
+  /// conv_transpose2d) passes its final value through applyEpilogue, with
+  /// the Halide coordinates of the element, before the store; empty =
+  /// identity.
+  std::function<Halide::Expr(Halide::Expr, const std::vector<Halide::Expr> &)>
+      epilogue;
+  Halide::Expr applyEpilogue(Halide::Expr value,
+                             const std::vector<Halide::Expr> &at) const {
+    return epilogue ? epilogue(value, at) : value;
+  }
+  /// Stages shared between the ops of one function (loss fusion: the row
+  /// log-sum-exp and mask denominator of a loss and its gradient), by key.
+  /// Null: nothing is shared.
+  std::map<std::string, Halide::Func> *shared = nullptr;
+  /// Whether this node carries the integer attribute `key` (e.g. a fusion
+  /// annotation such as "mtl.loss_group").
+  bool has(const std::string &key) const { return node.ints.count(key) > 0; }
 };
 
 /// A lowering function: defines and schedules the result Func (named
@@ -52,8 +71,21 @@ struct LoweringError {
   std::string message;
 };
 
+/// An elementwise op applied inside its producer (mtl-fuse-epilogue):
+/// `consumer` is the op's context (its first input is the producer's value,
+/// given as `x` at Halide coordinates `at`; other inputs are defined).
+using EpilogueFn = std::function<Halide::Expr(
+    const OpContext &consumer, Halide::Expr x,
+    const std::vector<Halide::Expr> &at)>;
+using EpilogueTable = std::map<std::string, EpilogueFn>;
+
 /// The registry of all op classes (ops/*.cpp).
 const OpTable &opTable();
+/// The ops that can be fused as an epilogue, with their expression (the
+/// same one their op-table lowering uses).
+const EpilogueTable &epilogueTable();
+void registerElementwiseEpilogues(EpilogueTable &table); // Elementwise.cpp
+void registerActivationEpilogues(EpilogueTable &table);  // Activation.cpp
 void registerConvOps(OpTable &table);
 void registerDenseOps(OpTable &table);
 void registerPoolOps(OpTable &table);
@@ -62,6 +94,7 @@ void registerLossOps(OpTable &table);
 void registerCnnOps(OpTable &table); // ops/CnnCommon.cpp
 void registerBoxLossOps(OpTable &table);
 void registerRecurrentOps(OpTable &table);
+void registerTrainModeOps(OpTable &table); // batch_norm, dropout, ...
 
 /// A lowered step function.
 struct LoweredFunction {

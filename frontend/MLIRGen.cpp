@@ -267,6 +267,41 @@ private:
         Value bh = param(layer.name + ".bias_hidden", {G}, "zeros", l);
         op = b.create<GruOp>(l, unranked(), input, wi, wh, bi, bh, seq);
       }
+    } else if (layer.op == "batch_norm") {
+      if (in.size() < 2) {
+        emitError(l) << "batch_norm expects an input [batch, ..., channels] "
+                        "of rank >= 2, got a tensor of rank "
+                     << in.size();
+        return nullptr;
+      }
+      // Statistics per channel (the last axis); running statistics are
+      // states, updated by the train step (training expansion).
+      int64_t c = in.back();
+      Value gamma = param(layer.name + ".gamma", {c}, "ones", l);
+      Value beta = param(layer.name + ".beta", {c}, "zeros", l);
+      Value mean = b.create<StateOp>(l, f32({c}), layer.name + ".running_mean",
+                                     "zeros");
+      Value var = b.create<StateOp>(l, f32({c}), layer.name + ".running_var",
+                                    "ones");
+      op = b.create<BatchNormOp>(l, unranked(), input, gamma, beta, mean, var,
+                                 b.getF64FloatAttr(layer.momentum),
+                                 b.getF64FloatAttr(layer.eps),
+                                 b.getBoolAttr(false));
+    } else if (layer.op == "dropout") {
+      op = b.create<DropoutOp>(l, unranked(), input, seed(l),
+                               b.getF64FloatAttr(layer.rate),
+                               b.getI64IntegerAttr(stream(layer.name)),
+                               b.getBoolAttr(false));
+    } else if (layer.op == "reparameterize") {
+      if (inputs.size() != 2) {
+        emitError(keyLoc(layer, "input"))
+            << "reparameterize reads two layers (mean, logvar)";
+        return nullptr;
+      }
+      op = b.create<ReparameterizeOp>(l, unranked(), inputs[0], inputs[1],
+                                      seed(l),
+                                      b.getI64IntegerAttr(stream(layer.name)),
+                                      b.getBoolAttr(false));
     } else if (layer.op == "concat") {
       op = b.create<ConcatOp>(l, unranked(), inputs);
     } else if (layer.op == "add") {
@@ -279,6 +314,24 @@ private:
       return nullptr;
     values[layer.name] = op->getResult(0);
     return op->getResult(0);
+  }
+
+  /// The step's seed (one mtl.seed, emitted at its first use).
+  Value seed(Location l) {
+    if (!seedValue)
+      seedValue = b.create<SeedOp>(
+          l, RankedTensorType::get({}, b.getI32Type()));
+    return seedValue;
+  }
+  Value seedValue;
+
+  /// The noise stream of a layer: a hash of its (unique) name, so layers
+  /// draw independent noise and the draw does not depend on file order.
+  static int64_t stream(StringRef name) {
+    uint32_t h = 2166136261u; // FNV-1a
+    for (char ch : name)
+      h = (h ^ static_cast<uint8_t>(ch)) * 16777619u;
+    return h & 0x7fffffff;
   }
 
   Value param(const std::string &name, ArrayRef<int64_t> shape, StringRef init,

@@ -52,7 +52,8 @@ const Names kOps = {"dense",   "conv2d",          "relu",
                     "reshape",  "concat",          "add",
                     "leaky_relu", "sigmoid",       "tanh",
                     "gelu",     "softmax",         "layer_norm",
-                    "lstm",     "gru"};
+                    "lstm",     "gru",             "batch_norm",
+                    "dropout",  "reparameterize"};
 const Names kCommonLayerKeys = {"name", "op", "input"};
 const std::map<std::string, Names> kOpKeys = {
     {"dense", {"units", "bias"}},
@@ -76,14 +77,19 @@ const std::map<std::string, Names> kOpKeys = {
     {"softmax", {}},
     {"layer_norm", {"eps"}},
     {"lstm", {"units", "return_sequences"}},
-    {"gru", {"units", "return_sequences"}}};
+    {"gru", {"units", "return_sequences"}},
+    {"batch_norm", {"momentum", "eps"}},
+    {"dropout", {"rate"}},
+    {"reparameterize", {}}};
 const Names kAllLayerKeys = {
     "name",     "op",     "input",    "units",          "filters",
     "kernel",   "stride", "padding",  "bias",           "dilation",
     "groups",   "scale",  "mode",     "output_padding", "shape",
-    "alpha",    "eps",    "return_sequences"};
+    "alpha",    "eps",    "return_sequences", "momentum",       "rate"};
 // Ops that read several layers (all named in `input`, at least two).
 const Names kMultiInputOps = {"concat", "add"};
+// reparameterize reads exactly two: the latent mean and log-variance.
+const Names kTwoInputOps = {"reparameterize"};
 const Names kUpsampleModes = {"nearest", "bilinear"};
 const Names kTaskKeys = {"from",    "loss",   "target", "target_map",
                          "metrics", "weight", "head",   "label_smoothing",
@@ -175,7 +181,14 @@ const Aliases kOpAliases = {{"fc", "dense"},         {"linear", "dense"},
                             {"sum", "add"},          {"residual", "add"},
                             {"leakyrelu", "leaky_relu"},
                             {"logistic", "sigmoid"}, {"layernorm", "layer_norm"},
-                            {"ln", "layer_norm"}};
+                            {"ln", "layer_norm"},
+                            {"batchnorm", "batch_norm"},
+                            {"batchnorm2d", "batch_norm"},
+                            {"batch_normalization", "batch_norm"},
+                            {"bn", "batch_norm"},
+                            {"reparameterization", "reparameterize"},
+                            {"reparam", "reparameterize"},
+                            {"sample", "reparameterize"}};
 const Aliases kLossAliases = {
     {"ce", "softmax_cross_entropy"},
     {"cross_entropy", "softmax_cross_entropy"},
@@ -805,6 +818,12 @@ spec::Layer Parser::parseLayer(const toml::table &t, size_t index,
     } else if (e.key == "return_sequences") {
       if (auto b = getBool(e))
         l.returnSequences = *b;
+    } else if (e.key == "momentum") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/false, 1, /*hiOpen=*/false))
+        l.momentum = *v;
+    } else if (e.key == "rate") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/false, 1, /*hiOpen=*/true))
+        l.rate = *v;
     }
   }
   if (!opKnown)
@@ -864,6 +883,10 @@ spec::Layer Parser::parseLayer(const toml::table &t, size_t index,
       l.mode = "nearest";
   } else if (l.op == "reshape") {
     require("shape", "'shape' is the shape of one sample, e.g. [32, 7, 7]");
+  } else if (contains(kTwoInputOps, l.op) && !l.keyLocs.count("input")) {
+    error(l.loc, l.op + " layer " + quote(l.name) + " has no 'input'",
+          {note("reparameterize reads the latent mean and log-variance: "
+                "input = [\"z_mean\", \"z_logvar\"]")});
   } else if (contains(kMultiInputOps, l.op) && l.inputs.size() < 2 &&
              !l.keyLocs.count("input")) {
     error(l.loc, l.op + " layer " + quote(l.name) + " has no 'input'",
@@ -897,7 +920,13 @@ void Parser::parseLayerInputs(const Entry &e, spec::Layer &l, bool opKnown) {
     error(e.loc, "op " + quote(l.op) +
                      " reads two or more layers, but 'input' names 1",
           {note("write input = [\"a\", \"b\"]")});
-  else if (opKnown && !contains(kMultiInputOps, l.op) && l.inputs.size() > 1)
+  else if (opKnown && contains(kTwoInputOps, l.op) && l.inputs.size() != 2)
+    error(e.loc, "op " + quote(l.op) +
+                     " reads two layers (mean, logvar), but 'input' names " +
+                     std::to_string(l.inputs.size()),
+          {note("write input = [\"z_mean\", \"z_logvar\"]")});
+  else if (opKnown && !contains(kMultiInputOps, l.op) &&
+           !contains(kTwoInputOps, l.op) && l.inputs.size() > 1)
     error(e.loc, "op " + quote(l.op) + " reads one layer, but 'input' names " +
                      std::to_string(l.inputs.size()));
 }

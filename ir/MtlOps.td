@@ -327,5 +327,6 @@ def Mtl_JoinOp : Mtl_Op<"join", [Pure, SameOperandsAndResultType]> {
 include "ir/CnnOps.td"
 include "ir/LossOps.td"
 include "ir/SequenceOps.td"
+include "ir/TrainModeOps.td"
 
 #endif // MTL_OPS_TD

@@ -156,6 +156,8 @@ private:
                                      : i.getValue().getSExtValue()};
       else if (auto f = dyn_cast<FloatAttr>(attr.getValue()))
         node.floats[attr.getName().str()] = f.getValueAsDouble();
+      else if (isa<UnitAttr>(attr.getValue())) // e.g. mtl.fused_epilogue
+        node.ints[attr.getName().str()] = {1};
     }
     node.loc = locString(op.getLoc());
     out.nodes.push_back(std::move(node));

@@ -17,6 +17,8 @@ namespace mtl {
 struct FusionOptions {
   bool heads = true; // mtl-fuse-heads
   bool join = true;  // mtl-fuse-join
+  bool epilogue = true; // mtl-fuse-epilogue
+  bool losses = true;   // mtl-fuse-losses
 
   /// Every flag with its pass's name, for tools that enumerate variants
   /// (`mtlc explore`): a new fusion pass adds its line here.

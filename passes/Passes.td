@@ -60,6 +60,38 @@ def MtlFuseJoin : Pass<"mtl-fuse-join", "mlir::func::FuncOp"> {
   let dependentDialects = ["::mtl::MtlDialect"];
 }
 
+def MtlFuseEpilogue : Pass<"mtl-fuse-epilogue", "mlir::func::FuncOp"> {
+  let summary = "Epilogue fusion: activations computed inside their producer";
+  let description = [{
+    Marks an elementwise consumer (`mtl.relu`, `mtl.leaky_relu`,
+    `mtl.sigmoid`, `mtl.tanh`, `mtl.gelu`) of a product (`mtl.conv2d`,
+    `mtl.dense`, `mtl.conv_transpose2d`) that is the product's only user with
+    the unit attribute `mtl.fused_epilogue`: codegen then applies it to the
+    product's register tile before the store, so the pre-activation tensor is
+    never written and the separate pass over memory disappears. The
+    activation's result stays materialized (the backward ops read it). Chains
+    (`dense -> tanh -> ...`) fuse while each link has one user. Where the
+    heads of a fused product (`mtl-fuse-heads`) each apply the same
+    activation to their slice, the activation is first hoisted above the
+    slices so it can fuse. Each fusion, and each candidate that cannot fuse,
+    is reported as a remark.
+  }];
+  let dependentDialects = ["::mtl::MtlDialect"];
+}
+
+def MtlFuseLosses : Pass<"mtl-fuse-losses", "mlir::func::FuncOp"> {
+  let summary = "Loss fusion: each task's loss and its gradient computed together";
+  let description = [{
+    Gives a task loss op and the gradient op(s) of the same loss over the same
+    operands one `mtl.loss_group` id (i64), numbered in program order. Codegen
+    computes the shared per-sample terms (the row log-sum-exp of a softmax
+    cross-entropy, the mask denominator) once for the group, and the
+    per-sample loss stages of all groups of a step with the same batch size
+    in one loop over the batch. Each group formed is reported as a remark.
+  }];
+  let dependentDialects = ["::mtl::MtlDialect"];
+}
+
 def MtlDeadHeadElimination
     : Pass<"mtl-dead-head-elimination", "mlir::func::FuncOp"> {
   let summary = "Keep only the named tasks and what their heads need";

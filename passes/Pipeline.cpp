@@ -8,7 +8,9 @@ const std::vector<std::pair<const char *, bool mtl::FusionOptions::*>> &
 mtl::FusionOptions::flags() {
   static const std::vector<std::pair<const char *, bool FusionOptions::*>> all =
       {{"fuse-heads", &FusionOptions::heads},
-       {"fuse-join", &FusionOptions::join}};
+       {"fuse-join", &FusionOptions::join},
+       {"fuse-epilogue", &FusionOptions::epilogue},
+       {"fuse-losses", &FusionOptions::losses}};
   return all;
 }
 
@@ -22,6 +24,8 @@ void mtl::buildInferencePipeline(mlir::OpPassManager &pm,
   if (fusion.heads)
     pm.addNestedPass<mlir::func::FuncOp>(createMtlFuseHeads());
   pm.addPass(mlir::createCSEPass());
+  if (fusion.epilogue)
+    pm.addNestedPass<mlir::func::FuncOp>(createMtlFuseEpilogue());
 }
 
 void mtl::buildTrainingPipeline(mlir::OpPassManager &pm,
@@ -38,4 +42,10 @@ void mtl::buildTrainingPipeline(mlir::OpPassManager &pm,
     pm.addNestedPass<mlir::func::FuncOp>(createMtlFuseHeads());
   if (fusion.join || fusion.heads)
     pm.addPass(mlir::createCSEPass());
+  // After every rewrite and CSE, so the ops they mark are the ones that get
+  // lowered (codegen honours the marks).
+  if (fusion.epilogue)
+    pm.addNestedPass<mlir::func::FuncOp>(createMtlFuseEpilogue());
+  if (fusion.losses)
+    pm.addNestedPass<mlir::func::FuncOp>(createMtlFuseLosses());
 }

@@ -2,6 +2,7 @@
 #include "runtime/Inference.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Error.h"
+#include "runtime/Heap.h"
 
 #include <algorithm>
 #include <cstring>
@@ -40,6 +41,7 @@ void copyTensor(const Tensors &from, const std::string &name,
 InferenceSession::InferenceSession(const CompiledModel &compiled,
                                    const std::string &checkpoint)
     : model(compiled) {
+  keepBuffersInHeap();
   CheckpointState state = readCheckpoint(checkpoint);
   Tensors params = byName(state.params, state.values);
   Tensors states = byName(state.states, state.stateValues);

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/Heap.h"
 #include "runtime/Bench.h"
 #include "runtime/CompiledModel.h"
 #include "runtime/Error.h"
@@ -335,6 +336,7 @@ int run(const CompiledModel &compiled, int argc, char **argv,
 } // namespace
 
 int main(const CompiledModel &compiled, int argc, char **argv) {
+  keepBuffersInHeap();
   std::string prog = argc > 0 && argv[0] ? argv[0] : "model";
   prog = prog.substr(prog.rfind('/') + 1);
   try {

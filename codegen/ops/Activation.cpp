@@ -40,6 +40,16 @@ const float kGeluA = 0.044715f;
 
 Expr sigmoidOf(Expr x) { return 1.0f / (1.0f + exp(-x)); }
 
+// The activations' expressions, shared by their lowering and their epilogue
+// form (registerActivationEpilogues).
+float alphaOf(const OpContext &ctx) {
+  return static_cast<float>(ctx.floatAttr("alpha", 0.01));
+}
+Expr leakyReluOf(Expr x, float a) { return select(x > 0.0f, x, a * x); }
+Expr geluOf(Expr x) {
+  return 0.5f * x * (1.0f + tanh(kGeluC * (x + kGeluA * x * x * x)));
+}
+
 Func lowerSoftmax(OpContext &ctx) {
   requireArity(ctx, 1, "(x)");
   requireSameShape(ctx);
@@ -100,11 +110,21 @@ Func lowerSoftmaxGrad(OpContext &ctx) {
 
 } // namespace
 
+void registerActivationEpilogues(EpilogueTable &t) {
+  using At = const std::vector<Expr> &;
+  t["leaky_relu"] = [](const OpContext &c, Expr x, At) {
+    return leakyReluOf(x, alphaOf(c));
+  };
+  t["sigmoid"] = [](const OpContext &, Expr x, At) { return sigmoidOf(x); };
+  t["tanh"] = [](const OpContext &, Expr x, At) { return tanh(x); };
+  t["gelu"] = [](const OpContext &, Expr x, At) { return geluOf(x); };
+}
+
 void registerActivationOps(OpTable &t) {
   t["leaky_relu"] = [](OpContext &ctx) {
-    float a = static_cast<float>(ctx.floatAttr("alpha", 0.01));
+    float a = alphaOf(ctx);
     return elementwise(ctx, 1, "(x)", [a](std::vector<Expr> x) {
-      return select(x[0] > 0.0f, x[0], a * x[0]);
+      return leakyReluOf(x[0], a);
     });
   };
   t["leaky_relu_grad"] = [](OpContext &ctx) {
@@ -132,10 +152,8 @@ void registerActivationOps(OpTable &t) {
     });
   };
   t["gelu"] = [](OpContext &ctx) {
-    return elementwise(ctx, 1, "(x)", [](std::vector<Expr> a) {
-      Expr x = a[0];
-      return 0.5f * x * (1.0f + tanh(kGeluC * (x + kGeluA * x * x * x)));
-    });
+    return elementwise(ctx, 1, "(x)",
+                       [](std::vector<Expr> a) { return geluOf(a[0]); });
   };
   t["gelu_grad"] = [](OpContext &ctx) {
     return elementwise(ctx, 2, "(dy, x)", [](std::vector<Expr> a) {

@@ -65,7 +65,8 @@ Func directConv(OpContext &ctx, Src src, bool stage, Func filt,
   acc(c, x, y, n) += filt(c, r.x, r.y, r.z) *
                      pad(r.x, x * sw + r.y - pw, y * sh + r.z - ph, n);
   Func out(ctx.resultName);
-  out(c, x, y, n) = acc(c, x, y, n);
+  // A fused epilogue (activation) is applied to the register tile.
+  out(c, x, y, n) = ctx.applyEpilogue(acc(c, x, y, n), {c, x, y, n});
   scheduleTiledContraction(out, acc, {c, x, y, n}, {Co, Wo, Ho, N}, r,
                            TileSpec{0, 1, 3, Ci % 4 == 0 ? 4 : 1}, ctx.gpu);
   if (stage) {

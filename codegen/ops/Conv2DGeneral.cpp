@@ -95,7 +95,7 @@ Func lowerConv2DGeneral(OpContext &ctx) {
   acc(c, u, v, n) += w(c, r.x, r.y, r.z) * pad(ci, u * g.sw + r.y * g.dw - g.pw,
                                                v * g.sh + r.z * g.dh - g.ph, n);
   Func out(ctx.resultName);
-  out(c, u, v, n) = acc(c, u, v, n);
+  out(c, u, v, n) = ctx.applyEpilogue(acc(c, u, v, n), {c, u, v, n});
   scheduleTiledContraction(out, acc, {c, u, v, n}, {g.Co, g.Wo, g.Ho, g.N}, r,
                            TileSpec{0, 1, 3, g.Cig % 4 == 0 ? 4 : 1}, ctx.gpu);
   int Hp = (g.Ho - 1) * g.sh + (g.KH - 1) * g.dh + 1,
@@ -200,18 +200,20 @@ Func lowerConvTranspose2D(OpContext &ctx) {
   OpContext ic{ctx.fn,  inner,     {ctx.inputs[0], ctx.inputs[1]},
                {x, w},  ctx.shape, "",
                ctx.gpu, ctx.target};
-  bool bias = ctx.inputs.size() == 3;
-  ic.resultName = bias ? ctx.name("core") : ctx.resultName;
-  Func core = opTable().at("conv2d_backward_input")(ic);
-  if (!bias)
-    return core;
-  if (ctx.inputShapes[2] != std::vector<int64_t>{w[2]})
-    throw LoweringError{"bias must be [Co]"};
-  std::vector<Var> v = makeVars(4);
-  Func out(ctx.resultName);
-  out(v) = core(v) + ctx.inputs[2](v[0]);
-  scheduleElementwise(out, v, ctx.shape, ctx.gpu);
-  return out;
+  ic.resultName = ctx.resultName;
+  // The bias, then any fused epilogue, applied to the register tile.
+  ic.epilogue = ctx.epilogue;
+  if (ctx.inputs.size() == 3) {
+    if (ctx.inputShapes[2] != std::vector<int64_t>{w[2]})
+      throw LoweringError{"bias must be [Co]"};
+    Func b = ctx.inputs[2];
+    auto epi = ctx.epilogue;
+    ic.epilogue = [b, epi](Expr v, const std::vector<Expr> &at) {
+      Expr y = v + call(b, {at[0]});
+      return epi ? epi(y, at) : y;
+    };
+  }
+  return opTable().at("conv2d_backward_input")(ic);
 }
 
 } // namespace

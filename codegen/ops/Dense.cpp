@@ -32,7 +32,8 @@ Func gemm(OpContext &ctx, std::function<Expr(Expr, Expr)> a,
   acc(j, i) = init ? (*init)(j) : Expr(0.0f);
   acc(j, i) += a(j, r) * b(r, i);
   Func out(ctx.resultName);
-  out(j, i) = acc(j, i);
+  // A fused epilogue (activation) is applied to the register tile.
+  out(j, i) = ctx.applyEpilogue(acc(j, i), {j, i});
   scheduleTiledContraction(out, acc, {j, i}, {J, I}, r,
                            TileSpec{0, 1, -1, K % 4 == 0 ? 4 : 1}, ctx.gpu);
   return out;

@@ -29,11 +29,13 @@ Func elementwise(OpContext &ctx, std::function<Expr(std::vector<Expr>)> f) {
   return out;
 }
 
+Expr reluOf(Expr x) { return max(x, 0.0f); }
+
 Func lowerRelu(OpContext &ctx) {
   if (ctx.inputs.size() != 1)
     throw LoweringError{"expects (x)"};
   requireSameShape(ctx);
-  return elementwise(ctx, [](std::vector<Expr> a) { return max(a[0], 0.0f); });
+  return elementwise(ctx, [](std::vector<Expr> a) { return reluOf(a[0]); });
 }
 
 Func lowerReluGrad(OpContext &ctx) {
@@ -144,6 +146,12 @@ Func lowerBiasGrad(OpContext &ctx) {
 }
 
 } // namespace
+
+void registerElementwiseEpilogues(EpilogueTable &t) {
+  t["relu"] = [](const OpContext &, Expr x, const std::vector<Expr> &) {
+    return reluOf(x);
+  };
+}
 
 void registerElementwiseOps(OpTable &t) {
   t["relu"] = lowerRelu;

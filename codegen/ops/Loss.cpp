@@ -22,13 +22,51 @@ void rootSmall(Func f, const std::vector<Var> &v, std::vector<int> ext,
     gpuStage(f, std::vector<VarOrRVar>(v.begin(), v.end()), ext);
 }
 
-/// max(sum(mask), 1) as a scalar stage.
+/// Loss fusion (mtl-fuse-losses): a loss and its gradient ops carry one
+/// `mtl.loss_group`; a stage that depends only on the value `id` is then
+/// built once (by whichever op comes first) and shared by the group.
+Func sharedStage(OpContext &ctx, const std::string &what, int id,
+                 const std::function<Func()> &build) {
+  if (!ctx.shared || !ctx.has("mtl.loss_group"))
+    return build();
+  std::string key = what + ":" + std::to_string(id);
+  auto it = ctx.shared->find(key);
+  if (it != ctx.shared->end())
+    return it->second;
+  Func f = build();
+  (*ctx.shared)[key] = f;
+  return f;
+}
+
+/// Schedules a loss's per-sample stage per(n): compute_root, parallel over
+/// the batch. With loss fusion the per-sample stages of all the step's
+/// losses with the same batch size share one loop over the batch
+/// (compute_with the first one): one parallel pass for all task losses.
+void perSample(OpContext &ctx, Func per, Var n, int N) {
+  rootSmall(per, {n}, {N}, ctx.gpu);
+  if (ctx.gpu)
+    return;
+  if (N > 1)
+    per.parallel(n);
+  if (!ctx.shared || !ctx.has("mtl.loss_group"))
+    return;
+  std::string key = "per-sample:" + std::to_string(N);
+  auto it = ctx.shared->find(key);
+  if (it == ctx.shared->end())
+    (*ctx.shared)[key] = per;
+  else
+    per.compute_with(it->second, n);
+}
+
+/// max(sum(mask), 1) as a scalar stage (the mask is input 2).
 Func maskDenominator(OpContext &ctx, Func mask, int N) {
+  return sharedStage(ctx, "den", ctx.node.inputs[2], [&] {
   RDom rn(0, N, ctx.name("rn"));
   Func den(ctx.name("den"));
   den() = max(sum(mask(rn)), 1.0f);
   rootSmall(den, {}, {}, ctx.gpu);
   return den;
+  });
 }
 
 int batchOf(OpContext &ctx) {
@@ -40,8 +78,10 @@ int batchOf(OpContext &ctx) {
   return static_cast<int>(p[0]);
 }
 
-/// Log-sum-exp of each row of logits(c, n), stable (row max subtracted).
+/// Log-sum-exp of each row of logits(c, n) (input 0), stable (row max
+/// subtracted).
 Func logSumExp(OpContext &ctx, Func logits, int C, int N) {
+  return sharedStage(ctx, "lse", ctx.node.inputs[0], [&] {
   Var n("n");
   RDom rc(0, C, ctx.name("rc"));
   Func mx(ctx.name("rowmax")), lse(ctx.name("lse"));
@@ -50,6 +90,7 @@ Func logSumExp(OpContext &ctx, Func logits, int C, int N) {
   rootSmall(mx, {n}, {N}, ctx.gpu);
   rootSmall(lse, {n}, {N}, ctx.gpu);
   return lse;
+  });
 }
 
 void checkCE(OpContext &ctx, int &N, int &C) {
@@ -79,7 +120,7 @@ Func lowerSoftmaxCE(OpContext &ctx) {
     picked = (1.0f - eps) * picked + (eps / C) * sum(logits(rc, n));
   }
   per(n) = mask(n) * (lse(n) - picked);
-  rootSmall(per, {n}, {N}, ctx.gpu);
+  perSample(ctx, per, n, N);
   RDom rn(0, N, ctx.name("rs"));
   Func out(ctx.resultName);
   out() = sum(per(rn)) / den();
@@ -138,9 +179,7 @@ Func lowerMse(OpContext &ctx) {
   }
   Func per(ctx.name("per"));
   per(n) = mask(n) * sq;
-  rootSmall(per, {n}, {N}, ctx.gpu);
-  if (!ctx.gpu && N > 1)
-    per.parallel(n);
+  perSample(ctx, per, n, N);
   Func den = maskDenominator(ctx, mask, N);
   RDom rn(0, N, ctx.name("rs"));
   Func out(ctx.resultName);
@@ -200,9 +239,7 @@ Func elementLoss(OpContext &ctx, const ElemFn &f) {
   }
   Func per(ctx.name("per"));
   per(n) = mask(n) * total;
-  rootSmall(per, {n}, {N}, ctx.gpu);
-  if (!ctx.gpu && N > 1)
-    per.parallel(n);
+  perSample(ctx, per, n, N);
   Func den = maskDenominator(ctx, mask, N);
   RDom rn(0, N, ctx.name("rs"));
   Func out(ctx.resultName);
@@ -286,9 +323,7 @@ Func lowerKl(OpContext &ctx) {
   RDom rz(0, Z, ctx.name("rz"));
   Func per(ctx.name("per"));
   per(n) = mask(n) * sum(el(rz, n));
-  rootSmall(per, {n}, {N}, ctx.gpu);
-  if (!ctx.gpu && N > 1)
-    per.parallel(n);
+  perSample(ctx, per, n, N);
   Func den = maskDenominator(ctx, mask, N);
   RDom rn(0, N, ctx.name("rs"));
   Func out(ctx.resultName);

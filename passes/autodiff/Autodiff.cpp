@@ -37,6 +37,7 @@ const autodiff::GradRuleMap &autodiff::gradRules() {
     registerSequenceGradRules(m);
     registerGraphGradRules(m);
     registerNormGradRules(m);
+    registerTrainModeGradRules(m);
     return m;
   }();
   return rules;
@@ -44,7 +45,11 @@ const autodiff::GradRuleMap &autodiff::gradRules() {
 
 const autodiff::TrainingExpansionMap &autodiff::trainingExpansions() {
   // Op families whose training mode needs more ops register here.
-  static const TrainingExpansionMap expansions;
+  static const TrainingExpansionMap expansions = [] {
+    TrainingExpansionMap m;
+    registerTrainModeExpansions(m);
+    return m;
+  }();
   return expansions;
 }
 

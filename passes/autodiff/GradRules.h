@@ -40,6 +40,8 @@ void registerLossGradRules(GradRuleMap &rules);
 void registerSequenceGradRules(GradRuleMap &rules); // lstm, gru
 void registerGraphGradRules(GradRuleMap &rules); // add, concat
 void registerNormGradRules(GradRuleMap &rules);  // layer_norm, batch_norm
+// batch_norm_train, dropout, reparameterize (TrainModeGrad.cpp)
+void registerTrainModeGradRules(GradRuleMap &rules);
 
 /// Every rule, keyed by op name ("mtl.conv2d").
 const GradRuleMap &gradRules();
@@ -51,6 +53,9 @@ const GradRuleMap &gradRules();
 using TrainingExpansion = mlir::LogicalResult (*)(mlir::Operation *op,
                                                   mlir::OpBuilder &builder);
 using TrainingExpansionMap = llvm::StringMap<TrainingExpansion>;
+
+/// batch_norm (TrainModeGrad.cpp).
+void registerTrainModeExpansions(TrainingExpansionMap &expansions);
 
 /// Every expansion, keyed by op name.
 const TrainingExpansionMap &trainingExpansions();

@@ -333,6 +333,10 @@ int main(int argc, char **argv) {
                      "leave out horizontal head fusion (mtl-fuse-heads)");
   buildCmd->add_flag("!--no-fuse-join", opts.fusion.join,
                      "leave out join fusion (mtl-fuse-join)");
+  buildCmd->add_flag("!--no-fuse-epilogue", opts.fusion.epilogue,
+                     "leave out epilogue fusion (mtl-fuse-epilogue)");
+  buildCmd->add_flag("!--no-fuse-losses", opts.fusion.losses,
+                     "leave out loss fusion (mtl-fuse-losses)");
   buildCmd->add_flag("--fusion-report", opts.fusionReport,
                      "print which fusion groups were formed, and why others "
                      "were not");

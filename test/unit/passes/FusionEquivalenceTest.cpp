@@ -1,9 +1,11 @@
 //===- FusionEquivalenceTest.cpp - Fused builds compute the same step -----===//
 //
-// A three-head model (two dense heads and a conv head on one backbone) is
-// compiled with every combination of the cross-task fusions; each train and
-// eval step must give the losses, predictions and gradients of the unfused
-// build, to 1e-4 relative, on the same parameters and batch.
+// A multi-head model (dense heads with and without bias and activations, and
+// conv heads, on one conv backbone; softmax CE, MSE and smooth-L1 losses) is
+// compiled with every combination of the cross-task fusions (heads, join,
+// epilogue, losses); each train and eval step must give the losses,
+// predictions and gradients of the unfused build, to 1e-4 relative, on the
+// same parameters and batch.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Evaluate.h"
@@ -18,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <random>
 
@@ -59,12 +62,37 @@ const char *kModel = R"(func.func @model() {
   %m4 = mtl.mask "s2" : tensor<4xf32>
   %l4 = mtl.mse %s2, %t4, %m4 : (tensor<*xf32>, tensor<4x6x6x1xf32>, tensor<4xf32>) -> tensor<*xf32>
   mtl.task "s2" loss(%l4 : tensor<*xf32>) prediction(%s2 : tensor<*xf32>) {weight = 2.0 : f64}
+  %w5 = mtl.param "d.weight" : tensor<144x6xf32>
+  %h5 = mtl.dense %f, %w5 : (tensor<*xf32>, tensor<144x6xf32>) -> tensor<*xf32>
+  %r5 = mtl.relu %h5 : (tensor<*xf32>) -> tensor<*xf32>
+  %w6 = mtl.param "d2.weight" : tensor<6x2xf32>
+  %b6 = mtl.param "d2.bias" : tensor<2xf32>
+  %y5 = mtl.dense %r5, %w6, %b6 : (tensor<*xf32>, tensor<6x2xf32>, tensor<2xf32>) -> tensor<*xf32>
+  %p5 = mtl.sigmoid %y5 : (tensor<*xf32>) -> tensor<*xf32>
+  %t5 = mtl.target "d" : tensor<4x2xf32>
+  %m5 = mtl.mask "d" : tensor<4xf32>
+  %l5 = mtl.mse %p5, %t5, %m5 : (tensor<*xf32>, tensor<4x2xf32>, tensor<4xf32>) -> tensor<*xf32>
+  mtl.task "d" loss(%l5 : tensor<*xf32>) prediction(%p5 : tensor<*xf32>)
+  %w7 = mtl.param "e.weight" : tensor<144x5xf32>
+  %h7 = mtl.dense %f, %w7 : (tensor<*xf32>, tensor<144x5xf32>) -> tensor<*xf32>
+  %r7 = mtl.relu %h7 : (tensor<*xf32>) -> tensor<*xf32>
+  %w8 = mtl.param "e2.weight" : tensor<5x3xf32>
+  %y7 = mtl.dense %r7, %w8 : (tensor<*xf32>, tensor<5x3xf32>) -> tensor<*xf32>
+  %q7 = mtl.tanh %y7 : (tensor<*xf32>) -> tensor<*xf32>
+  %p7 = mtl.leaky_relu %q7 {alpha = 0.1} : (tensor<*xf32>) -> tensor<*xf32>
+  %t7 = mtl.target "e" : tensor<4x3xf32>
+  %m7 = mtl.mask "e" : tensor<4xf32>
+  %l7 = mtl.smooth_l1 %p7, %t7, %m7 : (tensor<*xf32>, tensor<4x3xf32>, tensor<4xf32>) -> tensor<*xf32>
+  mtl.task "e" loss(%l7 : tensor<*xf32>) prediction(%p7 : tensor<*xf32>)
   return
 })";
 
 struct Build {
   kg::Function train, eval;
-  int concats = 0; // evidence that the fusion happened
+  // Evidence that each fusion happened.
+  int concats = 0;   // heads / join: concatenated operands
+  int epilogues = 0; // epilogue: nodes marked mtl.fused_epilogue
+  int lossGroups = 0; // losses: nodes marked mtl.loss_group
 };
 
 Build compile(const FusionOptions &fusion) {
@@ -86,8 +114,11 @@ Build compile(const FusionOptions &fusion) {
   b.eval =
       *lowerToKernelGraph(module->lookupSymbol<mlir::func::FuncOp>("model"),
                           StepKind::Eval, "eval_step");
-  for (const kg::Node &n : b.train.nodes)
+  for (const kg::Node &n : b.train.nodes) {
     b.concats += n.op == "concat";
+    b.epilogues += n.ints.count("mtl.fused_epilogue");
+    b.lossGroups += n.ints.count("mtl.loss_group");
+  }
   return b;
 }
 
@@ -147,24 +178,88 @@ void expectSame(const Args &fused, const Args &reference, const char *what) {
 
 class FusionEquivalence : public ::testing::TestWithParam<FusionOptions> {};
 
-TEST_P(FusionEquivalence, SameLossesPredictionsAndGradients) {
-  Build reference = compile({/*heads=*/false, /*join=*/false});
-  Build fused = compile(GetParam());
-  EXPECT_EQ(reference.concats, 0);
-  EXPECT_GT(fused.concats, 0) << "the fusion did not apply";
-  Args args = randomArgs(reference.train);
-  expectSame(run(fused.train, args), run(reference.train, args), "train_step");
-  expectSame(run(fused.eval, args), run(reference.eval, args), "eval_step");
+const FusionOptions kUnfused{/*heads=*/false, /*join=*/false,
+                             /*epilogue=*/false, /*losses=*/false};
+
+/// The unfused build and its outputs, computed once for every combination.
+struct Reference {
+  Build build;
+  Args args, train, eval;
+};
+const Reference &reference() {
+  static const Reference r = [] {
+    Reference r;
+    r.build = compile(kUnfused);
+    r.args = randomArgs(r.build.train);
+    r.train = run(r.build.train, r.args);
+    r.eval = run(r.build.eval, r.args);
+    return r;
+  }();
+  return r;
 }
 
-INSTANTIATE_TEST_SUITE_P(Fusions, FusionEquivalence,
-                         ::testing::Values(FusionOptions{true, false},
-                                           FusionOptions{false, true},
-                                           FusionOptions{true, true}),
-                         [](const auto &info) {
-                           return std::string(info.param.heads ? "heads"
-                                                               : "noheads") +
-                                  "_" + (info.param.join ? "join" : "nojoin");
-                         });
+TEST_P(FusionEquivalence, SameLossesPredictionsAndGradients) {
+  const FusionOptions &f = GetParam();
+  const Reference &ref = reference();
+  Build fused = compile(f);
+  EXPECT_EQ(ref.build.concats + ref.build.epilogues + ref.build.lossGroups, 0);
+  if (f.heads || f.join)
+    EXPECT_GT(fused.concats, 0) << "heads/join fusion did not apply";
+  if (f.epilogue)
+    EXPECT_GT(fused.epilogues, 0) << "epilogue fusion did not apply";
+  if (f.losses)
+    EXPECT_EQ(fused.lossGroups, 2 * 6) << "each loss with its gradient";
+  expectSame(run(fused.train, ref.args), ref.train, "train_step");
+  expectSame(run(fused.eval, ref.args), ref.eval, "eval_step");
+}
+
+/// Each fusion alone, heads + epilogue (the heads' activations hoisted
+/// above the slices), heads + join (CSE across them), and all four; every
+/// one of the 15 combinations with MTL_FUSION_ALL_COMBINATIONS=1 (about 5
+/// minutes on 2 cores: each build is JIT-compiled).
+std::vector<FusionOptions> combinations() {
+  std::vector<int> masks = {1, 2, 4, 8, 1 | 4, 1 | 2, 15};
+  if (const char *all = std::getenv("MTL_FUSION_ALL_COMBINATIONS"))
+    if (std::string(all) == "1") {
+      masks.clear();
+      for (int m = 1; m < 16; ++m)
+        masks.push_back(m);
+    }
+  std::vector<FusionOptions> out;
+  for (int m : masks)
+    out.push_back({bool(m & 1), bool(m & 2), bool(m & 4), bool(m & 8)});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fusions, FusionEquivalence, ::testing::ValuesIn(combinations()),
+    [](const auto &info) {
+      const FusionOptions &f = info.param;
+      return std::string(f.heads ? "heads" : "noheads") + "_" +
+             (f.join ? "join" : "nojoin") + "_" +
+             (f.epilogue ? "epilogue" : "noepilogue") + "_" +
+             (f.losses ? "losses" : "nolosses");
+    });
+
+/// Where epilogue fusion applies in the reference model's train step, and
+/// where it must not (leaky_relu_grad reads the tanh's output: the tanh's
+/// result has two users, so leaky_relu stays a stage of its own).
+TEST(EpilogueFusion, MarksOnlySingleUseProducts) {
+  Build b = compile({false, false, true, false});
+  std::map<std::string, int> marked;
+  for (const kg::Node &n : b.train.nodes)
+    if (n.ints.count("mtl.fused_epilogue"))
+      ++marked[n.op];
+  // conv->relu, d: dense->relu, dense->sigmoid, e: dense->relu, dense->tanh.
+  EXPECT_EQ(marked["relu"], 3);
+  EXPECT_EQ(marked["sigmoid"], 1);
+  EXPECT_EQ(marked["tanh"], 1);
+  EXPECT_EQ(marked["leaky_relu"], 0);
+  // The eval step has no leaky_relu_grad: the whole chain fuses.
+  int evalLeaky = 0;
+  for (const kg::Node &n : b.eval.nodes)
+    evalLeaky += n.op == "leaky_relu" && n.ints.count("mtl.fused_epilogue");
+  EXPECT_EQ(evalLeaky, 1);
+}
 
 } // namespace

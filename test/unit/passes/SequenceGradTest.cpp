@@ -265,8 +265,8 @@ std::vector<float> reference(bool gru, int N, int T, int F, int H, Args &a) {
   return out;
 }
 
-void checkForward(bool gru, bool seq, int N = 5) {
-  const int T = 4, F = 3, H = 6;
+void checkForward(bool gru, bool seq, int N = 5, int H = 6) {
+  const int T = 4, F = 3;
   Steps steps = compile(recurrentModel(gru, N, T, F, H, seq, true));
   std::mt19937 rng(7);
   Args args = randomArgs(steps.eval, false, rng);
@@ -315,6 +315,21 @@ TEST(SequenceGrad, LstmVectorized) {
 
 TEST(SequenceValue, GruVectorized) {
   checkForward(true, false, 16);
+}
+
+// An lstm hidden dim over 32 is summed in chunks (codegen/ops/Recurrent.cpp):
+// H = 40 is two chunks of 20, H = 35 two of 18 with a short last one. The
+// gru keeps one sum; H = 35 checks it too.
+TEST(SequenceValue, LstmChunkedHidden) { checkForward(false, true, 5, 35); }
+TEST(SequenceValue, GruWideHidden) { checkForward(true, false, 5, 35); }
+TEST(SequenceGrad, LstmChunkedHidden) {
+  gradCheck(recurrentModel(false, 2, 3, 2, 40, true), false, 8);
+}
+TEST(SequenceGrad, LstmChunkedRaggedHidden) {
+  gradCheck(recurrentModel(false, 2, 3, 2, 35, false), false, 8);
+}
+TEST(SequenceGrad, GruWideHidden) {
+  gradCheck(recurrentModel(true, 2, 3, 2, 35, true), false, 8);
 }
 
 TEST(SequenceGrad, StackedLstmIntoGru) {

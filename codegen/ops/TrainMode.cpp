@@ -1,0 +1,400 @@
+//===- TrainMode.cpp - batch_norm, dropout, reparameterize ----------------===//
+//
+// batch_norm (evaluation: running statistics), its training expansion
+// (batch_stats, batch_norm_train, batch_norm_update_stat) and gradients,
+// dropout and reparameterize.
+//
+// Schedules (CPU): per-channel coefficients (scale, shift, ...) are tiny
+// compute_root stages; every [N, ..., C] stage is one elementwise pass,
+// vectorized over the channels and parallel over the batch. Per-channel
+// sums over N*H*W split the batch into chunks reduced in parallel, the
+// channels vectorized, then the chunks are summed. GPU: every stage
+// compute_root with gpu_tile; the sums use one chunk per sample.
+//
+// Noise: a counter-based hash (two rounds of murmur3's fmix32) of the
+// element's row-major index, keyed by (seed, stream): the same value in the
+// forward and the backward pass, nothing stored, any schedule.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/ops/CnnOps.h"
+
+#include <cmath>
+
+using namespace Halide;
+
+namespace mtl::codegen {
+namespace {
+
+bool isTraining(const OpContext &ctx) {
+  auto it = ctx.node.ints.find("training");
+  return it != ctx.node.ints.end() && !it->second.empty() && it->second[0];
+}
+
+int64_t intAttr(const OpContext &ctx, const std::string &key, int64_t def) {
+  auto it = ctx.node.ints.find(key);
+  return it == ctx.node.ints.end() || it->second.empty() ? def : it->second[0];
+}
+
+//===- Counter-based noise ------------------------------------------------===//
+
+Expr u32(uint32_t v) { return Internal::make_const(UInt(32), uint64_t(v)); }
+
+Expr fmix32(Expr h) {
+  h = h ^ (h >> 16);
+  h = h * u32(0x85ebca6bu);
+  h = h ^ (h >> 13);
+  h = h * u32(0xc2b2ae35u);
+  return h ^ (h >> 16);
+}
+
+/// The key of (seed, stream): a uint32 Expr.
+Expr noiseKey(const OpContext &ctx, Func seed) {
+  uint64_t stream = static_cast<uint64_t>(intAttr(ctx, "stream", 0));
+  uint32_t salt = static_cast<uint32_t>(stream) * 0x9E3779B9u +
+                  static_cast<uint32_t>(stream >> 32) + 0x7F4A7C15u;
+  return fmix32(cast(UInt(32), seed(std::vector<Expr>{})) ^ u32(salt));
+}
+
+/// Uniform in [0, 1) (24 bits) of counter `i` (uint32) under `key`.
+Expr uniform(Expr i, Expr key) {
+  Expr h = fmix32(fmix32(i ^ key) + key);
+  return cast<float>(h >> 8) * (1.0f / 16777216.0f);
+}
+
+/// Row-major linear index of the element at Halide vars `v` (uint32).
+Expr linearIndex(const std::vector<Var> &v, const std::vector<int64_t> &shape) {
+  Expr idx = 0;
+  for (int i = static_cast<int>(v.size()) - 1; i >= 0; --i)
+    idx = idx * hdim(shape, i) + v[i];
+  return cast(UInt(32), idx);
+}
+
+/// A standard normal of element `i` (Box-Muller of counters 2i, 2i + 1).
+Expr normal(Expr i, Expr key) {
+  Expr u1 = 1.0f - uniform(2 * i, key); // (0, 1]
+  Expr u2 = uniform(2 * i + 1, key);
+  return sqrt(-2.0f * log(u1)) * cos(float(2 * M_PI) * u2);
+}
+
+//===- Per-channel reductions ---------------------------------------------===//
+
+/// A tiny per-channel stage: compute_root, vectorized (or one GPU thread
+/// per channel).
+void scheduleChannel(Func f, Var c, int C, bool gpu) {
+  f.compute_root();
+  if (gpu) {
+    gpuStage(f, {c}, {C});
+    return;
+  }
+  int w = vectorLanes(C);
+  if (w > 1)
+    f.vectorize(c, w, TailStrategy::GuardWithIf);
+}
+
+/// sum(c) = sum over every leading dim of `term(c, leading...)` for a
+/// [N, ..., C] tensor: the batch split into chunks reduced in parallel (one
+/// chunk per sample on a GPU), then the chunks summed. Named ctx.name(nm).
+Func channelSum(OpContext &ctx, const std::vector<int64_t> &s,
+                const std::string &nm,
+                const std::function<Expr(const std::vector<Expr> &)> &term) {
+  const int R = static_cast<int>(s.size());
+  const int C = static_cast<int>(s.back()), N = static_cast<int>(s[0]);
+  const int U = ctx.gpu ? N : N % 4 == 0 ? 4 : N % 2 == 0 ? 2 : 1;
+  const int chunk = N / U;
+  Var c("c"), q("q");
+  Region ranges;
+  for (int i = 1; i + 1 < R; ++i)
+    ranges.push_back({0, hdim(s, i)});
+  ranges.push_back({0, chunk});
+  RDom r(ranges, ctx.name(nm + "_r"));
+  std::vector<Expr> at = {c};
+  for (int k = 0; k + 1 < r.dimensions(); ++k)
+    at.push_back(r[k]);
+  at.push_back(q * chunk + r[r.dimensions() - 1]);
+  Func part(ctx.name(nm + "_part"));
+  part(c, q) = 0.0f;
+  part(c, q) += term(at);
+  RDom rq(0, U, ctx.name(nm + "_rq"));
+  Func sum(ctx.name(nm));
+  sum(c) = 0.0f;
+  sum(c) += part(c, rq);
+  part.compute_root();
+  sum.compute_root();
+  if (ctx.gpu) {
+    gpuStage(part, {c, q}, {C, U});
+    gpuStage(part.update(), {c, q}, {C, U});
+    gpuStage(sum, {c}, {C});
+    gpuStage(sum.update(), {c}, {C});
+    return sum;
+  }
+  std::vector<VarOrRVar> order = {c};
+  for (int k = 0; k < r.dimensions(); ++k)
+    order.push_back(r[k]);
+  order.push_back(q);
+  part.update().reorder(order).parallel(q);
+  // Vectors that divide C: Halide 14 miscomputed the guarded tail lanes of
+  // these reductions when the term reads another per-channel Func (the
+  // variance around the mean gave 0 for the last channel of C = 5).
+  int w = 1;
+  for (int lanes : {16, 8, 4})
+    if (C % lanes == 0) {
+      w = lanes;
+      break;
+    }
+  if (w > 1) {
+    part.vectorize(c, w);
+    part.update().vectorize(c, w);
+    sum.vectorize(c, w);
+    sum.update().vectorize(c, w);
+  }
+  return sum;
+}
+
+int64_t leadingCount(const std::vector<int64_t> &s) {
+  int64_t m = 1;
+  for (size_t i = 0; i + 1 < s.size(); ++i)
+    m *= s[i];
+  return m;
+}
+
+void requireChannels(const OpContext &ctx, size_t idx, int64_t C,
+                     const char *what) {
+  if (ctx.inputShapes[idx] != std::vector<int64_t>{C})
+    throw LoweringError{std::string(what) + " must be [C]"};
+}
+
+void requireStats(const OpContext &ctx, size_t idx, int64_t C) {
+  if (ctx.inputShapes[idx] != std::vector<int64_t>{2, C})
+    throw LoweringError{"stats must be [2, C]"};
+}
+
+/// y(v) = x(v) * a(c) + b(c), elementwise over a [N, ..., C] tensor.
+Func affine(OpContext &ctx, Func x, Func a, Func b) {
+  std::vector<Var> v = makeVars(ctx.rank());
+  Func out(ctx.resultName);
+  out(v) = call(x, asExprs(v)) * a(v[0]) + b(v[0]);
+  scheduleElementwise(out, v, ctx.shape, ctx.gpu);
+  return out;
+}
+
+//===- batch_norm ---------------------------------------------------------===//
+
+Func lowerBatchNorm(OpContext &ctx) {
+  requireArity(ctx, 5, "(x, gamma, beta, running_mean, running_var)");
+  if (isTraining(ctx))
+    throw LoweringError{"batch_norm in training mode must be expanded by "
+                        "mtl-autodiff (batch_stats + batch_norm_train)"};
+  if (ctx.rank() < 2 || ctx.inputShapes[0] != ctx.shape)
+    throw LoweringError{"expects x of rank >= 2 and a result of its shape"};
+  const int C = hdim(ctx.shape, 0);
+  for (size_t k = 1; k < 5; ++k)
+    requireChannels(ctx, k, C, "gamma, beta and the running statistics");
+  float eps = static_cast<float>(ctx.floatAttr("eps", 1e-5));
+  Func gamma = ctx.inputs[1], beta = ctx.inputs[2], rm = ctx.inputs[3],
+       rv = ctx.inputs[4];
+  Var c("c");
+  Func scale(ctx.name("scale")), shift(ctx.name("shift"));
+  scale(c) = gamma(c) / sqrt(rv(c) + eps);
+  shift(c) = beta(c) - rm(c) * scale(c);
+  scheduleChannel(scale, c, C, ctx.gpu);
+  scheduleChannel(shift, c, C, ctx.gpu);
+  return affine(ctx, ctx.inputs[0], scale, shift);
+}
+
+Func lowerBatchStats(OpContext &ctx) {
+  requireArity(ctx, 1, "(x)");
+  const auto &s = ctx.inputShapes[0];
+  if (s.size() < 2 || ctx.shape != std::vector<int64_t>{2, s.back()})
+    throw LoweringError{"expects x [N, ..., C] and a result [2, C]"};
+  const int C = static_cast<int>(s.back());
+  const float M = static_cast<float>(leadingCount(s));
+  Func x = ctx.inputs[0];
+  Var c("c"), row("row");
+  Func sum = channelSum(
+      ctx, s, "sum", [&](const std::vector<Expr> &at) { return call(x, at); });
+  Func mean(ctx.name("mean"));
+  mean(c) = sum(c) / M;
+  scheduleChannel(mean, c, C, ctx.gpu);
+  Func sq = channelSum(ctx, s, "sq", [&](const std::vector<Expr> &at) {
+    Expr d = call(x, at) - mean(at[0]);
+    return d * d;
+  });
+  Func out(ctx.resultName);
+  out(c, row) = select(row == 0, mean(c), sq(c) / M);
+  scheduleElementwise(out, {c, row}, ctx.shape, ctx.gpu);
+  return out;
+}
+
+/// Per-channel inverse standard deviation from stats (compute_root).
+Func invStd(OpContext &ctx, Func stats, int C, float eps) {
+  Var c("c");
+  Func inv(ctx.name("inv"));
+  inv(c) = 1.0f / sqrt(stats(c, 1) + eps);
+  scheduleChannel(inv, c, C, ctx.gpu);
+  return inv;
+}
+
+Func lowerBatchNormTrain(OpContext &ctx) {
+  requireArity(ctx, 4, "(x, stats, gamma, beta)");
+  if (ctx.rank() < 2 || ctx.inputShapes[0] != ctx.shape)
+    throw LoweringError{"expects x of rank >= 2 and a result of its shape"};
+  const int C = hdim(ctx.shape, 0);
+  requireStats(ctx, 1, C);
+  requireChannels(ctx, 2, C, "gamma");
+  requireChannels(ctx, 3, C, "beta");
+  float eps = static_cast<float>(ctx.floatAttr("eps", 1e-5));
+  Func stats = ctx.inputs[1], gamma = ctx.inputs[2], beta = ctx.inputs[3];
+  Var c("c");
+  Func scale(ctx.name("scale")), shift(ctx.name("shift"));
+  scale(c) = gamma(c) / sqrt(stats(c, 1) + eps);
+  shift(c) = beta(c) - stats(c, 0) * scale(c);
+  scheduleChannel(scale, c, C, ctx.gpu);
+  scheduleChannel(shift, c, C, ctx.gpu);
+  return affine(ctx, ctx.inputs[0], scale, shift);
+}
+
+Func lowerBatchNormUpdateStat(OpContext &ctx) {
+  requireArity(ctx, 2, "(running, stats)");
+  if (ctx.shape.size() != 1 || ctx.inputShapes[0] != ctx.shape)
+    throw LoweringError{"expects running and a result [C]"};
+  const int C = static_cast<int>(ctx.shape[0]);
+  requireStats(ctx, 1, C);
+  const int64_t row = intAttr(ctx, "row", 0), count = intAttr(ctx, "count", 1);
+  if (row != 0 && row != 1)
+    throw LoweringError{"row must be 0 or 1"};
+  const double m = ctx.floatAttr("momentum", 0.1);
+  const double k =
+      row == 1 && count > 1 ? double(count) / double(count - 1) : 1.0;
+  Func running = ctx.inputs[0], stats = ctx.inputs[1];
+  Var c("c");
+  Func out(ctx.resultName);
+  out(c) = float(1 - m) * running(c) +
+           float(m * k) * stats(c, static_cast<int>(row));
+  scheduleChannel(out, c, C, ctx.gpu);
+  return out;
+}
+
+Func lowerBatchNormGradGamma(OpContext &ctx) {
+  requireArity(ctx, 3, "(dy, x, stats)");
+  const auto &s = ctx.inputShapes[1];
+  if (s.size() < 2 || ctx.inputShapes[0] != s ||
+      ctx.shape != std::vector<int64_t>{s.back()})
+    throw LoweringError{"expects dy and x [N, ..., C] and a result [C]"};
+  const int C = static_cast<int>(s.back());
+  requireStats(ctx, 2, C);
+  float eps = static_cast<float>(ctx.floatAttr("eps", 1e-5));
+  Func dy = ctx.inputs[0], x = ctx.inputs[1], stats = ctx.inputs[2];
+  Func inv = invStd(ctx, stats, C, eps);
+  // sum dy (x - mean), times inv once per channel.
+  Func sum = channelSum(ctx, s, "sum", [&](const std::vector<Expr> &at) {
+    return call(dy, at) * (call(x, at) - stats(at[0], 0));
+  });
+  Var c("c");
+  Func out(ctx.resultName);
+  out(c) = sum(c) * inv(c);
+  scheduleChannel(out, c, C, ctx.gpu);
+  return out;
+}
+
+Func lowerBatchNormBackwardInput(OpContext &ctx) {
+  requireArity(ctx, 6, "(dy, x, stats, gamma, grad_gamma, grad_beta)");
+  if (ctx.rank() < 2 || ctx.inputShapes[0] != ctx.shape ||
+      ctx.inputShapes[1] != ctx.shape)
+    throw LoweringError{"expects dy and x of the result's shape"};
+  const int C = hdim(ctx.shape, 0);
+  requireStats(ctx, 2, C);
+  requireChannels(ctx, 3, C, "gamma");
+  requireChannels(ctx, 4, C, "grad_gamma");
+  requireChannels(ctx, 5, C, "grad_beta");
+  float eps = static_cast<float>(ctx.floatAttr("eps", 1e-5));
+  const float M = static_cast<float>(leadingCount(ctx.shape));
+  Func dy = ctx.inputs[0], x = ctx.inputs[1], stats = ctx.inputs[2],
+       gamma = ctx.inputs[3], dgamma = ctx.inputs[4], dbeta = ctx.inputs[5];
+  // dx = gamma inv (dy - dbeta / M - (x - mean) inv dgamma / M)
+  //    = p dy + q x + r per channel.
+  Var c("c");
+  Func p(ctx.name("p")), q(ctx.name("q")), r(ctx.name("r"));
+  Expr inv = 1.0f / sqrt(stats(c, 1) + eps);
+  Expr b = inv * dgamma(c) / M;
+  p(c) = gamma(c) * inv;
+  q(c) = -p(c) * b;
+  r(c) = p(c) * (stats(c, 0) * b - dbeta(c) / M);
+  for (Func f : {p, q, r})
+    scheduleChannel(f, c, C, ctx.gpu);
+  std::vector<Var> v = makeVars(ctx.rank());
+  Func out(ctx.resultName);
+  out(v) =
+      p(v[0]) * call(dy, asExprs(v)) + q(v[0]) * call(x, asExprs(v)) + r(v[0]);
+  scheduleElementwise(out, v, ctx.shape, ctx.gpu);
+  return out;
+}
+
+//===- dropout, reparameterize --------------------------------------------===//
+
+Func lowerDropout(OpContext &ctx) {
+  requireArity(ctx, 2, "(x, seed)");
+  if (ctx.inputShapes[0] != ctx.shape)
+    throw LoweringError{"expects x of the result's shape"};
+  const double rate = ctx.floatAttr("rate", 0.5);
+  if (!(rate >= 0 && rate < 1))
+    throw LoweringError{"rate must be in [0, 1)"};
+  if (!isTraining(ctx) || rate == 0)
+    return ctx.inputs[0]; // the identity
+  std::vector<Var> v = makeVars(ctx.rank());
+  Expr u = uniform(linearIndex(v, ctx.shape), noiseKey(ctx, ctx.inputs[1]));
+  Func out(ctx.resultName);
+  out(v) =
+      select(u >= float(rate),
+             call(ctx.inputs[0], asExprs(v)) * float(1.0 / (1.0 - rate)), 0.0f);
+  scheduleElementwise(out, v, ctx.shape, ctx.gpu);
+  return out;
+}
+
+Func lowerReparameterize(OpContext &ctx) {
+  requireArity(ctx, 3, "(mean, logvar, seed)");
+  if (ctx.inputShapes[0] != ctx.shape || ctx.inputShapes[1] != ctx.shape)
+    throw LoweringError{"expects mean and logvar of the result's shape"};
+  if (!isTraining(ctx))
+    return ctx.inputs[0]; // the mean
+  std::vector<Var> v = makeVars(ctx.rank());
+  std::vector<Expr> at = asExprs(v);
+  Expr eps = normal(linearIndex(v, ctx.shape), noiseKey(ctx, ctx.inputs[2]));
+  Func out(ctx.resultName);
+  out(v) = call(ctx.inputs[0], at) + exp(0.5f * call(ctx.inputs[1], at)) * eps;
+  scheduleElementwise(out, v, ctx.shape, ctx.gpu);
+  return out;
+}
+
+Func lowerReparameterizeGrad(OpContext &ctx) {
+  requireArity(ctx, 3, "(dy, logvar, seed)");
+  if (ctx.inputShapes[0] != ctx.shape || ctx.inputShapes[1] != ctx.shape)
+    throw LoweringError{"expects dy and logvar of the result's shape"};
+  std::vector<Var> v = makeVars(ctx.rank());
+  std::vector<Expr> at = asExprs(v);
+  Func out(ctx.resultName);
+  if (!isTraining(ctx)) {
+    out(v) = 0.0f * call(ctx.inputs[0], at);
+  } else {
+    Expr eps = normal(linearIndex(v, ctx.shape), noiseKey(ctx, ctx.inputs[2]));
+    out(v) = call(ctx.inputs[0], at) * 0.5f *
+             exp(0.5f * call(ctx.inputs[1], at)) * eps;
+  }
+  scheduleElementwise(out, v, ctx.shape, ctx.gpu);
+  return out;
+}
+
+} // namespace
+
+void registerTrainModeOps(OpTable &t) {
+  t["batch_norm"] = lowerBatchNorm;
+  t["batch_stats"] = lowerBatchStats;
+  t["batch_norm_train"] = lowerBatchNormTrain;
+  t["batch_norm_update_stat"] = lowerBatchNormUpdateStat;
+  t["batch_norm_grad_gamma"] = lowerBatchNormGradGamma;
+  t["batch_norm_backward_input"] = lowerBatchNormBackwardInput;
+  t["dropout"] = lowerDropout;
+  t["reparameterize"] = lowerReparameterize;
+  t["reparameterize_grad"] = lowerReparameterizeGrad;
+}
+
+} // namespace mtl::codegen
