@@ -128,31 +128,26 @@ double relDiff(const HostTensor &a, const HostTensor &b) {
   return diff / scale;
 }
 
-Result run(const Variant &variant, const spec::Spec &spec, const Tensors &args,
-           const Tensors *reference, Tensors &outputs, int steps) {
+/// Builds and compiles a variant and runs it once: its outputs and its
+/// static figures. Timing comes later, interleaved with the others.
+Result prepare(const Variant &variant, const spec::Spec &spec,
+               const Tensors &args, const Tensors *reference, Tensors &outputs,
+               kg::Function &fn, std::vector<HostTensor> &in) {
   Result r;
   r.name = variant.name;
-  kg::Function fn = buildTrainStep(spec, variant.fusion);
+  fn = buildTrainStep(spec, variant.fusion);
   if (fn.name.empty()) {
     r.error = "build failed";
     return r;
   }
-  std::vector<HostTensor> in, out;
   for (const kg::Arg &a : fn.args)
     in.push_back(args.at({a.kind, a.name}));
-  std::vector<double> ms;
-  // One untimed call compiles the pipeline and warms the caches.
-  std::string err = codegen::evaluate(fn, in, out);
-  if (err.empty())
-    err = codegen::benchmark(fn, in, steps, out, ms);
-  if (!err.empty()) {
-    r.error = err;
+  std::vector<HostTensor> out;
+  // The first call compiles the pipeline (cached for the timed calls).
+  r.error = codegen::evaluate(fn, in, out);
+  if (!r.error.empty())
     return r;
-  }
-  std::sort(ms.begin(), ms.end());
-  r.msPerStep = ms[ms.size() / 2];
   r.gflopPerStep = codegen::functionFlops(fn) / 1e9;
-  r.gflops = r.gflopPerStep / (r.msPerStep / 1e3);
   r.kernels = fn.nodes.size();
   codegen::MemoryPlan plan = codegen::planMemory(fn);
   r.peakMB = plan.arenaBytes / 1048576.0;
@@ -182,16 +177,41 @@ int explore(const ExploreOptions &options) {
   double peak = measurePeakGflops(options.threads);
 
   std::vector<Result> results;
+  std::vector<kg::Function> fns(all.size());
+  std::vector<std::vector<HostTensor>> inputs(all.size());
   Tensors reference;
-  for (const Variant &v : all) {
+  for (size_t i = 0; i < all.size(); ++i) {
     if (!options.json)
-      std::fprintf(stderr, "mtlc explore: %s ...\n", v.name.c_str());
+      std::fprintf(stderr, "mtlc explore: building %s ...\n",
+                   all[i].name.c_str());
     Tensors outputs;
-    results.push_back(run(v, *spec, args,
-                          results.empty() ? nullptr : &reference, outputs,
-                          options.steps));
-    if (results.size() == 1)
+    results.push_back(prepare(all[i], *spec, args,
+                              i == 0 ? nullptr : &reference, outputs, fns[i],
+                              inputs[i]));
+    if (i == 0)
       reference = outputs;
+  }
+  // Timed in rounds over the variants, so that drift in the machine's speed
+  // (clock, other load) is spread over all of them alike.
+  const int rounds = 5;
+  std::vector<std::vector<double>> times(all.size());
+  for (int round = 0; round < rounds; ++round)
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (!results[i].error.empty())
+        continue;
+      std::vector<HostTensor> out;
+      std::vector<double> ms;
+      int steps = std::max(1, (options.steps + rounds - 1) / rounds);
+      results[i].error = codegen::benchmark(fns[i], inputs[i], steps, out, ms);
+      times[i].insert(times[i].end(), ms.begin(), ms.end());
+    }
+  for (size_t i = 0; i < all.size(); ++i) {
+    Result &r = results[i];
+    if (!r.error.empty() || times[i].empty())
+      continue;
+    std::sort(times[i].begin(), times[i].end());
+    r.msPerStep = times[i][times[i].size() / 2];
+    r.gflops = r.gflopPerStep / (r.msPerStep / 1e3);
   }
 
   if (options.json) {
@@ -199,7 +219,8 @@ int explore(const ExploreOptions &options) {
     j["spec"] = options.spec;
     j["peak_gflops"] = peak;
     j["threads"] = options.threads;
-    j["steps"] = options.steps;
+    j["steps_per_variant"] =
+        rounds * std::max(1, (options.steps + rounds - 1) / rounds);
     for (const Result &r : results)
       j["variants"].push_back({{"name", r.name},
                                {"ms_per_step", r.msPerStep},
@@ -213,10 +234,12 @@ int explore(const ExploreOptions &options) {
                                {"error", r.error}});
     std::printf("%s\n", j.dump(2).c_str());
   } else {
-    std::printf("%s: train step, batch %lld, median of %d steps; measured FMA "
-                "peak %.0f GFLOP/s (%d threads)\n",
+    std::printf("%s: train step, batch %lld, median of %d steps per variant "
+                "(%d interleaved rounds); measured FMA peak %.0f GFLOP/s (%d "
+                "threads)\n",
                 options.spec.c_str(), (long long)spec->train.batch,
-                options.steps, peak, options.threads);
+                rounds * std::max(1, (options.steps + rounds - 1) / rounds),
+                rounds, peak, options.threads);
     std::printf("%-16s %9s %8s %7s %8s %10s %14s\n", "variant", "ms/step",
                 "GFLOP/s", "% peak", "kernels", "peak MB", "max rel diff");
     for (const Result &r : results) {

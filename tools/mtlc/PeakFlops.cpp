@@ -28,8 +28,11 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
 // One body per ISA: intrinsics must be compiled inside a function with the
 // matching target attribute. Returns GFLOP/s (2 per lane per FMA).
 #define MTL_FMA_CHAINS(VEC, SET1, FMA, LANES)                                  \
-  VEC a0 = SET1(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,   \
-      a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;                           \
+  /* Distinct starting values: identical chains would be merged. */            \
+  VEC a0 = SET1(1.00f), a1 = SET1(1.01f), a2 = SET1(1.02f), a3 = SET1(1.03f),  \
+      a4 = SET1(1.04f), a5 = SET1(1.05f), a6 = SET1(1.06f), a7 = SET1(1.07f),  \
+      a8 = SET1(1.08f), a9 = SET1(1.09f), a10 = SET1(1.10f),                   \
+      a11 = SET1(1.11f);                                                       \
   const VEC m = SET1(0.999999f), c = SET1(1e-7f);                              \
   long iterations = 0;                                                         \
   auto start = std::chrono::steady_clock::now();                               \
@@ -61,7 +64,8 @@ __attribute__((target("avx2,fma"))) double avx2(double seconds, float *sink) {
 
 } // namespace
 
-double mtl::measurePeakGflops(int threads, double seconds) {
+namespace {
+double measureOnce(int threads, double seconds) {
   bool has512 = __builtin_cpu_supports("avx512f");
   std::vector<double> rates(std::max(threads, 1));
   std::vector<float> sinks(rates.size());
@@ -76,4 +80,14 @@ double mtl::measurePeakGflops(int threads, double seconds) {
   for (double r : rates)
     total += r;
   return total;
+}
+} // namespace
+
+double mtl::measurePeakGflops(int threads, double seconds) {
+  // The best of three: a peak is what the machine can do, and a shared
+  // machine's other load only ever lowers a measurement.
+  double best = 0;
+  for (int i = 0; i < 3; ++i)
+    best = std::max(best, measureOnce(threads, seconds / 3));
+  return best;
 }
