@@ -45,6 +45,7 @@ struct Result {
   size_t kernels = 0;
   double peakMB = 0, naiveMB = 0;
   double maxRelDiff = 0;
+  std::string worst; // the output with the largest difference
   std::string error;
 };
 
@@ -119,13 +120,22 @@ Tensors randomArgs(const kg::Function &fn) {
   return args;
 }
 
-double relDiff(const HostTensor &a, const HostTensor &b) {
-  double scale = 1e-12, diff = 0;
-  for (size_t i = 0; i < a.f32.size() && i < b.f32.size(); ++i) {
-    scale = std::max(scale, double(std::abs(b.f32[i])));
+double maxAbs(const HostTensor &t) {
+  double m = 0;
+  for (float v : t.f32)
+    m = std::max(m, double(std::abs(v)));
+  return m;
+}
+
+/// max |a - b| relative to the reference's largest value, with a floor of
+/// 1e-5 of the largest value among outputs of the same kind: a gradient that
+/// is zero in exact arithmetic (a conv bias before batch norm) is round-off,
+/// and round-off relative to round-off says nothing.
+double relDiff(const HostTensor &a, const HostTensor &b, double floor) {
+  double diff = 0;
+  for (size_t i = 0; i < a.f32.size() && i < b.f32.size(); ++i)
     diff = std::max(diff, double(std::abs(a.f32[i] - b.f32[i])));
-  }
-  return diff / scale;
+  return diff / std::max({maxAbs(b), floor, 1e-30});
 }
 
 /// Builds and compiles a variant and runs it once: its outputs and its
@@ -154,9 +164,18 @@ Result prepare(const Variant &variant, const spec::Spec &spec,
   r.naiveMB = plan.naiveBytes / 1048576.0;
   for (size_t i = 0; i < fn.outputs.size(); ++i)
     outputs[{fn.outputs[i].kind, fn.outputs[i].name}] = out[i];
-  if (reference)
+  if (reference) {
+    std::map<kg::ArgKind, double> largest;
     for (auto &[key, ref] : *reference)
-      r.maxRelDiff = std::max(r.maxRelDiff, relDiff(outputs.at(key), ref));
+      largest[key.first] = std::max(largest[key.first], maxAbs(ref));
+    for (auto &[key, ref] : *reference) {
+      double d = relDiff(outputs.at(key), ref, 1e-5 * largest[key.first]);
+      if (d > r.maxRelDiff) {
+        r.maxRelDiff = d;
+        r.worst = std::string(kg::toString(key.first)) + " " + key.second;
+      }
+    }
+  }
   return r;
 }
 
@@ -231,6 +250,7 @@ int explore(const ExploreOptions &options) {
                                {"peak_mb", r.peakMB},
                                {"naive_mb", r.naiveMB},
                                {"max_rel_diff", r.maxRelDiff},
+                               {"max_rel_diff_at", r.worst},
                                {"error", r.error}});
     std::printf("%s\n", j.dump(2).c_str());
   } else {
@@ -240,16 +260,17 @@ int explore(const ExploreOptions &options) {
                 options.spec.c_str(), (long long)spec->train.batch,
                 rounds * std::max(1, (options.steps + rounds - 1) / rounds),
                 rounds, peak, options.threads);
-    std::printf("%-16s %9s %8s %7s %8s %10s %14s\n", "variant", "ms/step",
-                "GFLOP/s", "% peak", "kernels", "peak MB", "max rel diff");
+    std::printf("%-16s %9s %8s %7s %8s %10s %14s  %s\n", "variant", "ms/step",
+                "GFLOP/s", "% peak", "kernels", "peak MB", "max rel diff",
+                "(at)");
     for (const Result &r : results) {
       if (!r.error.empty()) {
         std::printf("%-16s error: %s\n", r.name.c_str(), r.error.c_str());
         continue;
       }
-      std::printf("%-16s %9.2f %8.1f %6.1f%% %8zu %10.1f %14.2e\n",
+      std::printf("%-16s %9.2f %8.1f %6.1f%% %8zu %10.1f %14.2e  %s\n",
                   r.name.c_str(), r.msPerStep, r.gflops, 100 * r.gflops / peak,
-                  r.kernels, r.peakMB, r.maxRelDiff);
+                  r.kernels, r.peakMB, r.maxRelDiff, r.worst.c_str());
     }
     const Result &off = results.front(), &on = results[1];
     if (off.error.empty() && on.error.empty())
