@@ -186,8 +186,8 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target) {
   for (const kg::Arg &o : fn.outputs)
     if (o.value >= 0 && o.value < nv)
       ++outputUses[o.value];
-  static const std::set<std::string> kEpilogueProducers = {
-      "conv2d", "dense", "conv_transpose2d"};
+  static const std::set<std::string> kEpilogueProducers = {"conv2d", "dense",
+                                                           "conv_transpose2d"};
   const EpilogueTable &epilogues = epilogueTable();
   // The chain of epilogue nodes fused into node k (empty: none).
   auto epilogueChain = [&](int k) {

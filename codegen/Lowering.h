@@ -74,9 +74,9 @@ struct LoweringError {
 /// An elementwise op applied inside its producer (mtl-fuse-epilogue):
 /// `consumer` is the op's context (its first input is the producer's value,
 /// given as `x` at Halide coordinates `at`; other inputs are defined).
-using EpilogueFn = std::function<Halide::Expr(
-    const OpContext &consumer, Halide::Expr x,
-    const std::vector<Halide::Expr> &at)>;
+using EpilogueFn =
+    std::function<Halide::Expr(const OpContext &consumer, Halide::Expr x,
+                               const std::vector<Halide::Expr> &at)>;
 using EpilogueTable = std::map<std::string, EpilogueFn>;
 
 /// The registry of all op classes (ops/*.cpp).

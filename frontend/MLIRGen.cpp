@@ -119,9 +119,8 @@ private:
       return it->second;
     SmallVector<Value> inputs;
     for (size_t k = 0; k < layer.inputs.size(); ++k) {
-      Location where = k < layer.inputLocs.size()
-                           ? loc(layer.inputLocs[k])
-                           : keyLoc(layer, "input");
+      Location where = k < layer.inputLocs.size() ? loc(layer.inputLocs[k])
+                                                  : keyLoc(layer, "input");
       Value v = value(layer.inputs[k], where);
       if (!v)
         return nullptr;
@@ -160,12 +159,13 @@ private:
       Value bias =
           layer.bias ? param(layer.name + ".bias", {layer.filters}, "zeros", l)
                      : Value();
-      bool plain = groups == 1 && (layer.dilation.empty() ||
-                                   layer.dilation == std::vector<int64_t>{1, 1});
-      op = b.create<Conv2DOp>(
-          l, unranked(), input, w, bias, i64s(layer.stride),
-          i64s(layer.padding), plain ? nullptr : i64s(layer.dilation),
-          plain ? nullptr : b.getI64IntegerAttr(groups));
+      bool plain =
+          groups == 1 && (layer.dilation.empty() ||
+                          layer.dilation == std::vector<int64_t>{1, 1});
+      op = b.create<Conv2DOp>(l, unranked(), input, w, bias, i64s(layer.stride),
+                              i64s(layer.padding),
+                              plain ? nullptr : i64s(layer.dilation),
+                              plain ? nullptr : b.getI64IntegerAttr(groups));
     } else if (layer.op == "conv_transpose2d") {
       if (!needNHWC())
         return nullptr;
@@ -243,8 +243,8 @@ private:
       // A sequence [N, T, F]; an image [N, H, W, C] is read row by row
       // (T = H steps of F = W * C features).
       if (in.size() == 4) {
-        input = b.create<ReshapeOp>(l, f32({in[0], in[1], in[2] * in[3]}),
-                                    input);
+        input =
+            b.create<ReshapeOp>(l, f32({in[0], in[1], in[2] * in[3]}), input);
         in = shapeOf(input);
       }
       if (in.size() != 3) {
@@ -256,7 +256,8 @@ private:
         return nullptr;
       }
       const int64_t H = layer.units, G = (layer.op == "lstm" ? 4 : 3) * H;
-      Value wi = param(layer.name + ".w_input", {in[2], G}, "glorot_uniform", l);
+      Value wi =
+          param(layer.name + ".w_input", {in[2], G}, "glorot_uniform", l);
       Value wh = param(layer.name + ".w_hidden", {H, G}, "glorot_uniform", l);
       auto seq = b.getBoolAttr(layer.returnSequences);
       if (layer.op == "lstm") {
@@ -279,29 +280,27 @@ private:
       int64_t c = in.back();
       Value gamma = param(layer.name + ".gamma", {c}, "ones", l);
       Value beta = param(layer.name + ".beta", {c}, "zeros", l);
-      Value mean = b.create<StateOp>(l, f32({c}), layer.name + ".running_mean",
-                                     "zeros");
-      Value var = b.create<StateOp>(l, f32({c}), layer.name + ".running_var",
-                                    "ones");
+      Value mean =
+          b.create<StateOp>(l, f32({c}), layer.name + ".running_mean", "zeros");
+      Value var =
+          b.create<StateOp>(l, f32({c}), layer.name + ".running_var", "ones");
       op = b.create<BatchNormOp>(l, unranked(), input, gamma, beta, mean, var,
                                  b.getF64FloatAttr(layer.momentum),
                                  b.getF64FloatAttr(layer.eps),
                                  b.getBoolAttr(false));
     } else if (layer.op == "dropout") {
-      op = b.create<DropoutOp>(l, unranked(), input, seed(l),
-                               b.getF64FloatAttr(layer.rate),
-                               b.getI64IntegerAttr(stream(layer.name)),
-                               b.getBoolAttr(false));
+      op = b.create<DropoutOp>(
+          l, unranked(), input, seed(l), b.getF64FloatAttr(layer.rate),
+          b.getI64IntegerAttr(stream(layer.name)), b.getBoolAttr(false));
     } else if (layer.op == "reparameterize") {
       if (inputs.size() != 2) {
         emitError(keyLoc(layer, "input"))
             << "reparameterize reads two layers (mean, logvar)";
         return nullptr;
       }
-      op = b.create<ReparameterizeOp>(l, unranked(), inputs[0], inputs[1],
-                                      seed(l),
-                                      b.getI64IntegerAttr(stream(layer.name)),
-                                      b.getBoolAttr(false));
+      op = b.create<ReparameterizeOp>(
+          l, unranked(), inputs[0], inputs[1], seed(l),
+          b.getI64IntegerAttr(stream(layer.name)), b.getBoolAttr(false));
     } else if (layer.op == "concat") {
       op = b.create<ConcatOp>(l, unranked(), inputs);
     } else if (layer.op == "add") {
@@ -319,8 +318,8 @@ private:
   /// The step's seed (one mtl.seed, emitted at its first use).
   Value seed(Location l) {
     if (!seedValue)
-      seedValue = b.create<SeedOp>(
-          l, RankedTensorType::get({}, b.getI32Type()));
+      seedValue =
+          b.create<SeedOp>(l, RankedTensorType::get({}, b.getI32Type()));
     return seedValue;
   }
   Value seedValue;
@@ -376,8 +375,7 @@ private:
           b.getF64FloatAttr(task.labelSmoothing));
     } else if (task.loss == "iou" || task.loss == "giou") {
       if (pred.size() != 2 || pred[1] != 4)
-        return emitError(l) << "task '" << task.name << "': loss '"
-                            << task.loss
+        return emitError(l) << "task '" << task.name << "': loss '" << task.loss
                             << "' needs the head to output boxes [batch, 4] "
                                "(x0, y0, x1, y1), got "
                             << batchShape(pred)
@@ -445,9 +443,9 @@ private:
           std::tuple{"logvar", &task.logvar, &logvar}}) {
       auto it = values.find(*name);
       if (it == values.end())
-        return emitError(keyLoc(key)) << "task '" << task.name
-                                      << "' reads unknown layer '" << *name
-                                      << "'";
+        return emitError(keyLoc(key))
+               << "task '" << task.name << "' reads unknown layer '" << *name
+               << "'";
       *out = it->second;
     }
     ArrayRef<int64_t> m = shapeOf(mean), lv = shapeOf(logvar);
@@ -460,8 +458,8 @@ private:
     if (lv != m)
       return emitError(keyLoc("logvar"))
              << "task '" << task.name << "': logvar '" << task.logvar
-             << "' has shape " << batchShape(lv) << " but mean '"
-             << task.mean << "' has " << batchShape(m);
+             << "' has shape " << batchShape(lv) << " but mean '" << task.mean
+             << "' has " << batchShape(m);
     Value mask = b.create<MaskOp>(l, f32({batch()}), task.name);
     Value loss = b.create<KlDivergenceOp>(l, unranked(), mean, logvar, mask);
     if (failed(inferResultTypeInPlace(loss.getDefiningOp())))

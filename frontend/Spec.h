@@ -59,15 +59,15 @@ struct Task {
   std::string from; // layer the head reads ("" = backbone output): a backbone
                     // layer, the input or a layer of another head
   std::vector<Layer> head;
-  std::string loss; // softmax_cross_entropy | mse | sigmoid_cross_entropy |
-                    // l1 | smooth_l1 | iou | giou | kl_divergence
+  std::string loss;   // softmax_cross_entropy | mse | sigmoid_cross_entropy |
+                      // l1 | smooth_l1 | iou | giou | kl_divergence
   std::string target; // a field of the data source: label | group | box |
                       // item | left | right | image
   std::vector<int64_t> targetMap;   // optional: class id -> target class
   std::vector<std::string> metrics; // accuracy | top<k> | iou | mse | mae |
                                     // psnr
   double weight = 1.0;
-  double labelFraction = 1.0; // share of training samples keeping a label
+  double labelFraction = 1.0;  // share of training samples keeping a label
   double labelSmoothing = 0.0; // softmax_cross_entropy
   double beta = 1.0;           // smooth_l1
   std::string mean, logvar;    // kl_divergence: the backbone layers it reads

@@ -46,14 +46,13 @@ const Names kTopKeys = {"model", "input", "backbone", "tasks",
                         "data",  "train", "compile"};
 const Names kModelKeys = {"name"};
 const Names kInputKeys = {"name", "shape"};
-const Names kOps = {"dense",   "conv2d",          "relu",
-                    "max_pool", "flatten",        "conv_transpose2d",
-                    "avg_pool", "global_avg_pool", "upsample",
-                    "reshape",  "concat",          "add",
-                    "leaky_relu", "sigmoid",       "tanh",
-                    "gelu",     "softmax",         "layer_norm",
-                    "lstm",     "gru",             "batch_norm",
-                    "dropout",  "reparameterize"};
+const Names kOps = {
+    "dense",      "conv2d",           "relu",          "max_pool",
+    "flatten",    "conv_transpose2d", "avg_pool",      "global_avg_pool",
+    "upsample",   "reshape",          "concat",        "add",
+    "leaky_relu", "sigmoid",          "tanh",          "gelu",
+    "softmax",    "layer_norm",       "lstm",          "gru",
+    "batch_norm", "dropout",          "reparameterize"};
 const Names kCommonLayerKeys = {"name", "op", "input"};
 const std::map<std::string, Names> kOpKeys = {
     {"dense", {"units", "bias"}},
@@ -81,11 +80,16 @@ const std::map<std::string, Names> kOpKeys = {
     {"batch_norm", {"momentum", "eps"}},
     {"dropout", {"rate"}},
     {"reparameterize", {}}};
-const Names kAllLayerKeys = {
-    "name",     "op",     "input",    "units",          "filters",
-    "kernel",   "stride", "padding",  "bias",           "dilation",
-    "groups",   "scale",  "mode",     "output_padding", "shape",
-    "alpha",    "eps",    "return_sequences", "momentum",       "rate"};
+const Names kAllLayerKeys = {"name",     "op",
+                             "input",    "units",
+                             "filters",  "kernel",
+                             "stride",   "padding",
+                             "bias",     "dilation",
+                             "groups",   "scale",
+                             "mode",     "output_padding",
+                             "shape",    "alpha",
+                             "eps",      "return_sequences",
+                             "momentum", "rate"};
 // Ops that read several layers (all named in `input`, at least two).
 const Names kMultiInputOps = {"concat", "add"};
 // reparameterize reads exactly two: the latent mean and log-variance.
@@ -116,12 +120,12 @@ const Names kClassTargets = {"label", "group", "left", "right"};
 // `top<k>` (top5, ...) is a metric too.
 const Names kMetrics = {"accuracy", "iou", "mse", "mae", "psnr"};
 const Names kDataKeys = {
-    "source",      "format",      "dir",          "train_images",
-    "train_labels", "test_images", "test_labels", "train_file",
-    "test_file",   "label_column", "scale",       "validation",
-    "seed",        "augment",     "limit_train",  "limit_test"};
-const Names kSources = {"idx",           "npy",           "csv",
-                        "fashion-detect", "multi-fashion", "sequential"};
+    "source",       "format",       "dir",         "train_images",
+    "train_labels", "test_images",  "test_labels", "train_file",
+    "test_file",    "label_column", "scale",       "validation",
+    "seed",         "augment",      "limit_train", "limit_test"};
+const Names kSources = {"idx",           "npy",       "csv", "fashion-detect",
+                        "multi-fashion", "sequential"};
 const Names kAugmentKeys = {"shift", "crop", "flip", "noise", "rotate"};
 
 /// The fields of data source `source` (all of them are valid targets).
@@ -161,11 +165,15 @@ const Names kCompileKeys = {"target"};
 const Names kCompileTargets = {"cpu", "cuda"};
 
 // Names from other frameworks that edit distance would not find.
-const Aliases kOpAliases = {{"fc", "dense"},         {"linear", "dense"},
-                            {"conv", "conv2d"},      {"convolution", "conv2d"},
-                            {"maxpool", "max_pool"}, {"maxpool2d", "max_pool"},
+const Aliases kOpAliases = {{"fc", "dense"},
+                            {"linear", "dense"},
+                            {"conv", "conv2d"},
+                            {"convolution", "conv2d"},
+                            {"maxpool", "max_pool"},
+                            {"maxpool2d", "max_pool"},
                             {"pool", "max_pool"},
-                            {"avgpool", "avg_pool"}, {"avgpool2d", "avg_pool"},
+                            {"avgpool", "avg_pool"},
+                            {"avgpool2d", "avg_pool"},
                             {"average_pool", "avg_pool"},
                             {"gap", "global_avg_pool"},
                             {"adaptive_avg_pool", "global_avg_pool"},
@@ -177,10 +185,13 @@ const Aliases kOpAliases = {{"fc", "dense"},         {"linear", "dense"},
                             {"upsample2d", "upsample"},
                             {"interpolate", "upsample"},
                             {"view", "reshape"},
-                            {"cat", "concat"},       {"concatenate", "concat"},
-                            {"sum", "add"},          {"residual", "add"},
+                            {"cat", "concat"},
+                            {"concatenate", "concat"},
+                            {"sum", "add"},
+                            {"residual", "add"},
                             {"leakyrelu", "leaky_relu"},
-                            {"logistic", "sigmoid"}, {"layernorm", "layer_norm"},
+                            {"logistic", "sigmoid"},
+                            {"layernorm", "layer_norm"},
                             {"ln", "layer_norm"},
                             {"batchnorm", "batch_norm"},
                             {"batchnorm2d", "batch_norm"},
@@ -213,12 +224,12 @@ const Aliases kLossAliases = {
 const Aliases kTargetAliases = {
     {"class", "label"}, {"labels", "label"}, {"input", "image"}};
 const Aliases kMetricAliases = {{"acc", "accuracy"},
-                                 {"top1", "accuracy"},
-                                 {"mean_iou", "iou"},
-                                 {"miou", "iou"},
-                                 {"l1", "mae"},
-                                 {"mean_absolute_error", "mae"},
-                                 {"mean_squared_error", "mse"}};
+                                {"top1", "accuracy"},
+                                {"mean_iou", "iou"},
+                                {"miou", "iou"},
+                                {"l1", "mae"},
+                                {"mean_absolute_error", "mae"},
+                                {"mean_squared_error", "mse"}};
 const Aliases kCompileAliases = {
     {"gpu", "cuda"}, {"nvidia", "cuda"}, {"host", "cpu"}, {"x86", "cpu"}};
 
@@ -787,9 +798,9 @@ spec::Layer Parser::parseLayer(const toml::table &t, size_t index,
       if (auto v = getInts(e, 2, 1, "[sh, sw]", true))
         l.scale = *v;
     } else if (e.key == "mode") {
-      if (auto m = getChoice(e, "upsample mode", kUpsampleModes,
-                             {{"linear", "bilinear"},
-                              {"nearest_neighbor", "nearest"}}))
+      if (auto m = getChoice(
+              e, "upsample mode", kUpsampleModes,
+              {{"linear", "bilinear"}, {"nearest_neighbor", "nearest"}}))
         l.mode = *m;
     } else if (e.key == "shape") {
       const toml::array *a = e.node->as_array();
@@ -917,13 +928,15 @@ void Parser::parseLayerInputs(const Entry &e, spec::Layer &l, bool opKnown) {
   }
   // concat and add read two or more tensors, every other op one.
   if (opKnown && contains(kMultiInputOps, l.op) && l.inputs.size() == 1)
-    error(e.loc, "op " + quote(l.op) +
-                     " reads two or more layers, but 'input' names 1",
+    error(e.loc,
+          "op " + quote(l.op) +
+              " reads two or more layers, but 'input' names 1",
           {note("write input = [\"a\", \"b\"]")});
   else if (opKnown && contains(kTwoInputOps, l.op) && l.inputs.size() != 2)
-    error(e.loc, "op " + quote(l.op) +
-                     " reads two layers (mean, logvar), but 'input' names " +
-                     std::to_string(l.inputs.size()),
+    error(e.loc,
+          "op " + quote(l.op) +
+              " reads two layers (mean, logvar), but 'input' names " +
+              std::to_string(l.inputs.size()),
           {note("write input = [\"z_mean\", \"z_logvar\"]")});
   else if (opKnown && !contains(kMultiInputOps, l.op) &&
            !contains(kTwoInputOps, l.op) && l.inputs.size() > 1)
@@ -1097,8 +1110,9 @@ void Parser::parseTask(const Entry &top) {
   bool floatTarget = !task.target.empty() && !classTarget;
   if (floatLoss && classTarget)
     error(lossE->loc,
-          "loss " + quote(task.loss) + " needs a float target, but target = \"" +
-              task.target + "\" gives class ids",
+          "loss " + quote(task.loss) +
+              " needs a float target, but target = \"" + task.target +
+              "\" gives class ids",
           {note("use a float target (image, box, item), or loss = "
                 "\"softmax_cross_entropy\" for classification",
                 targetE->loc)});
@@ -1430,8 +1444,8 @@ void Parser::resolveNames() {
         Names known;
         for (const spec::Layer &l : spec.backbone)
           known.push_back(l.name);
-        std::string msg = "task " + quote(task.name) + " reads unknown layer " +
-                          quote(ref);
+        std::string msg =
+            "task " + quote(task.name) + " reads unknown layer " + quote(ref);
         if (auto s = suggestName(ref, known))
           msg += "; did you mean " + quote(*s) + "?";
         error(loc, msg, {note(quote(key) + " names a backbone layer")});
@@ -1485,8 +1499,8 @@ bool Parser::qualifyRef(std::string &ref, const SourceLoc &loc,
     Names tasks;
     for (const spec::Task &x : spec.tasks)
       tasks.push_back(x.name);
-    std::string msg = "reference " + quote(ref) + " names unknown task " +
-                      quote(task);
+    std::string msg =
+        "reference " + quote(ref) + " names unknown task " + quote(task);
     if (auto s = suggestName(task, tasks))
       msg += "; did you mean " + quote(*s) + "?";
     error(loc, msg,
@@ -1504,8 +1518,8 @@ bool Parser::qualifyRef(std::string &ref, const SourceLoc &loc,
         "task " + quote(task) + " has no head layer " + quote(layer);
     if (auto s = suggestName(layer, known))
       msg += "; did you mean " + quote(task + "." + *s) + "?";
-    error(loc, msg, {note("layers of task " + quote(task) + ": " +
-                          joinNames(known))});
+    error(loc, msg,
+          {note("layers of task " + quote(task) + ": " + joinNames(known))});
     return false;
   }
   ref = layer;
@@ -1572,9 +1586,9 @@ void Parser::checkHeadCycles(const std::map<std::string, Def> &defs) {
           path += quote(owner[*it] + "." + *it) + " -> ";
         path += quote(owner[e.to] + "." + e.to);
         error(e.loc,
-              "layer " + quote(n) + " of task " + quote(owner[n]) +
-                  " reads " + quote(e.to) + " of task " +
-                  quote(owner[e.to]) + ", which depends on it: the heads "
+              "layer " + quote(n) + " of task " + quote(owner[n]) + " reads " +
+                  quote(e.to) + " of task " + quote(owner[e.to]) +
+                  ", which depends on it: the heads "
                   "form a cycle",
               {note("cycle: " + path)});
         return true;

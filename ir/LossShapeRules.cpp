@@ -122,9 +122,7 @@ FailureOr<Type> KlDivergenceOp::inferResultType() {
   return scalarLoss(*this, *m, getMask());
 }
 
-LogicalResult SigmoidCrossEntropyOp::verify() {
-  return verifyInferred(*this);
-}
+LogicalResult SigmoidCrossEntropyOp::verify() { return verifyInferred(*this); }
 LogicalResult L1Op::verify() { return verifyInferred(*this); }
 LogicalResult SmoothL1Op::verify() { return verifyInferred(*this); }
 LogicalResult IouLossOp::verify() { return verifyInferred(*this); }

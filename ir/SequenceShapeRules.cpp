@@ -37,8 +37,8 @@ LogicalResult verifyInferred(ShapeInference op) {
 
 /// The shared rule of lstm (G = 4) and gru (G = 3): returns [N, T, H] or
 /// [N, H]; `biases` are [G H] each.
-FailureOr<Type> recurrent(Operation *op, StringRef name, int64_t gates,
-                          Value x, Value wi, Value wh, ValueRange biases,
+FailureOr<Type> recurrent(Operation *op, StringRef name, int64_t gates, Value x,
+                          Value wi, Value wh, ValueRange biases,
                           bool sequences) {
   auto xs = shapeOf(x), wis = shapeOf(wi), whs = shapeOf(wh);
   if (!xs || !wis || !whs ||
@@ -59,8 +59,8 @@ FailureOr<Type> recurrent(Operation *op, StringRef name, int64_t gates,
   for (Value b : biases) {
     auto bs = *shapeOf(b);
     if (bs.size() != 1 || bs[0] != gates * H)
-      return op->emitError() << name << " bias must be [" << gates * H
-                             << "], got " << str(bs);
+      return op->emitError()
+             << name << " bias must be [" << gates * H << "], got " << str(bs);
   }
   SmallVector<int64_t> out{(*xs)[0]};
   if (sequences)
@@ -81,8 +81,8 @@ LogicalResult verifyBackward(Operation *op, StringRef name, int64_t gates,
   if (!*fwd)
     return op->emitOpError() << "operands must be ranked";
   if (dy.getType() != *fwd)
-    return op->emitOpError() << "grad_output must be " << *fwd << ", got "
-                             << dy.getType();
+    return op->emitOpError()
+           << "grad_output must be " << *fwd << ", got " << dy.getType();
   auto xs = *shapeOf(x);
   int64_t H = (*shapeOf(wh))[0];
   auto res = shapeOf(op->getResult(0));

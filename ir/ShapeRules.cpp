@@ -73,9 +73,9 @@ FailureOr<Type> Conv2DOp::inferResultType() {
                        << ") and the filters (" << (*w)[3] << ")";
   if (groups > 1 && (*w)[2] * groups != (*x)[3])
     return emitError() << "conv2d filter has " << (*w)[2]
-                       << " input channels per group but the input "
-                       << str(*x) << " has " << (*x)[3] / groups << " ("
-                       << groups << " groups)";
+                       << " input channels per group but the input " << str(*x)
+                       << " has " << (*x)[3] / groups << " (" << groups
+                       << " groups)";
   if ((*w)[2] * groups != (*x)[3])
     return emitError() << "conv2d filter has " << (*w)[2]
                        << " input channels but the input " << str(*x) << " has "

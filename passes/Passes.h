@@ -15,8 +15,8 @@ namespace mtl {
 
 /// Which cross-task fusions the pipeline runs (each its own pass and flag).
 struct FusionOptions {
-  bool heads = true; // mtl-fuse-heads
-  bool join = true;  // mtl-fuse-join
+  bool heads = true;    // mtl-fuse-heads
+  bool join = true;     // mtl-fuse-join
   bool epilogue = true; // mtl-fuse-epilogue
   bool losses = true;   // mtl-fuse-losses
 

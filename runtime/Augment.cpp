@@ -67,8 +67,7 @@ void rotateImage(float *image, int64_t h, int64_t w, int64_t c,
   double a = degrees * kPi / 180.0, cs = std::cos(a), sn = std::sin(a);
   double cx = w / 2.0, cy = h / 2.0;
   auto at = [&](int64_t y, int64_t x, int64_t k) {
-    return y >= 0 && y < h && x >= 0 && x < w ? src[(y * w + x) * c + k]
-                                              : 0.0f;
+    return y >= 0 && y < h && x >= 0 && x < w ? src[(y * w + x) * c + k] : 0.0f;
   };
   for (int64_t y = 0; y < h; ++y)
     for (int64_t x = 0; x < w; ++x) {

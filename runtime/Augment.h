@@ -29,8 +29,7 @@ void flipImage(float *image, int64_t h, int64_t w, int64_t c);
 void shiftImage(float *image, int64_t h, int64_t w, int64_t c, int64_t dx,
                 int64_t dy);
 /// Rotates the content by `degrees` (counter-clockwise on screen, y down).
-void rotateImage(float *image, int64_t h, int64_t w, int64_t c,
-                 double degrees);
+void rotateImage(float *image, int64_t h, int64_t w, int64_t c, double degrees);
 void flipBox(float *box);
 void shiftBox(float *box, int64_t h, int64_t w, int64_t dx, int64_t dy);
 void rotateBox(float *box, int64_t h, int64_t w, double degrees);

@@ -59,8 +59,8 @@ BenchResult benchTrainStep(Model &model, int64_t steps, int64_t warmup,
     f.shape = fs.shape;
     int64_t n = d.batch * numElements(fs.shape);
     if (fs.dtype == DType::I32) {
-      std::uniform_int_distribution<int32_t> label(
-          0, labelRange(d, fs.name) - 1);
+      std::uniform_int_distribution<int32_t> label(0,
+                                                   labelRange(d, fs.name) - 1);
       for (int64_t i = 0; i < n; ++i)
         f.ints.push_back(label(rng));
     } else {

@@ -28,9 +28,9 @@ std::vector<Cell> splitLine(const std::string &line) {
         start, end == std::string::npos ? std::string::npos : end - start);
     size_t b = raw.find_first_not_of(" \t\r\"");
     size_t e = raw.find_last_not_of(" \t\r\"");
-    cells.push_back({b == std::string::npos ? "" : raw.substr(b, e - b + 1),
-                     static_cast<int>(start + (b == std::string::npos ? 0 : b) +
-                                      1)});
+    cells.push_back(
+        {b == std::string::npos ? "" : raw.substr(b, e - b + 1),
+         static_cast<int>(start + (b == std::string::npos ? 0 : b) + 1)});
     if (end == std::string::npos)
       break;
     start = end + 1;
@@ -65,9 +65,9 @@ CsvTable readCsv(const std::string &path, const std::string &labelColumn,
   std::string line;
   int lineNo = 0;
   int64_t columns = -1, label = -1;
-  bool labelIsIndex = !labelColumn.empty() &&
-                      labelColumn.find_first_not_of("0123456789") ==
-                          std::string::npos;
+  bool labelIsIndex =
+      !labelColumn.empty() &&
+      labelColumn.find_first_not_of("0123456789") == std::string::npos;
   if (labelIsIndex)
     label = std::stoll(labelColumn);
   while (std::getline(in, line)) {

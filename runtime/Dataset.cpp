@@ -156,7 +156,7 @@ void loadNpy(Split &split, const Descriptor &desc, int64_t limit) {
     fail("{}: labels have shape {}, expected [{}] for the {} images of {}",
          split.labelsPath, toString(labels.shape), split.size, split.size,
          split.imagesPath);
-  double scale = desc.data.scale > 0 ? desc.data.scale
+  double scale = desc.data.scale > 0                 ? desc.data.scale
                  : images.type == NpyArray::Type::U8 ? 1.0 / 255.0
                                                      : 1.0;
   split.images.resize(images.size());

@@ -159,10 +159,10 @@ DType parseDType(const std::string &s, const std::string &path) {
 
 ArgKind parseKind(const std::string &s, const std::string &path) {
   static const std::map<std::string, ArgKind> kinds = {
-      {"input", ArgKind::Input}, {"target", ArgKind::Target},
-      {"mask", ArgKind::Mask},   {"param", ArgKind::Param},
-      {"loss", ArgKind::Loss},   {"prediction", ArgKind::Prediction},
-      {"grad", ArgKind::Grad},   {"state", ArgKind::State},
+      {"input", ArgKind::Input},        {"target", ArgKind::Target},
+      {"mask", ArgKind::Mask},          {"param", ArgKind::Param},
+      {"loss", ArgKind::Loss},          {"prediction", ArgKind::Prediction},
+      {"grad", ArgKind::Grad},          {"state", ArgKind::State},
       {"state_out", ArgKind::StateOut}, {"seed", ArgKind::Seed}};
   auto it = kinds.find(s);
   if (it == kinds.end())
@@ -290,9 +290,9 @@ Descriptor Descriptor::parse(const std::string &text) {
 
   const json &data = field(root, "data", "$");
   DataSpec &ds = d.data;
-  ds.source = getOr<std::string>(data, "source", "$.data",
-                                 getOr<std::string>(data, "format", "$.data",
-                                                    "idx"));
+  ds.source =
+      getOr<std::string>(data, "source", "$.data",
+                         getOr<std::string>(data, "format", "$.data", "idx"));
   if (sourceFields(ds.source, {}).empty())
     fail("descriptor: $.data.source '{}' is not supported (expected idx, npy, "
          "csv, fashion-detect, multi-fashion or sequential)",
@@ -301,8 +301,8 @@ Descriptor Descriptor::parse(const std::string &text) {
   if (ds.source == "csv") {
     ds.trainFile = get<std::string>(data, "train_file", "$.data");
     ds.testFile = get<std::string>(data, "test_file", "$.data");
-    const json *col = data.contains("label_column") ? &data["label_column"]
-                                                    : nullptr;
+    const json *col =
+        data.contains("label_column") ? &data["label_column"] : nullptr;
     if (col && col->is_number_integer())
       ds.labelColumn = std::to_string(col->get<int64_t>());
     else if (col && col->is_string())
@@ -330,8 +330,8 @@ Descriptor Descriptor::parse(const std::string &text) {
     ds.augment.flip = getOr<bool>(a, "flip", p, false);
     ds.augment.noise = getOr<double>(a, "noise", p, 0.0);
     ds.augment.rotate = getOr<double>(a, "rotate", p, 0.0);
-    if (ds.augment.shift < 0 || ds.augment.noise < 0 ||
-        ds.augment.rotate < 0 || ds.augment.rotate > 180)
+    if (ds.augment.shift < 0 || ds.augment.noise < 0 || ds.augment.rotate < 0 ||
+        ds.augment.rotate > 180)
       fail("descriptor: {} has a negative or out-of-range value", p);
   }
   Shape generatedShape = sourceInputShape(ds.source);

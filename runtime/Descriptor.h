@@ -131,7 +131,7 @@ struct DataSpec {
   // csv
   std::string trainFile, testFile;
   std::string labelColumn = "0"; // a column index, or a header name
-  double scale = 0.0;   // npy/csv feature scale; 0 = 1/255 for u8, else 1
+  double scale = 0.0;     // npy/csv feature scale; 0 = 1/255 for u8, else 1
   int64_t limitTrain = 0; // 0 = all samples
   int64_t limitTest = 0;
   double validation = 0.0; // share of the training file held out

@@ -101,8 +101,7 @@ Split makeFashionDetect(const BaseImages &base, uint64_t seed,
   return s;
 }
 
-Split makeMultiFashion(const BaseImages &base, uint64_t seed,
-                       uint64_t stream) {
+Split makeMultiFashion(const BaseImages &base, uint64_t seed, uint64_t stream) {
   requireItems(base, "multi-fashion");
   if (base.size < 2)
     fail("multi-fashion needs at least 2 base images");

@@ -30,8 +30,7 @@ struct BaseImages {
 };
 
 /// `stream` separates the train (0) and test (1) generations of one seed.
-Split makeFashionDetect(const BaseImages &base, uint64_t seed,
-                        uint64_t stream);
+Split makeFashionDetect(const BaseImages &base, uint64_t seed, uint64_t stream);
 Split makeMultiFashion(const BaseImages &base, uint64_t seed, uint64_t stream);
 Split makeSequential(const BaseImages &base);
 

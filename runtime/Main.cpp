@@ -5,11 +5,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/Heap.h"
 #include "runtime/Bench.h"
 #include "runtime/CompiledModel.h"
 #include "runtime/Error.h"
 #include "runtime/Evaluator.h"
+#include "runtime/Heap.h"
 #include "runtime/Predictor.h"
 #include "runtime/Trainer.h"
 
@@ -89,18 +89,18 @@ int cmdTrain(Model &model, const Flags &flags) {
   options.log = flags.log;
   if (options.resume && !fileExists(options.checkpoint))
     fail("--resume: no checkpoint at {}", options.checkpoint);
-  TrainingData data = loadTraining(
-      d, dataDir(flags),
-      flags.limitTrain >= 0 ? flags.limitTrain : d.data.limitTrain);
+  TrainingData data = loadTraining(d, dataDir(flags),
+                                   flags.limitTrain >= 0 ? flags.limitTrain
+                                                         : d.data.limitTrain);
   options.validation = &data.validation;
   if (!flags.quiet)
-    fmt::print("training {} on {} samples ({} batches of {}){}, {} epochs\n",
-               d.model, data.train.size, data.train.size / d.batch, d.batch,
-               data.validation.size
-                   ? fmt::format(", {} held out for validation",
-                                 data.validation.size)
-                   : std::string(),
-               options.epochs);
+    fmt::print(
+        "training {} on {} samples ({} batches of {}){}, {} epochs\n", d.model,
+        data.train.size, data.train.size / d.batch, d.batch,
+        data.validation.size
+            ? fmt::format(", {} held out for validation", data.validation.size)
+            : std::string(),
+        options.epochs);
   train(model, data.train, options);
   if (!flags.quiet)
     fmt::print("checkpoint: {}\n", options.checkpoint);
@@ -128,8 +128,8 @@ int cmdEval(Model &model, const Flags &flags, const std::string &prog) {
   fmt::print("{}: {} test samples, checkpoint {}\n", d.model, r.samples,
              flags.checkpoint);
   for (const TaskMetrics &m : r.tasks) {
-    std::string line = fmt::format("{:<16} loss {:.4f}", m.spec().name,
-                                   m.loss());
+    std::string line =
+        fmt::format("{:<16} loss {:.4f}", m.spec().name, m.loss());
     for (const std::string &metric : m.spec().metrics)
       line += fmt::format("  {} {:.4f}", metric, m.metric(metric));
     fmt::print("{}  ({} labelled samples)\n", line, m.rows());
@@ -177,8 +177,8 @@ int cmdPredict(Model &model, const Flags &flags, const std::string &prog) {
                        ->floats[p.index * data.field(task.target)->rowSize()];
         double se = 0.0;
         for (size_t i = 0; i < row.size(); ++i) {
-          double v = task.predictsLogits() ? 1.0 / (1.0 + std::exp(-row[i]))
-                                           : row[i];
+          double v =
+              task.predictsLogits() ? 1.0 / (1.0 + std::exp(-row[i])) : row[i];
           se += (v - image[i]) * (v - image[i]);
         }
         tj["mse"] = se / row.size();

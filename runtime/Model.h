@@ -51,8 +51,8 @@ public:
   void restore(const CheckpointState &state, Optimizer *opt,
                const std::string &path);
 
-  AlignedVector<float> values; // all parameters
-  AlignedVector<float> grads;  // their gradients, same layout
+  AlignedVector<float> values;      // all parameters
+  AlignedVector<float> grads;       // their gradients, same layout
   AlignedVector<float> stateValues; // all states, the same aligned layout
 
 private:

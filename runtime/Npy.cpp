@@ -221,7 +221,14 @@ void writeNpy(const std::string &path, NpyArray::Type type,
   File f(std::fopen(path.c_str(), "wb"));
   if (!f)
     fail("{}: cannot create: {}", path, std::strerror(errno));
-  uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+  uint8_t pre[10] = {0x93,
+                     'N',
+                     'U',
+                     'M',
+                     'P',
+                     'Y',
+                     1,
+                     0,
                      static_cast<uint8_t>(header.size() & 0xff),
                      static_cast<uint8_t>(header.size() >> 8)};
   size_t n = static_cast<size_t>(count) * elementSize(type);

@@ -93,8 +93,7 @@ Pipeline::Pipeline(Model &model, const std::string &name)
       // Owned: the pipeline must not write the state it is reading.
       s.f32.assign(numElements(t.shape), 0.0f);
       s.buffer = view(s.f32.data(), t.shape);
-      stateOuts.emplace_back(static_cast<int>(i),
-                             model.stateIndex(t.name));
+      stateOuts.emplace_back(static_cast<int>(i), model.stateIndex(t.name));
       break;
     case ArgKind::Seed:
       s.buffer = view(seedData.data(), t.shape);
@@ -112,8 +111,7 @@ void Pipeline::setBatch(const Batch &b) {
   for (size_t t = 0; t < d.tasks.size(); ++t) {
     const TaskSpec &task = d.tasks[t];
     const std::vector<uint8_t> *present =
-        t < b.present.size() && !b.present[t].empty() ? &b.present[t]
-                                                      : nullptr;
+        t < b.present.size() && !b.present[t].empty() ? &b.present[t] : nullptr;
     auto keep = [&](int64_t r) {
       return b.mask[r] != 0.0f && (!present || (*present)[r]);
     };

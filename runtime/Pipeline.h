@@ -68,7 +68,7 @@ private:
   std::vector<AlignedVector<int32_t>> classes;
   std::vector<AlignedVector<float>> values; // regression targets
   std::vector<AlignedVector<float>> masks;
-  std::vector<int> losses, predictions; // slot index or -1
+  std::vector<int> losses, predictions;          // slot index or -1
   std::vector<std::pair<int, size_t>> stateOuts; // slot, state index
   AlignedVector<int32_t> seedData;
 };

@@ -85,9 +85,9 @@ private:
 } // namespace
 
 int32_t stepSeed(uint64_t seed, int64_t step) {
-  return static_cast<int32_t>(
-      splitmix64(splitmix64(seed ^ 0x73656564ull) + static_cast<uint64_t>(step)) &
-      0x7fffffff);
+  return static_cast<int32_t>(splitmix64(splitmix64(seed ^ 0x73656564ull) +
+                                         static_cast<uint64_t>(step)) &
+                              0x7fffffff);
 }
 
 std::vector<EpochSummary> train(Model &model, const Split &data,
@@ -113,8 +113,7 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
   }
 
   Pipeline pipeline(model, "train_step");
-  Batcher batcher(data, d.batch, Batcher::Mode::Train, seed,
-                  &d.data.augment);
+  Batcher batcher(data, d.batch, Batcher::Mode::Train, seed, &d.data.augment);
   const bool validate = options.validation && options.validation->size > 0 &&
                         model.hasPipeline("eval_step");
   const int64_t batches = batcher.batchesPerEpoch();

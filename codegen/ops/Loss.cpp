@@ -61,11 +61,11 @@ void perSample(OpContext &ctx, Func per, Var n, int N) {
 /// max(sum(mask), 1) as a scalar stage (the mask is input 2).
 Func maskDenominator(OpContext &ctx, Func mask, int N) {
   return sharedStage(ctx, "den", ctx.node.inputs[2], [&] {
-  RDom rn(0, N, ctx.name("rn"));
-  Func den(ctx.name("den"));
-  den() = max(sum(mask(rn)), 1.0f);
-  rootSmall(den, {}, {}, ctx.gpu);
-  return den;
+    RDom rn(0, N, ctx.name("rn"));
+    Func den(ctx.name("den"));
+    den() = max(sum(mask(rn)), 1.0f);
+    rootSmall(den, {}, {}, ctx.gpu);
+    return den;
   });
 }
 
@@ -82,14 +82,14 @@ int batchOf(OpContext &ctx) {
 /// subtracted).
 Func logSumExp(OpContext &ctx, Func logits, int C, int N) {
   return sharedStage(ctx, "lse", ctx.node.inputs[0], [&] {
-  Var n("n");
-  RDom rc(0, C, ctx.name("rc"));
-  Func mx(ctx.name("rowmax")), lse(ctx.name("lse"));
-  mx(n) = maximum(logits(rc, n));
-  lse(n) = log(sum(exp(logits(rc, n) - mx(n)))) + mx(n);
-  rootSmall(mx, {n}, {N}, ctx.gpu);
-  rootSmall(lse, {n}, {N}, ctx.gpu);
-  return lse;
+    Var n("n");
+    RDom rc(0, C, ctx.name("rc"));
+    Func mx(ctx.name("rowmax")), lse(ctx.name("lse"));
+    mx(n) = maximum(logits(rc, n));
+    lse(n) = log(sum(exp(logits(rc, n) - mx(n)))) + mx(n);
+    rootSmall(mx, {n}, {N}, ctx.gpu);
+    rootSmall(lse, {n}, {N}, ctx.gpu);
+    return lse;
   });
 }
 
@@ -137,8 +137,8 @@ Func lowerSoftmaxCEGrad(OpContext &ctx) {
   float scale = static_cast<float>(ctx.floatAttr("scale", 1.0));
   Var c("c"), n("n");
   const float eps = static_cast<float>(ctx.floatAttr("label_smoothing", 0.0));
-  Expr onehot = select(c == clamp(target(n), 0, C - 1), 1.0f - eps, 0.0f) +
-                eps / C;
+  Expr onehot =
+      select(c == clamp(target(n), 0, C - 1), 1.0f - eps, 0.0f) + eps / C;
   Func out(ctx.resultName);
   out(c, n) = scale * mask(n) * (exp(logits(c, n) - lse(n)) - onehot) / den();
   scheduleElementwise(out, {c, n}, ctx.shape, ctx.gpu);
@@ -263,9 +263,7 @@ Func elementLossGrad(OpContext &ctx, const ElemFn &df) {
   return out;
 }
 
-Expr sign(Expr d) {
-  return select(d > 0.0f, 1.0f, d < 0.0f, -1.0f, 0.0f);
-}
+Expr sign(Expr d) { return select(d > 0.0f, 1.0f, d < 0.0f, -1.0f, 0.0f); }
 
 Func lowerSigmoidCE(OpContext &ctx) {
   return elementLoss(ctx, [](Expr x, Expr t) {
@@ -356,7 +354,9 @@ void registerLossOps(OpTable &t) {
   t["smooth_l1"] = lowerSmoothL1;
   t["smooth_l1_grad"] = lowerSmoothL1Grad;
   t["kl_divergence"] = lowerKl;
-  t["kl_divergence_mean_grad"] = [](OpContext &c) { return lowerKlGrad(c, true); };
+  t["kl_divergence_mean_grad"] = [](OpContext &c) {
+    return lowerKlGrad(c, true);
+  };
   t["kl_divergence_logvar_grad"] = [](OpContext &c) {
     return lowerKlGrad(c, false);
   };

@@ -57,9 +57,8 @@ Dims checkRecurrent(OpContext &ctx, int gates, int biases, bool backward) {
       throw LoweringError{"bias must be [G]"};
   d.sequences = ctx.ints("return_sequences", 1, {0})[0] != 0;
   if (backward) {
-    std::vector<int64_t> dy = d.sequences
-                                  ? std::vector<int64_t>{d.N, d.T, d.H}
-                                  : std::vector<int64_t>{d.N, d.H};
+    std::vector<int64_t> dy = d.sequences ? std::vector<int64_t>{d.N, d.T, d.H}
+                                          : std::vector<int64_t>{d.N, d.H};
     if (ctx.inputShapes.back() != dy)
       throw LoweringError{"dy must have the forward result's shape"};
   }
@@ -215,8 +214,7 @@ Func gruForward(OpContext &ctx, const Dims &d, Func xp, Func wh, Func bh) {
   Expr hid[3];
   for (int q = 0; q < 3; ++q) {
     Expr b = bh(q * H + kk);
-    Expr start =
-        ch.C == 1 ? b : select(ch.first(mc), b, S(n, kk, tt)[slot[q]]);
+    Expr start = ch.C == 1 ? b : select(ch.first(mc), b, S(n, kk, tt)[slot[q]]);
     hid[q] = chunkDot(
         ch, mc, [&](Expr m) { return S(n, m, tt - 1)[0]; },
         [&](Expr m) { return wh(q * H + kk, m); }, start);
@@ -293,17 +291,17 @@ Func lowerLstmBackward(OpContext &ctx) {
   Expr cPrev = S(n, kk, tt)[1], fNext = S(n, kk, tt + 2)[3];
   Expr tc = tanh(c);
   Expr dc = dh * o * (1.0f - tc * tc) + B(n, kk, tt + 1)[0] * fNext;
-  B(n, kk, tt) = lastChunk(ch, mc, {dh, z, z, z, z},
-                           {dc, dc * g * i * (1.0f - i),
-                            dc * cPrev * f * (1.0f - f),
-                            dc * i * (1.0f - g * g), dh * tc * o * (1.0f - o)});
+  B(n, kk, tt) =
+      lastChunk(ch, mc, {dh, z, z, z, z},
+                {dc, dc * g * i * (1.0f - i), dc * cPrev * f * (1.0f - f),
+                 dc * i * (1.0f - g * g), dh * tc * o * (1.0f - o)});
   scheduleRecurrence(B, n, k, t, r, d, ctx.gpu);
 
   // Packed result (j, t, n): 4H gate gradients, then h_{t-1}.
   Var j("j");
   Expr q = j / H, m = j % H;
-  Expr gate = mux(q, {B(n, m, t)[1], B(n, m, t)[2], B(n, m, t)[3],
-                      B(n, m, t)[4]});
+  Expr gate =
+      mux(q, {B(n, m, t)[1], B(n, m, t)[2], B(n, m, t)[3], B(n, m, t)[4]});
   Func out(ctx.resultName);
   out(j, t, n) =
       select(j < 4 * H, gate, S(n, clamp(j - 4 * H, 0, H - 1), t)[0]);
@@ -343,8 +341,8 @@ Func lowerGruBackward(OpContext &ctx) {
   Expr dn = dh * (1.0f - zg) * (1.0f - ng * ng);
   Expr dz = dh * (hPrev - ng) * zg * (1.0f - zg);
   Expr dr = dn * hn * rg * (1.0f - rg);
-  B(n, kk, tt) = lastChunk(ch, mc, {dh, z0, z0, z0, z0},
-                           {dh, dr, dz, dn, dn * rg});
+  B(n, kk, tt) =
+      lastChunk(ch, mc, {dh, z0, z0, z0, z0}, {dh, dr, dz, dn, dn * rg});
   scheduleRecurrence(B, n, k, t, r, d, ctx.gpu);
 
   // Packed (j, t, n): input side (dr, dz, dn), hidden side (dr, dz, dhn),

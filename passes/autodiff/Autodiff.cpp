@@ -65,8 +65,7 @@ LogicalResult setTrainingMode(func::FuncOp step) {
     }
   });
   for (Operation *op : ops) {
-    auto it =
-        autodiff::trainingExpansions().find(op->getName().getStringRef());
+    auto it = autodiff::trainingExpansions().find(op->getName().getStringRef());
     if (it == autodiff::trainingExpansions().end())
       continue;
     OpBuilder builder(op);

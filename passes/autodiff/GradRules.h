@@ -38,8 +38,8 @@ void registerPoolGradRules(GradRuleMap &rules);
 void registerShapeGradRules(GradRuleMap &rules);
 void registerLossGradRules(GradRuleMap &rules);
 void registerSequenceGradRules(GradRuleMap &rules); // lstm, gru
-void registerGraphGradRules(GradRuleMap &rules); // add, concat
-void registerNormGradRules(GradRuleMap &rules);  // layer_norm, batch_norm
+void registerGraphGradRules(GradRuleMap &rules);    // add, concat
+void registerNormGradRules(GradRuleMap &rules);     // layer_norm, batch_norm
 // batch_norm_train, dropout, reparameterize (TrainModeGrad.cpp)
 void registerTrainModeGradRules(GradRuleMap &rules);
 

@@ -47,8 +47,8 @@ struct SeqGrad {
       grads[0] = b.create<mtl::ReshapeOp>(loc, x.getType(), dx);
     }
     if (ctx.needsGrad[1])
-      grads[1] = b.create<mtl::DenseBackwardWeightOp>(
-          loc, wi.getType(), flat(x, F), flat(gi, G));
+      grads[1] = b.create<mtl::DenseBackwardWeightOp>(loc, wi.getType(),
+                                                      flat(x, F), flat(gi, G));
     if (ctx.needsGrad[2])
       grads[2] = b.create<mtl::DenseBackwardWeightOp>(
           loc, f32(b, {H, G}), flat(hprev, H), flat(gh, G));
@@ -76,8 +76,8 @@ static void lstmGrad(mtl::autodiff::GradContext &ctx,
   s.dense(ctx, grads, lstm.getInput(), lstm.getWInput(), gates, gates, hprev,
           4);
   if (ctx.needsGrad[3])
-    grads[3] = b.create<mtl::BiasGradOp>(s.loc, lstm.getBias().getType(),
-                                         gates);
+    grads[3] =
+        b.create<mtl::BiasGradOp>(s.loc, lstm.getBias().getType(), gates);
 }
 
 static void gruGrad(mtl::autodiff::GradContext &ctx,
@@ -87,18 +87,18 @@ static void gruGrad(mtl::autodiff::GradContext &ctx,
   OpBuilder &b = ctx.builder;
   Value packed = b.create<mtl::GruBackwardOp>(
       s.loc, f32(b, {s.N, s.T, 7 * s.H}), gru.getInput(), gru.getWInput(),
-      gru.getWHidden(), gru.getBiasInput(), gru.getBiasHidden(),
-      ctx.resultGrad, gru.getReturnSequencesAttr());
+      gru.getWHidden(), gru.getBiasInput(), gru.getBiasHidden(), ctx.resultGrad,
+      gru.getReturnSequencesAttr());
   Value gi = s.slice(packed, 0, 3 * s.H);
   Value gh = s.slice(packed, 3 * s.H, 3 * s.H);
   Value hprev = s.slice(packed, 6 * s.H, s.H);
   s.dense(ctx, grads, gru.getInput(), gru.getWInput(), gi, gh, hprev, 3);
   if (ctx.needsGrad[3])
-    grads[3] = b.create<mtl::BiasGradOp>(s.loc, gru.getBiasInput().getType(),
-                                         gi);
+    grads[3] =
+        b.create<mtl::BiasGradOp>(s.loc, gru.getBiasInput().getType(), gi);
   if (ctx.needsGrad[4])
-    grads[4] = b.create<mtl::BiasGradOp>(s.loc, gru.getBiasHidden().getType(),
-                                         gh);
+    grads[4] =
+        b.create<mtl::BiasGradOp>(s.loc, gru.getBiasHidden().getType(), gh);
 }
 
 void mtl::autodiff::registerSequenceGradRules(GradRuleMap &rules) {

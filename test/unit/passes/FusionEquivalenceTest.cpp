@@ -90,8 +90,8 @@ const char *kModel = R"(func.func @model() {
 struct Build {
   kg::Function train, eval;
   // Evidence that each fusion happened.
-  int concats = 0;   // heads / join: concatenated operands
-  int epilogues = 0; // epilogue: nodes marked mtl.fused_epilogue
+  int concats = 0;    // heads / join: concatenated operands
+  int epilogues = 0;  // epilogue: nodes marked mtl.fused_epilogue
   int lossGroups = 0; // losses: nodes marked mtl.loss_group
 };
 
@@ -231,15 +231,15 @@ std::vector<FusionOptions> combinations() {
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Fusions, FusionEquivalence, ::testing::ValuesIn(combinations()),
-    [](const auto &info) {
-      const FusionOptions &f = info.param;
-      return std::string(f.heads ? "heads" : "noheads") + "_" +
-             (f.join ? "join" : "nojoin") + "_" +
-             (f.epilogue ? "epilogue" : "noepilogue") + "_" +
-             (f.losses ? "losses" : "nolosses");
-    });
+INSTANTIATE_TEST_SUITE_P(Fusions, FusionEquivalence,
+                         ::testing::ValuesIn(combinations()),
+                         [](const auto &info) {
+                           const FusionOptions &f = info.param;
+                           return std::string(f.heads ? "heads" : "noheads") +
+                                  "_" + (f.join ? "join" : "nojoin") + "_" +
+                                  (f.epilogue ? "epilogue" : "noepilogue") +
+                                  "_" + (f.losses ? "losses" : "nolosses");
+                         });
 
 /// Where epilogue fusion applies in the reference model's train step, and
 /// where it must not (leaky_relu_grad reads the tanh's output: the tanh's

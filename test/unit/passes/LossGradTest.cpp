@@ -175,7 +175,6 @@ void gradCheck(const std::string &source, bool distinct = false,
   EXPECT_GT(checked, 0);
 }
 
-
 /// A @model with one param %p [shape] and one loss `op` against a target
 /// of the same shape (or `targetShape`), weight 1.5.
 std::string lossModel(const std::string &op, const std::string &shape,
@@ -183,12 +182,20 @@ std::string lossModel(const std::string &op, const std::string &shape,
   std::string b = std::to_string(batch);
   std::string p = "tensor<" + shape + "xf32>";
   return "func.func @model() {\n"
-         "  %p = mtl.param \"p\" : " + p + "\n"
-         "  %t = mtl.target \"t\" : " + p + "\n"
-         "  %m = mtl.mask \"t\" : tensor<" + b + "xf32>\n"
-         "  %l = mtl." + op + " %p, %t, %m " + attrs + " : (" + p + ", " + p +
-         ", tensor<" + b + "xf32>) -> tensor<*xf32>\n"
-         "  mtl.task \"t\" loss(%l : tensor<*xf32>) prediction(%p : " + p +
+         "  %p = mtl.param \"p\" : " +
+         p +
+         "\n"
+         "  %t = mtl.target \"t\" : " +
+         p +
+         "\n"
+         "  %m = mtl.mask \"t\" : tensor<" +
+         b +
+         "xf32>\n"
+         "  %l = mtl." +
+         op + " %p, %t, %m " + attrs + " : (" + p + ", " + p + ", tensor<" + b +
+         "xf32>) -> tensor<*xf32>\n"
+         "  mtl.task \"t\" loss(%l : tensor<*xf32>) prediction(%p : " +
+         p +
          ") {weight = 1.5 : f64}\n"
          "  return\n}\n";
 }
@@ -320,6 +327,6 @@ TEST(LossValue, SmoothL1AndSigmoidCrossEntropy) {
   double bce = (std::log1p(std::exp(0.5)) + std::log1p(std::exp(-3.0)) +
                 std::log1p(std::exp(-100.0)) + std::log(2.0)) /
                4;
-  EXPECT_NEAR(evalLoss(lossModel("sigmoid_cross_entropy", "2x2", 2), args),
-              bce, 1e-5);
+  EXPECT_NEAR(evalLoss(lossModel("sigmoid_cross_entropy", "2x2", 2), args), bce,
+              1e-5);
 }

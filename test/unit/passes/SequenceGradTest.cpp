@@ -176,7 +176,6 @@ void gradCheck(const std::string &source, bool distinct = false,
   EXPECT_GT(checked, 0);
 }
 
-
 std::string ty(std::vector<int64_t> s) {
   std::string r = "tensor<";
   for (int64_t d : s)
@@ -188,18 +187,16 @@ std::string ty(std::vector<int64_t> s) {
 std::string recurrentModel(bool gru, int N, int T, int F, int H, bool seq,
                            bool xIsInput = false) {
   int G = (gru ? 3 : 4) * H;
-  std::string x = ty({N, T, F}), wi = ty({F, G}), wh = ty({H, G}),
-              b = ty({G});
-  std::vector<int64_t> ys = seq ? std::vector<int64_t>{N, T, H}
-                                : std::vector<int64_t>{N, H};
+  std::string x = ty({N, T, F}), wi = ty({F, G}), wh = ty({H, G}), b = ty({G});
+  std::vector<int64_t> ys =
+      seq ? std::vector<int64_t>{N, T, H} : std::vector<int64_t>{N, H};
   std::string s = "func.func @model() {\n";
   s += xIsInput ? "  %x = mtl.input \"image\" : " + x + "\n"
                 : "  %x = mtl.param \"x\" : " + x + "\n";
   s += "  %wi = mtl.param \"wi\" : " + wi + "\n";
   s += "  %wh = mtl.param \"wh\" : " + wh + "\n";
   s += "  %b = mtl.param \"b\" : " + b + "\n";
-  std::string attrs =
-      seq ? " {return_sequences = true}" : "";
+  std::string attrs = seq ? " {return_sequences = true}" : "";
   if (gru) {
     s += "  %bh = mtl.param \"bh\" : " + b + "\n";
     s += "  %y = mtl.gru %x, %wi, %wh, %b, %bh" + attrs + " : (" + x + ", " +
@@ -247,7 +244,8 @@ std::vector<float> reference(bool gru, int N, int T, int F, int H, Args &a) {
           const auto &bh = a.at({kg::ArgKind::Param, "bh"}).f32;
           float r = sig(xi[k] + hh[k] + bh[k]);
           float z = sig(xi[H + k] + hh[H + k] + bh[H + k]);
-          float nn = std::tanh(xi[2 * H + k] + r * (hh[2 * H + k] + bh[2 * H + k]));
+          float nn =
+              std::tanh(xi[2 * H + k] + r * (hh[2 * H + k] + bh[2 * H + k]));
           hn[k] = (1 - z) * nn + z * h[k];
         } else {
           float i = sig(xi[k] + hh[k]), f = sig(xi[H + k] + hh[H + k]);
@@ -313,9 +311,7 @@ TEST(SequenceGrad, LstmVectorized) {
   gradCheck(recurrentModel(false, 32, 3, 2, 2, true), false, 8);
 }
 
-TEST(SequenceValue, GruVectorized) {
-  checkForward(true, false, 16);
-}
+TEST(SequenceValue, GruVectorized) { checkForward(true, false, 16); }
 
 // An lstm hidden dim over 32 is summed in chunks (codegen/ops/Recurrent.cpp):
 // H = 40 is two chunks of 20, H = 35 two of 18 with a short last one. The

@@ -25,8 +25,8 @@ std::vector<float> tiny() {
 TEST(Augment, FlipMirrorsColumnsAndBox) {
   std::vector<float> v = tiny();
   flipImage(v.data(), 3, 4, 1);
-  EXPECT_EQ(v, (std::vector<float>{3, 2, 1, 0, 13, 12, 11, 10, 23, 22, 21,
-                                   20}));
+  EXPECT_EQ(v,
+            (std::vector<float>{3, 2, 1, 0, 13, 12, 11, 10, 23, 22, 21, 20}));
   float box[4] = {0.25f, 0.0f, 0.5f, 1.0f}; // column 1
   flipBox(box);
   EXPECT_FLOAT_EQ(box[0], 0.5f); // column 2 after the flip
@@ -37,8 +37,7 @@ TEST(Augment, FlipMirrorsColumnsAndBox) {
 TEST(Augment, ShiftMovesContentZeroFillsAndMovesBox) {
   std::vector<float> v = tiny();
   shiftImage(v.data(), 3, 4, 1, 1, -1); // right 1, up 1
-  EXPECT_EQ(v,
-            (std::vector<float>{0, 10, 11, 12, 0, 20, 21, 22, 0, 0, 0, 0}));
+  EXPECT_EQ(v, (std::vector<float>{0, 10, 11, 12, 0, 20, 21, 22, 0, 0, 0, 0}));
   float box[4] = {0.0f, 1 / 3.0f, 0.5f, 1.0f};
   shiftBox(box, 3, 4, 1, -1);
   EXPECT_FLOAT_EQ(box[0], 0.25f);

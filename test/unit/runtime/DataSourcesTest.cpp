@@ -81,10 +81,10 @@ std::string errorOf(const std::function<void()> &f) {
 }
 
 json detectTasks() {
-  return json::array(
-      {task("label", "label", "softmax_cross_entropy", {10}),
-       task("group", "group", "softmax_cross_entropy", {4}),
-       task("box", "box", "mse", {4}), task("item", "item", "mse", {784})});
+  return json::array({task("label", "label", "softmax_cross_entropy", {10}),
+                      task("group", "group", "softmax_cross_entropy", {4}),
+                      task("box", "box", "mse", {4}),
+                      task("item", "item", "mse", {784})});
 }
 
 } // namespace
@@ -132,8 +132,7 @@ TEST(Npy, CorruptAndTruncatedFiles) {
   f64.replace(f64.find("<f4"), 3, "<f8");
   test::writeFile(tmp.path("f64.npy"), f64);
   msg = errorOf([&] { readNpy(tmp.path("f64.npy")); });
-  EXPECT_NE(msg.find("dtype '<f8' is not supported"), std::string::npos)
-      << msg;
+  EXPECT_NE(msg.find("dtype '<f8' is not supported"), std::string::npos) << msg;
   std::string fortran = bytes;
   fortran.replace(fortran.find("False"), 5, "True ");
   test::writeFile(tmp.path("fo.npy"), fortran);
@@ -238,8 +237,8 @@ TEST(Csv, LoadsASplit) {
   EXPECT_EQ(s.size, 2);
   EXPECT_EQ(s.images, (std::vector<float>{0.5f, 1, 2, 3}));
   j["input"]["shape"] = {3};
-  std::string msg = errorOf(
-      [&] { loadSplit(Descriptor::parse(j.dump()), "", true, 0); });
+  std::string msg =
+      errorOf([&] { loadSplit(Descriptor::parse(j.dump()), "", true, 0); });
   EXPECT_NE(msg.find("train.csv: 2 feature columns per sample, but the "
                      "model's input 'image' [3] has 3 values"),
             std::string::npos)
@@ -261,8 +260,7 @@ TEST(Generated, FashionDetectBoxIsTheTightBoxOfTheItem) {
   TempDir tmp;
   writeItems(tmp.dir, 20);
   Descriptor d = Descriptor::parse(
-      descriptor("fashion-detect", tmp.dir, {40, 40, 1}, detectTasks())
-          .dump());
+      descriptor("fashion-detect", tmp.dir, {40, 40, 1}, detectTasks()).dump());
   Split s = loadSplit(d, "", true, 0);
   ASSERT_EQ(s.size, 20);
   EXPECT_EQ(s.imageShape, (Shape{40, 40, 1}));
@@ -372,8 +370,8 @@ TEST(Generated, Sequential) {
 }
 
 TEST(Generated, TargetMustBeAFieldOfTheSource) {
-  json j = descriptor("idx", "/tmp", {28, 28, 1},
-                      {task("box", "box", "mse", {4})});
+  json j =
+      descriptor("idx", "/tmp", {28, 28, 1}, {task("box", "box", "mse", {4})});
   std::string msg = errorOf([&] { Descriptor::parse(j.dump()); });
   EXPECT_NE(msg.find("$.tasks[0].target 'box' is not a field of data source "
                      "'idx' (fields: label, image)"),
@@ -408,8 +406,9 @@ TEST(Training, ValidationSplitIsFixedAndDisjoint) {
       seen.insert(std::lround(s->image(k)[19 * 28 + 3] * 255) - 100);
   EXPECT_EQ(seen.size(), 40u);
   j["data"]["validation"] = 1.5;
-  EXPECT_NE(errorOf([&] { Descriptor::parse(j.dump()); })
-                .find("$.data.validation 1.5 must be in [0, 1)"),
+  EXPECT_NE(errorOf([&] {
+              Descriptor::parse(j.dump());
+            }).find("$.data.validation 1.5 must be in [0, 1)"),
             std::string::npos);
 }
 
@@ -445,27 +444,24 @@ TEST(Training, LabelFractionMasksOnlyThatTask) {
 
 TEST(Training, MissingLabelsAndNaNValuesAreMasked) {
   // Through Pipeline::setBatch: class -1 and a NaN box mask their row only.
-  json tasks = json::array({task("label", "label", "softmax_cross_entropy",
-                                 {10}),
-                            task("box", "box", "mse", {4})});
+  json tasks =
+      json::array({task("label", "label", "softmax_cross_entropy", {10}),
+                   task("box", "box", "mse", {4})});
   json j = descriptor("fashion-detect", "/tmp", {40, 40, 1}, tasks);
   json T = [](const char *k, const char *n, json s, const char *dt) {
     return json{{"kind", k}, {"name", n}, {"shape", s}, {"dtype", dt}};
   }("input", "image", {4, 40, 40, 1}, "f32");
-  json args = {T,
-               {{"kind", "target"},
-                {"name", "label"},
-                {"shape", {4}},
-                {"dtype", "i32"}},
-               {{"kind", "mask"}, {"name", "label"}, {"shape", {4}},
-                {"dtype", "f32"}},
-               {{"kind", "target"},
-                {"name", "box"},
-                {"shape", {4, 4}},
-                {"dtype", "f32"}},
-               {{"kind", "mask"}, {"name", "box"}, {"shape", {4}},
-                {"dtype", "f32"}}};
-  j["pipelines"] = {{"eval_step", {{"args", args}, {"outputs", json::array()}}}};
+  json args = {
+      T,
+      {{"kind", "target"}, {"name", "label"}, {"shape", {4}}, {"dtype", "i32"}},
+      {{"kind", "mask"}, {"name", "label"}, {"shape", {4}}, {"dtype", "f32"}},
+      {{"kind", "target"},
+       {"name", "box"},
+       {"shape", {4, 4}},
+       {"dtype", "f32"}},
+      {{"kind", "mask"}, {"name", "box"}, {"shape", {4}}, {"dtype", "f32"}}};
+  j["pipelines"] = {
+      {"eval_step", {{"args", args}, {"outputs", json::array()}}}};
   std::string s = j.dump();
   static const PipelineEntry entries[] = {
       {"eval_step", [](void **) { return 0; }, nullptr}};

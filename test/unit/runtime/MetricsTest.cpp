@@ -98,12 +98,11 @@ TEST(Metrics, TopKByHand) {
 }
 
 TEST(Metrics, IoUMaeAndPsnrByHand) {
-  EXPECT_DOUBLE_EQ(boxIoU((const float[]){0, 0, 2, 2},
-                          (const float[]){1, 1, 3, 3}),
-                   1.0 / 7);
-  EXPECT_DOUBLE_EQ(boxIoU((const float[]){0, 0, 1, 1},
-                          (const float[]){2, 2, 3, 3}),
-                   0.0);
+  EXPECT_DOUBLE_EQ(
+      boxIoU((const float[]){0, 0, 2, 2}, (const float[]){1, 1, 3, 3}),
+      1.0 / 7);
+  EXPECT_DOUBLE_EQ(
+      boxIoU((const float[]){0, 0, 1, 1}, (const float[]){2, 2, 3, 3}), 0.0);
   EXPECT_DOUBLE_EQ(boxIoU((const float[]){0.5f, 0, 0, 1}, // inverted
                           (const float[]){0, 0, 1, 1}),
                    0.0);

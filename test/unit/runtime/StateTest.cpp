@@ -78,8 +78,10 @@ json stateDescriptor(const std::string &dir) {
   j["params"] = {{{"name", "w"}, {"shape", {1}}, {"init", "zeros"}}};
   j["states"] = {{{"name", "running"}, {"shape", {1}}, {"init", "ones"}}};
   json args = {tensor("input", "image", {B, 2, 2, 1}),
-               tensor("target", "value", {B}), tensor("mask", "value", {B}),
-               tensor("param", "w", {1}), tensor("state", "running", {1}),
+               tensor("target", "value", {B}),
+               tensor("mask", "value", {B}),
+               tensor("param", "w", {1}),
+               tensor("state", "running", {1}),
                tensor("seed", "seed", json::array(), "i32")};
   json outs = {tensor("loss", "value", json::array()),
                tensor("prediction", "value", {B, 1})};
@@ -146,8 +148,7 @@ TEST(State, StatesAreAlignedAndInitialized) {
   Model model(stateModel(s));
   EXPECT_EQ(model.state(0)[0], 1.0f);
   EXPECT_EQ(model.state(1)[0], 0.0f);
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(model.state(1)) % kBufferAlignment,
-            0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(model.state(1)) % kBufferAlignment, 0u);
 }
 
 TEST(State, TrainCopiesStateOutSavesItAndSeedsEachStep) {
