@@ -6,21 +6,13 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ir/MtlOps.h"
+#include "ir/ShapeUtils.h"
 
 using namespace mlir;
 using namespace mtl;
+using namespace mtl::detail;
 
 namespace {
-LogicalResult verifyInferred(ShapeInference op) {
-  FailureOr<Type> inferred = op.inferResultType();
-  if (failed(inferred))
-    return failure();
-  Type actual = op->getResult(0).getType();
-  if (!*inferred || !isa<RankedTensorType>(actual) || actual == *inferred)
-    return success();
-  return op->emitOpError() << "result type " << actual
-                           << " does not match the inferred type " << *inferred;
-}
 
 RankedTensorType rankedOf(Value v) {
   return dyn_cast<RankedTensorType>(v.getType());

@@ -1,11 +1,13 @@
 //===- MtlOps.cpp - Verifiers of the mtl ops ------------------------------===//
 #include "ir/MtlOps.h"
+#include "ir/ShapeUtils.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 
 using namespace mlir;
 using namespace mtl;
+using namespace mtl::detail;
 
 #include "ir/MtlInterfaces.cpp.inc"
 
@@ -13,18 +15,6 @@ using namespace mtl;
 #include "ir/MtlOps.cpp.inc"
 
 namespace {
-/// A forward op is valid when its shape rule accepts the operands and the
-/// result is either unranked (not inferred yet) or exactly the inferred type.
-LogicalResult verifyInferred(ShapeInference op) {
-  FailureOr<Type> inferred = op.inferResultType();
-  if (failed(inferred))
-    return failure();
-  Type actual = op->getResult(0).getType();
-  if (!*inferred || !isa<RankedTensorType>(actual) || actual == *inferred)
-    return success();
-  return op->emitOpError() << "result type " << actual
-                           << " does not match the inferred type " << *inferred;
-}
 
 ArrayRef<int64_t> shape(Value v) {
   return cast<ShapedType>(v.getType()).getShape();

@@ -1,39 +1,15 @@
 //===- SequenceShapeRules.cpp - Shape rules of ir/SequenceOps.td ----------===//
 #include "ir/MtlOps.h"
+#include "ir/ShapeUtils.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 
 using namespace mlir;
 using namespace mtl;
+using namespace mtl::detail;
 
 namespace {
-std::optional<ArrayRef<int64_t>> shapeOf(Value v) {
-  if (!v)
-    return std::nullopt;
-  auto t = dyn_cast<RankedTensorType>(v.getType());
-  if (!t)
-    return std::nullopt;
-  return t.getShape();
-}
-
-std::string str(ArrayRef<int64_t> shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-LogicalResult verifyInferred(ShapeInference op) {
-  FailureOr<Type> inferred = op.inferResultType();
-  if (failed(inferred))
-    return failure();
-  Type actual = op->getResult(0).getType();
-  if (!*inferred || !isa<RankedTensorType>(actual) || actual == *inferred)
-    return success();
-  return op->emitOpError() << "result type " << actual
-                           << " does not match the inferred type " << *inferred;
-}
 
 /// The shared rule of lstm (G = 4) and gru (G = 3): returns [N, T, H] or
 /// [N, H]; `biases` are [G H] each.

@@ -6,47 +6,14 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ir/MtlOps.h"
+#include "ir/ShapeUtils.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 
 using namespace mlir;
 using namespace mtl;
-
-namespace {
-/// The shape of `v` if it is ranked, else nullopt.
-std::optional<ArrayRef<int64_t>> shapeOf(Value v) {
-  if (!v)
-    return std::nullopt;
-  auto t = dyn_cast<RankedTensorType>(v.getType());
-  if (!t)
-    return std::nullopt;
-  return t.getShape();
-}
-
-std::string str(ArrayRef<int64_t> shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-Type f32Tensor(Operation *op, ArrayRef<int64_t> shape) {
-  return RankedTensorType::get(shape, Float32Type::get(op->getContext()));
-}
-
-LogicalResult checkPair(Operation *op, ArrayRef<int64_t> v, StringRef what,
-                        int64_t min) {
-  if (v.size() != 2)
-    return op->emitError() << what << " must have 2 values [h, w], got "
-                           << v.size();
-  for (int64_t x : v)
-    if (x < min)
-      return op->emitError()
-             << what << " must be >= " << min << ", got " << str(v);
-  return success();
-}
-} // namespace
+using namespace mtl::detail;
 
 FailureOr<Type> Conv2DOp::inferResultType() {
   auto x = shapeOf(getInput()), w = shapeOf(getFilter());

@@ -6,41 +6,15 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ir/MtlOps.h"
+#include "ir/ShapeUtils.h"
 
 #include "mlir/IR/Builders.h"
 
 using namespace mlir;
 using namespace mtl;
+using namespace mtl::detail;
 
 namespace {
-std::optional<ArrayRef<int64_t>> shapeOf(Value v) {
-  auto t = dyn_cast<RankedTensorType>(v.getType());
-  if (!t)
-    return std::nullopt;
-  return t.getShape();
-}
-
-std::string str(ArrayRef<int64_t> shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-Type f32Tensor(Operation *op, ArrayRef<int64_t> shape) {
-  return RankedTensorType::get(shape, Float32Type::get(op->getContext()));
-}
-
-LogicalResult verifyInferred(ShapeInference op) {
-  FailureOr<Type> inferred = op.inferResultType();
-  if (failed(inferred))
-    return failure();
-  Type actual = op->getResult(0).getType();
-  if (!*inferred || !isa<RankedTensorType>(actual) || actual == *inferred)
-    return success();
-  return op->emitOpError() << "result type " << actual
-                           << " does not match the inferred type " << *inferred;
-}
 
 /// `v` is `[c]` (or still unranked).
 LogicalResult checkChannelVector(Operation *op, Value v, int64_t c,

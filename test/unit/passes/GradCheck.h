@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <random>
@@ -131,12 +132,18 @@ inline double objective(
   return total;
 }
 
-/// Checks every parameter's gradient at up to `samples` coordinates.
+using Args = std::map<std::pair<kg::ArgKind, std::string>, HostTensor>;
+
+/// Checks every parameter's gradient at up to `samples` coordinates. `fix`
+/// may adjust the random arguments first (valid boxes, targets in [0, 1]).
 inline void gradCheck(const std::string &source, bool distinct = false,
-                      int samples = 12) {
+                      int samples = 12,
+                      const std::function<void(Args &)> &fix = nullptr) {
   Steps steps = compile(source);
   std::mt19937 rng(42);
   auto args = randomArgs(steps.train, distinct, rng);
+  if (fix)
+    fix(args);
   std::vector<HostTensor> outs;
   ASSERT_EQ(codegen::evaluate(steps.train, bindArgs(steps.train, args), outs),
             "");
