@@ -5,31 +5,25 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Codegen.h"
+#include "codegen/Driver.h"
 #include "codegen/Lowering.h"
+#include "codegen/Segments.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <thread>
 
 using namespace Halide;
 
 namespace mtl::codegen {
 
-/// Runs `body`, turning every exception into an error string.
-template <typename F> static std::string guarded(F body) {
-  try {
-    body();
-    return "";
-  } catch (const LoweringError &e) {
-    return e.message;
-  } catch (const Halide::Error &e) {
-    return std::string("Halide: ") + e.what();
-  } catch (const std::exception &e) {
-    return std::string("codegen: ") + e.what();
-  } catch (...) {
-    return "codegen: unknown exception";
-  }
-}
-
 std::string resolveTarget(const CodegenOptions &options) {
   std::string out;
-  std::string err = guarded([&] {
+  std::string err = guardedCall([&] {
     out = chooseTarget(options.target, options.halideTarget).to_string();
   });
   return err.empty() ? out : "error: " + err;
@@ -38,28 +32,133 @@ std::string resolveTarget(const CodegenOptions &options) {
 std::string compileFunctions(const std::vector<kg::Function> &functions,
                              const CodegenOptions &options,
                              std::vector<std::string> &outFiles) {
-  return guarded([&] {
-    Target target = chooseTarget(options.target, options.halideTarget);
-    std::string dir = options.outDir.empty() ? "." : options.outDir;
-    for (const kg::Function &fn : functions) {
-      LoweredFunction lf = lowerFunction(fn, target);
-      std::string cname = "mtl_" + sanitize(fn.name);
-      std::string prefix = dir + "/" + cname;
-      std::map<OutputFileType, std::string> files = {
-          {OutputFileType::object, prefix + ".o"},
-          {OutputFileType::c_header, prefix + ".h"}};
-      if (options.emitStmt) {
-        files[OutputFileType::stmt_html] = prefix + ".stmt.html";
-        files[OutputFileType::stmt] = prefix + ".stmt";
-      }
-      lf.pipeline.compile_to(files, lf.arguments(), cname,
-                             target.with_feature(Target::NoRuntime));
-      outFiles.push_back(prefix + ".o");
+  Target target;
+  std::string err = guardedCall(
+      [&] { target = chooseTarget(options.target, options.halideTarget); });
+  if (!err.empty())
+    return err;
+  const std::string dir = options.outDir.empty() ? "." : options.outDir;
+  // On the CPU every step function becomes small pipelines plus an entry
+  // point (Segments.h); a GPU step stays one pipeline, so tensors never
+  // leave the device between kernels.
+  const bool segmented = !target.has_gpu_feature();
+  struct Job {
+    std::string label;
+    std::function<void()> run;
+  };
+  std::vector<Job> jobs;
+  std::vector<std::string> objects;
+  auto compileOne = [&](const kg::Function &fn, const std::string &cname) {
+    LoweredFunction lf = lowerFunction(fn, target);
+    std::string prefix = dir + "/" + cname;
+    std::map<OutputFileType, std::string> files = {
+        {OutputFileType::object, prefix + ".o"}};
+    if (options.emitStmt) {
+      files[OutputFileType::stmt_html] = prefix + ".stmt.html";
+      files[OutputFileType::stmt] = prefix + ".stmt";
     }
-    std::string runtime = dir + "/halide_runtime.o";
-    compile_standalone_runtime(runtime, target);
-    outFiles.push_back(runtime);
-  });
+    lf.pipeline.compile_to(files, lf.arguments(), cname,
+                           target.with_feature(Target::NoRuntime));
+  };
+  std::vector<SegmentedFunction> split(functions.size());
+  for (size_t f = 0; f < functions.size(); ++f) {
+    const kg::Function &fn = functions[f];
+    const std::string cname = "mtl_" + sanitize(fn.name);
+    if (!segmented) {
+      jobs.push_back({fn.name, [&, cname] { compileOne(fn, cname); }});
+      objects.push_back(dir + "/" + cname + ".o");
+      continue;
+    }
+    split[f] = segmentFunction(fn);
+    const SegmentedFunction &sf = split[f];
+    for (size_t k = 0; k < sf.segments.size(); ++k) {
+      std::string sub = cname + "_s" + std::to_string(k);
+      jobs.push_back({fn.name + " " + sf.segments[k].label,
+                      [&, k, sub] { compileOne(sf.segments[k].fn, sub); }});
+      objects.push_back(dir + "/" + sub + ".o");
+    }
+    jobs.push_back(
+        {fn.name + " entry point", [&, cname, f] {
+           std::string src = dir + "/" + cname + ".cpp";
+           std::ofstream(src)
+               << segmentedEntrySource(functions[f], split[f], cname);
+           std::string e = detail::runCommand(
+               detail::compiler(LinkOptions{}) +
+                   " -std=c++17 -O2 -fPIC -c -I/usr/include/halide14 " +
+                   detail::shellQuote(src) + " -o " +
+                   detail::shellQuote(dir + "/" + cname + ".o"),
+               false, dir + "/" + cname + ".log");
+           if (!e.empty())
+             throw LoweringError{"entry point of " + functions[f].name + ": " +
+                                 e};
+         }});
+    objects.push_back(dir + "/" + cname + ".o");
+  }
+  jobs.push_back(
+      {"halide runtime",
+       [&] { compile_standalone_runtime(dir + "/halide_runtime.o", target); }});
+  objects.push_back(dir + "/halide_runtime.o");
+
+  std::vector<std::string> errors(jobs.size());
+  std::vector<double> seconds(jobs.size(), 0.0);
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t k; (k = next++) < jobs.size();) {
+      auto start = std::chrono::steady_clock::now();
+      errors[k] = guardedCall(jobs[k].run);
+      seconds[k] = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+    }
+  };
+  unsigned threads =
+      options.jobs > 0 ? options.jobs : std::thread::hardware_concurrency();
+  threads = std::max(1u, std::min<unsigned>(threads, jobs.size()));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t)
+    pool.emplace_back(worker);
+  worker();
+  for (std::thread &t : pool)
+    t.join();
+  for (size_t k = 0; k < jobs.size(); ++k)
+    if (!errors[k].empty())
+      return errors[k];
+  if (options.verbose) {
+    // The slowest compiles, then a total per step function.
+    std::vector<size_t> order(jobs.size());
+    for (size_t k = 0; k < order.size(); ++k)
+      order[k] = k;
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return seconds[a] > seconds[b]; });
+    for (size_t i = 0; i < std::min<size_t>(order.size(), 8); ++i)
+      std::fprintf(stderr, "mtlc:   compiled %-48s %6.2f s\n",
+                   jobs[order[i]].label.substr(0, 48).c_str(),
+                   seconds[order[i]]);
+    double total = 0;
+    for (double t : seconds)
+      total += t;
+    std::fprintf(stderr,
+                 "mtlc:   %zu pipelines, %.1f s of compile time on %u "
+                 "threads\n",
+                 jobs.size(), total, threads);
+  }
+  if (options.emitStmt && segmented) {
+    // One readable file per step function: its segments in order.
+    for (size_t f = 0; f < functions.size(); ++f) {
+      const std::string cname = "mtl_" + sanitize(functions[f].name);
+      std::ofstream all(dir + "/" + cname + ".stmt");
+      all << "// " << functions[f].name << ": " << split[f].segments.size()
+          << " pipelines run in order (one per kernel; codegen/Segments.h)\n";
+      for (size_t k = 0; k < split[f].segments.size(); ++k) {
+        std::string sub = dir + "/" + cname + "_s" + std::to_string(k);
+        all << "\n// ---- segment " << k << ": " << split[f].segments[k].label
+            << "\n"
+            << std::ifstream(sub + ".stmt").rdbuf();
+      }
+    }
+  }
+  outFiles.insert(outFiles.end(), objects.begin(), objects.end());
+  return "";
 }
 
 } // namespace mtl::codegen

@@ -19,13 +19,18 @@ struct CodegenOptions {
   std::string halideTarget;   // Halide target string override, "" = auto
   std::string outDir;         // where objects go ("" = current directory)
   bool emitStmt = false;      // also write <fn>.stmt (--emit=halide-stmt)
+  int jobs = 0;               // functions compiled at once, 0 = one per core
+  bool verbose = false;       // print each function's compile time
 };
 
 /// Compiles each Function to `<outDir>/mtl_<name>.o` (+ `.h`) with C entry
 /// points `mtl_<name>_argv` / `mtl_<name>_metadata`; pipeline arguments are
 /// Function.args then Function.outputs, in order. Adds one standalone Halide
 /// runtime object, `<outDir>/halide_runtime.o`. `outFiles` receives the
-/// object files to link. Returns "" on success, else an error message.
+/// object files to link. The functions are compiled in parallel (the Halide
+/// compiler is thread-safe for pipelines that share no Funcs or Exprs; each
+/// is lowered in its own thread). Returns "" on success, else the first
+/// error message.
 std::string compileFunctions(const std::vector<kg::Function> &functions,
                              const CodegenOptions &options,
                              std::vector<std::string> &outFiles);

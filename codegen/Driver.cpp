@@ -25,10 +25,13 @@ using nlohmann::json;
 
 json argJson(const kg::Function &fn, const kg::Arg &a) {
   const kg::Value &v = fn.values.at(a.value);
-  return json{{"kind", kg::toString(a.kind)},
-              {"name", a.name},
-              {"shape", v.shape},
-              {"dtype", kg::toString(v.dtype)}};
+  json j{{"kind", kg::toString(a.kind)},
+         {"name", a.name},
+         {"shape", v.shape},
+         {"dtype", kg::toString(v.dtype)}};
+  if (!a.task.empty())
+    j["task"] = a.task;
+  return j;
 }
 
 /// The init the IR gives (he_normal, zeros, ...), with the fans from the HWIO
@@ -212,6 +215,7 @@ std::string modelDescriptor(const spec::Spec &spec,
   const spec::Train &tr = spec.train;
   d["train"] = {{"optimizer", tr.optimizer},
                 {"lr", tr.lr},
+                {"warmup", tr.warmup},
                 {"momentum", tr.momentum},
                 {"beta1", tr.beta1},
                 {"beta2", tr.beta2},
@@ -219,6 +223,14 @@ std::string modelDescriptor(const spec::Spec &spec,
                 {"weight_decay", tr.weightDecay},
                 {"epochs", tr.epochs},
                 {"seed", tr.seed}};
+
+  const spec::Strategy &st = spec.strategy;
+  d["strategy"] = {{"weighting", st.weighting},
+                   {"gradient", st.gradient},
+                   {"on", st.on},
+                   {"dwa_temperature", st.dwaTemperature},
+                   {"gradnorm_alpha", st.gradnormAlpha},
+                   {"cagrad_c", st.cagradC}};
 
   json pipes = json::object();
   for (const kg::Function &f : functions) {

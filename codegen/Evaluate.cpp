@@ -20,36 +20,6 @@ using namespace Halide;
 namespace mtl::codegen {
 namespace {
 
-std::string keyOf(const kg::Function &fn) {
-  std::ostringstream os;
-  os << fn.name << '|';
-  for (const kg::Value &v : fn.values) {
-    os << int(v.dtype) << ':';
-    for (auto e : v.shape)
-      os << e << ',';
-    os << ';';
-  }
-  for (const kg::Node &n : fn.nodes) {
-    os << n.op << '(';
-    for (int i : n.inputs)
-      os << i << ',';
-    os << ")" << n.result << '{';
-    for (auto &[k, v] : n.ints) {
-      os << k << '=';
-      for (auto e : v)
-        os << e << ',';
-    }
-    for (auto &[k, v] : n.floats)
-      os << k << '=' << v << ',';
-    os << '}';
-  }
-  for (const kg::Arg &a : fn.args)
-    os << "a" << int(a.kind) << a.name << '=' << a.value << ';';
-  for (const kg::Arg &a : fn.outputs)
-    os << "o" << int(a.kind) << a.name << '=' << a.value << ';';
-  return os.str();
-}
-
 struct Compiled {
   LoweredFunction lf;
   Target target;
@@ -58,7 +28,7 @@ struct Compiled {
 std::shared_ptr<Compiled> compiledFor(const kg::Function &fn) {
   static std::mutex mu;
   static std::map<std::string, std::shared_ptr<Compiled>> cache;
-  std::string key = keyOf(fn);
+  std::string key = kg::fingerprint(fn);
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it != cache.end())
@@ -91,11 +61,12 @@ std::string evaluate(const kg::Function &fn,
   return benchmark(fn, args, 1, outputs, unused);
 }
 
-std::string benchmark(const kg::Function &fn,
-                      const std::vector<HostTensor> &args, int calls,
-                      std::vector<HostTensor> &outputs,
-                      std::vector<double> &msPerCall) {
-  try {
+namespace {
+std::string runCompiled(const kg::Function &fn,
+                        const std::vector<HostTensor> &args, int calls,
+                        std::vector<HostTensor> &outputs,
+                        std::vector<double> &msPerCall) {
+  {
     if (args.size() != fn.args.size())
       return "evaluate: " + fn.name + " takes " +
              std::to_string(fn.args.size()) + " arguments, got " +
@@ -155,13 +126,18 @@ std::string benchmark(const kg::Function &fn,
       }
     }
     return "";
-  } catch (const LoweringError &e) {
-    return e.message;
-  } catch (const Halide::Error &e) {
-    return std::string("Halide: ") + e.what();
-  } catch (const std::exception &e) {
-    return std::string("evaluate: ") + e.what();
   }
+}
+} // namespace
+
+std::string benchmark(const kg::Function &fn,
+                      const std::vector<HostTensor> &args, int calls,
+                      std::vector<HostTensor> &outputs,
+                      std::vector<double> &msPerCall) {
+  std::string result;
+  std::string err = guardedCall(
+      [&] { result = runCompiled(fn, args, calls, outputs, msPerCall); });
+  return err.empty() ? result : err;
 }
 
 } // namespace mtl::codegen

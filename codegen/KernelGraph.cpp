@@ -5,6 +5,8 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/KernelGraph.h"
 
+#include <sstream>
+
 namespace mtl::kg {
 
 const char *toString(ArgKind kind) {
@@ -29,6 +31,10 @@ const char *toString(ArgKind kind) {
     return "state_out";
   case ArgKind::Seed:
     return "seed";
+  case ArgKind::LossWeights:
+    return "loss_weights";
+  case ArgKind::TaskGrad:
+    return "task_grad";
   }
   return "unknown";
 }
@@ -41,6 +47,43 @@ const char *toString(DType dtype) {
     return "i32";
   }
   return "unknown";
+}
+
+std::string fingerprint(const Function &fn) {
+  std::ostringstream os;
+  os << fn.name << '|';
+  for (const Value &v : fn.values) {
+    os << int(v.dtype) << ':';
+    for (auto e : v.shape)
+      os << e << ',';
+    os << ';';
+  }
+  for (const Node &n : fn.nodes) {
+    os << n.op << '(';
+    for (int i : n.inputs)
+      os << i << ',';
+    os << ")" << n.result << '{';
+    for (auto &[k, v] : n.ints) {
+      os << k << '=';
+      for (auto e : v)
+        os << e << ',';
+    }
+    for (auto &[k, v] : n.floats)
+      os << k << '=' << v << ',';
+    os << '}';
+  }
+  for (const Arg &a : fn.args)
+    os << "a" << int(a.kind) << a.name << '=' << a.value << ';';
+  for (const Arg &a : fn.outputs)
+    os << "o" << int(a.kind) << a.name << '=' << a.value << ';';
+  return os.str();
+}
+
+int64_t byteSize(const Value &v) {
+  int64_t n = 4;
+  for (int64_t d : v.shape)
+    n *= d;
+  return n;
 }
 
 } // namespace mtl::kg

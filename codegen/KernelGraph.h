@@ -43,18 +43,22 @@ struct Node {
 
 /// What a pipeline argument or output means to the runtime.
 enum class ArgKind {
-  Input,      // model input batch, `name` = input name (e.g. "image")
-  Target,     // a task's target batch, `name` = task name
-  Mask,       // a task's per-sample weight (1 = labelled, 0 = skip)
-  Param,      // a parameter, `name` = parameter name
-  Loss,       // output: a task's mean loss (scalar), `name` = task
-  Prediction, // output: a task's head output, `name` = task
-  Grad,       // output: gradient of the weighted loss w.r.t. param `name`
-  State,      // a non-trained tensor kept across steps and saved in
-              // checkpoints (e.g. batch-norm running statistics)
-  StateOut,   // output of a train step: the new value of state `name`
-  Seed,       // 0-dim i32, a different value every training step (dropout,
-              // reparameterize noise); `name` is "seed"
+  Input,       // model input batch, `name` = input name (e.g. "image")
+  Target,      // a task's target batch, `name` = task name
+  Mask,        // a task's per-sample weight (1 = labelled, 0 = skip)
+  Param,       // a parameter, `name` = parameter name
+  Loss,        // output: a task's mean loss (scalar), `name` = task
+  Prediction,  // output: a task's head output, `name` = task
+  Grad,        // output: gradient of the weighted loss w.r.t. param `name`
+  State,       // a non-trained tensor kept across steps and saved in
+               // checkpoints (e.g. batch-norm running statistics)
+  StateOut,    // output of a train step: the new value of state `name`
+  Seed,        // 0-dim i32, a different value every training step (dropout,
+               // reparameterize noise); `name` is "seed"
+  LossWeights, // f32[T]: the tasks' loss weights of this step, set by the
+               // runtime's weighting strategy; `name` is "loss_weights"
+  TaskGrad,    // output: task `task`'s gradient of shared param `name`
+               // (the runtime's gradient method combines them)
 };
 
 struct Arg {
@@ -62,6 +66,7 @@ struct Arg {
   std::string name;
   int value = -1;   // value id
   std::string init; // Param / State: how the runtime initializes it
+  std::string task; // TaskGrad: the task
 };
 
 struct Function {
@@ -74,6 +79,13 @@ struct Function {
 
 const char *toString(ArgKind kind);
 const char *toString(DType dtype);
+
+/// The function's whole content as a string: equal for equal functions (a
+/// cache key for JIT-compiled pipelines).
+std::string fingerprint(const Function &fn);
+
+/// Bytes of a dense tensor of `v` (f32 and i32 are both 4 bytes).
+int64_t byteSize(const Value &v);
 
 } // namespace mtl::kg
 

@@ -49,6 +49,7 @@ const OpTable &opTable() {
     registerBoxLossOps(t);
     registerRecurrentOps(t);
     registerTrainModeOps(t);
+    registerStrategyOps(t);
     return t;
   }();
   return table;
@@ -186,8 +187,9 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target) {
   for (const kg::Arg &o : fn.outputs)
     if (o.value >= 0 && o.value < nv)
       ++outputUses[o.value];
-  static const std::set<std::string> kEpilogueProducers = {"conv2d", "dense",
-                                                           "conv_transpose2d"};
+  static const std::set<std::string> kEpilogueProducers = {
+      "conv2d",           "dense",      "conv_transpose2d",
+      "batch_norm_train", "batch_norm", "max_pool_grad"};
   const EpilogueTable &epilogues = epilogueTable();
   // The chain of epilogue nodes fused into node k (empty: none).
   auto epilogueChain = [&](int k) {

@@ -71,6 +71,23 @@ struct LoweringError {
   std::string message;
 };
 
+/// Runs `body`, turning every exception into an error string ("" = none):
+/// no exception crosses the codegen API.
+template <typename F> std::string guardedCall(F body) {
+  try {
+    body();
+    return "";
+  } catch (const LoweringError &e) {
+    return e.message;
+  } catch (const Halide::Error &e) {
+    return std::string("Halide: ") + e.what();
+  } catch (const std::exception &e) {
+    return std::string("codegen: ") + e.what();
+  } catch (...) {
+    return "codegen: unknown exception";
+  }
+}
+
 /// An elementwise op applied inside its producer (mtl-fuse-epilogue):
 /// `consumer` is the op's context (its first input is the producer's value,
 /// given as `x` at Halide coordinates `at`; other inputs are defined).
@@ -95,6 +112,7 @@ void registerCnnOps(OpTable &table); // ops/CnnCommon.cpp
 void registerBoxLossOps(OpTable &table);
 void registerRecurrentOps(OpTable &table);
 void registerTrainModeOps(OpTable &table); // batch_norm, dropout, ...
+void registerStrategyOps(OpTable &table);  // scale_task, task_join
 
 /// A lowered step function.
 struct LoweredFunction {

@@ -7,13 +7,6 @@
 namespace mtl::codegen {
 
 namespace {
-int64_t bytesOf(const kg::Value &v) {
-  int64_t n = 4; // f32 and i32
-  for (int64_t d : v.shape)
-    n *= d;
-  return (n + 127) / 128 * 128;
-}
-
 struct Block {
   int64_t offset, size;
   int lastUse;
@@ -39,7 +32,7 @@ MemoryPlan planMemory(const kg::Function &fn) {
     live.erase(std::remove_if(live.begin(), live.end(),
                               [&](const Block &b) { return b.lastUse < i; }),
                live.end());
-    int64_t size = bytesOf(fn.values[v]);
+    int64_t size = (kg::byteSize(fn.values[v]) + 127) / 128 * 128;
     plan.naiveBytes += size;
     // First fit: the lowest gap between live blocks that holds `size`.
     int64_t offset = 0;

@@ -11,6 +11,18 @@ using namespace mlir;
 using namespace mtl;
 
 namespace {
+
+/// The runtime initializer of a layer's bias: zeros, or the spec's
+/// `bias_init` as "values:v1,v2,..." (one value broadcasts).
+std::string biasInit(const spec::Layer &layer) {
+  if (layer.biasInit.empty())
+    return "zeros";
+  std::string s = "values:";
+  for (size_t i = 0; i < layer.biasInit.size(); ++i)
+    s += (i ? "," : "") + std::to_string(layer.biasInit[i]);
+  return s;
+}
+
 class Generator {
 public:
   Generator(MLIRContext &ctx, const spec::Spec &spec)
@@ -156,9 +168,9 @@ private:
       int64_t kh = layer.kernel[0], kw = layer.kernel[1];
       Value w = param(layer.name + ".weight",
                       {kh, kw, in[3] / groups, layer.filters}, "he_normal", l);
-      Value bias =
-          layer.bias ? param(layer.name + ".bias", {layer.filters}, "zeros", l)
-                     : Value();
+      Value bias = layer.bias ? param(layer.name + ".bias", {layer.filters},
+                                      biasInit(layer), l)
+                              : Value();
       bool plain =
           groups == 1 && (layer.dilation.empty() ||
                           layer.dilation == std::vector<int64_t>{1, 1});
@@ -172,9 +184,9 @@ private:
       int64_t kh = layer.kernel[0], kw = layer.kernel[1];
       Value w = param(layer.name + ".weight", {kh, kw, layer.filters, in[3]},
                       "he_normal", l);
-      Value bias =
-          layer.bias ? param(layer.name + ".bias", {layer.filters}, "zeros", l)
-                     : Value();
+      Value bias = layer.bias ? param(layer.name + ".bias", {layer.filters},
+                                      biasInit(layer), l)
+                              : Value();
       op = b.create<ConvTranspose2DOp>(l, unranked(), input, w, bias,
                                        i64s(layer.stride), i64s(layer.padding),
                                        i64s(layer.outputPadding));
@@ -187,9 +199,9 @@ private:
       }
       Value w =
           param(layer.name + ".weight", {in[1], layer.units}, "he_normal", l);
-      Value bias = layer.bias
-                       ? param(layer.name + ".bias", {layer.units}, "zeros", l)
-                       : Value();
+      Value bias = layer.bias ? param(layer.name + ".bias", {layer.units},
+                                      biasInit(layer), l)
+                              : Value();
       op = b.create<DenseOp>(l, unranked(), input, w, bias);
     } else if (layer.op == "relu") {
       op = b.create<ReluOp>(l, unranked(), input);

@@ -39,6 +39,7 @@ struct Layer {
   std::vector<int64_t> stride;              // conv2d, max_pool: [sh, sw]
   std::vector<int64_t> padding;             // conv2d: [ph, pw]
   bool bias = true;                         // dense, conv2d
+  std::vector<double> biasInit;             // dense, conv*: 1 or per output
   std::vector<int64_t> dilation;            // conv2d: [dh, dw]
   int64_t groups = 1;                       // conv2d
   std::vector<int64_t> outputPadding;       // conv_transpose2d: [oph, opw]
@@ -119,6 +120,7 @@ struct Train {
   double momentum = 0.0;                         // sgd
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8; // adam
   double weightDecay = 0.0;
+  int64_t warmup = 0; // steps of linear learning-rate warm-up
   int64_t batch = 128;
   int64_t epochs = 1;
   uint64_t seed = 1;
@@ -132,6 +134,32 @@ struct Compile {
   std::map<std::string, SourceLoc> keyLocs;
 };
 
+/// Multi-task optimization (`[strategy]`, docs/strategies.md).
+struct Strategy {
+  std::string weighting = "static"; // equal | static | uncertainty | dwa |
+                                    // gradnorm | rlw
+  std::string gradient = "none";    // none | pcgrad | mgda_ub | cagrad | imtl_g
+  std::string on = "rep";           // rep | param: where `gradient` applies
+  double dwaTemperature = 2.0;
+  double gradnormAlpha = 1.5;
+  double cagradC = 0.5;
+  SourceLoc loc;
+  std::map<std::string, SourceLoc> keyLocs;
+
+  /// The train step takes the loss weights as an argument (anything but
+  /// the spec's static weights and a plain gradient sum).
+  bool runtimeWeights() const {
+    return weighting != "static" || gradient != "none";
+  }
+  /// The task join stays unfused and calls the runtime back: a gradient
+  /// method on the representation, or GradNorm (per-task norms there).
+  bool repJoin() const {
+    return (gradient != "none" && on == "rep") || weighting == "gradnorm";
+  }
+  /// The step outputs per-task gradients of the shared parameters.
+  bool paramGrads() const { return gradient != "none" && on == "param"; }
+};
+
 struct Spec {
   std::string file; // path of the spec
   std::string name; // model name
@@ -143,6 +171,7 @@ struct Spec {
   Data data;
   Train train;
   Compile compile;
+  Strategy strategy;
 };
 
 } // namespace mtl::spec

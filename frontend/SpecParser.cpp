@@ -43,7 +43,7 @@ using Aliases = std::map<std::string, std::string>;
 
 // The vocabulary of DSL v0 (docs/dsl.md).
 const Names kTopKeys = {"model", "input", "backbone", "tasks",
-                        "data",  "train", "compile"};
+                        "data",  "train", "compile",  "strategy"};
 const Names kModelKeys = {"name"};
 const Names kInputKeys = {"name", "shape"};
 const Names kOps = {
@@ -55,14 +55,16 @@ const Names kOps = {
     "batch_norm", "dropout",          "reparameterize"};
 const Names kCommonLayerKeys = {"name", "op", "input"};
 const std::map<std::string, Names> kOpKeys = {
-    {"dense", {"units", "bias"}},
+    {"dense", {"units", "bias", "bias_init"}},
     {"conv2d",
-     {"filters", "kernel", "stride", "padding", "dilation", "groups", "bias"}},
+     {"filters", "kernel", "stride", "padding", "dilation", "groups", "bias",
+      "bias_init"}},
     {"relu", {}},
     {"max_pool", {"kernel", "stride"}},
     {"flatten", {}},
     {"conv_transpose2d",
-     {"filters", "kernel", "stride", "padding", "output_padding", "bias"}},
+     {"filters", "kernel", "stride", "padding", "output_padding", "bias",
+      "bias_init"}},
     {"avg_pool", {"kernel", "stride"}},
     {"global_avg_pool", {}},
     {"upsample", {"scale", "mode"}},
@@ -89,7 +91,8 @@ const Names kAllLayerKeys = {"name",     "op",
                              "mode",     "output_padding",
                              "shape",    "alpha",
                              "eps",      "return_sequences",
-                             "momentum", "rate"};
+                             "momentum", "rate",
+                             "bias_init"};
 // Ops that read several layers (all named in `input`, at least two).
 const Names kMultiInputOps = {"concat", "add"};
 // reparameterize reads exactly two: the latent mean and log-variance.
@@ -159,9 +162,16 @@ int64_t topKOf(const std::string &m) {
 }
 const Names kTrainKeys = {"optimizer", "lr",  "momentum",     "beta1",
                           "beta2",     "eps", "weight_decay", "batch",
-                          "epochs",    "seed"};
+                          "epochs",    "seed",  "warmup"};
 const Names kOptimizers = {"sgd", "adam"};
 const Names kCompileKeys = {"target"};
+const Names kStrategyKeys = {"weighting",       "gradient",       "on",
+                             "dwa_temperature", "gradnorm_alpha", "cagrad_c"};
+const Names kWeightings = {"equal", "static",   "uncertainty",
+                           "dwa",   "gradnorm", "rlw"};
+const Names kGradientMethods = {"none", "pcgrad", "mgda_ub", "cagrad",
+                                "imtl_g"};
+const Names kGradientPlaces = {"rep", "param"};
 const Names kCompileTargets = {"cpu", "cuda"};
 
 // Names from other frameworks that edit distance would not find.
@@ -564,6 +574,7 @@ private:
   void checkData();
   void parseTrain(const Entry &top);
   void parseCompile(const Entry &top);
+  void parseStrategy(const Entry &top);
   spec::Layer parseLayer(const toml::table &t, size_t index,
                          const std::string &task);
   void parseLayerInputs(const Entry &e, spec::Layer &l, bool opKnown);
@@ -603,6 +614,8 @@ std::optional<spec::Spec> Parser::parse(const toml::table &root) {
       parseTrain(e);
     else if (e.key == "compile")
       parseCompile(e);
+    else if (e.key == "strategy")
+      parseStrategy(e);
     else
       unknownKey(e, "", kTopKeys);
   }
@@ -623,6 +636,11 @@ std::optional<spec::Spec> Parser::parse(const toml::table &root) {
   if (!spec.keyLocs.count("data"))
     spec.data.dir = kDefaultDataDir;
   checkData();
+  if (spec.strategy.gradient != "none" && spec.tasks.size() == 1)
+    error(spec.strategy.keyLocs.at("gradient"),
+          "gradient method " + quote(spec.strategy.gradient) +
+              " needs at least two tasks, the spec has one",
+          {note("it combines the tasks' gradients where they meet")});
 
   resolveNames();
 
@@ -785,6 +803,21 @@ spec::Layer Parser::parseLayer(const toml::table &t, size_t index,
     } else if (e.key == "bias") {
       if (auto b = getBool(e))
         l.bias = *b;
+    } else if (e.key == "bias_init") {
+      // One value for every output, or one per output (checked below).
+      if (auto *a = e.node->as_array()) {
+        for (const toml::node &x : *a) {
+          Entry item = e;
+          item.node = &x;
+          if (auto v = getNumber(item, -INFINITY, true))
+            l.biasInit.push_back(*v);
+        }
+        if (a->empty())
+          error(e.loc, "'bias_init' is empty",
+                {note("give one number, or one per output")});
+      } else if (auto v = getNumber(e, -INFINITY, true)) {
+        l.biasInit = {*v};
+      }
     } else if (e.key == "dilation") {
       if (auto v = getInts(e, 2, 1, "[dh, dw]", true))
         l.dilation = *v;
@@ -845,6 +878,19 @@ spec::Layer Parser::parseLayer(const toml::table &t, size_t index,
       error(l.loc, l.op + " layer " + quote(l.name) + " has no " + quote(key),
             {note(hint)});
   };
+  if (!l.biasInit.empty()) {
+    int64_t outputs = l.op == "dense" ? l.units : l.filters;
+    const SourceLoc &loc = l.keyLocs["bias_init"];
+    if (!l.bias)
+      error(loc, "'bias_init' given, but this layer has bias = false");
+    else if (l.biasInit.size() != 1 && outputs > 0 &&
+             static_cast<int64_t>(l.biasInit.size()) != outputs)
+      error(loc,
+            "'bias_init' has " + std::to_string(l.biasInit.size()) +
+                " values, but the layer has " + std::to_string(outputs) +
+                " outputs",
+            {note("give one number for all outputs, or one per output")});
+  }
   if (l.op == "dense") {
     require("units", "'units' is the number of outputs, e.g. units = 128");
   } else if (l.op == "lstm" || l.op == "gru") {
@@ -1321,6 +1367,9 @@ void Parser::parseTrain(const Entry &top) {
     } else if (e.key == "lr") {
       if (auto v = getNumber(e, 0, /*loOpen=*/true))
         tr.lr = *v;
+    } else if (e.key == "warmup") {
+      if (auto v = getInt(e, 0, int64_t(1) << 40))
+        tr.warmup = *v;
     } else if (e.key == "momentum") {
       if (auto v = getNumber(e, 0, false, 1, true))
         tr.momentum = *v;
@@ -1384,6 +1433,68 @@ void Parser::parseCompile(const Entry &top) {
     } else {
       unknownKey(e, "[compile]", kCompileKeys);
     }
+  }
+}
+
+void Parser::parseStrategy(const Entry &top) {
+  spec::Strategy &st = spec.strategy;
+  st.loc = top.loc;
+  const toml::table *t = getTable(top);
+  if (!t)
+    return;
+  std::vector<Entry> es = entries(*t);
+  bool choicesOk = true;
+  for (const Entry &e : es) {
+    st.keyLocs[e.key] = e.loc;
+    if (e.key == "weighting") {
+      if (auto s = getChoice(e, "weighting", kWeightings))
+        st.weighting = *s;
+      else
+        choicesOk = false;
+    } else if (e.key == "gradient") {
+      if (auto s = getChoice(e, "gradient method", kGradientMethods))
+        st.gradient = *s;
+      else
+        choicesOk = false;
+    } else if (e.key == "on") {
+      if (auto s = getChoice(e, "gradient placement", kGradientPlaces))
+        st.on = *s;
+    } else if (e.key == "dwa_temperature") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/true))
+        st.dwaTemperature = *v;
+    } else if (e.key == "gradnorm_alpha") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/false))
+        st.gradnormAlpha = *v;
+    } else if (e.key == "cagrad_c") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/false))
+        st.cagradC = *v;
+    } else {
+      unknownKey(e, "[strategy]", kStrategyKeys);
+    }
+  }
+  if (!choicesOk)
+    return;
+  // A setting of another strategy would be silently ignored.
+  for (const Entry &e : es) {
+    std::string key, owner, actual;
+    if (e.key == "dwa_temperature")
+      key = "weighting", owner = "dwa", actual = st.weighting;
+    else if (e.key == "gradnorm_alpha")
+      key = "weighting", owner = "gradnorm", actual = st.weighting;
+    else if (e.key == "cagrad_c")
+      key = "gradient", owner = "cagrad", actual = st.gradient;
+    else if (e.key == "on" && st.gradient == "none")
+      key = "gradient", owner = "a gradient method", actual = "none";
+    if (key.empty() || owner == actual)
+      continue;
+    bool isMethod = owner == "a gradient method";
+    error(e.keyLoc,
+          quote(e.key) + " applies to " +
+              (isMethod ? owner : key + " " + quote(owner)) + " only, but " +
+              key + " is " + quote(actual),
+          {st.keyLocs.count(key)
+               ? note(key + " set here", st.keyLocs[key])
+               : note(key + " defaults to " + quote(actual))});
   }
 }
 

@@ -43,9 +43,26 @@ LogicalResult MaskOp::verify() {
 
 LogicalResult ParamOp::verify() {
   static const char *inits[] = {"he_normal", "glorot_uniform", "zeros", "ones"};
-  if (!llvm::is_contained(inits, getInit()))
+  // "values:v1,v2,...": explicit values (the spec's bias_init), one value
+  // broadcast or one per element.
+  StringRef init = getInit();
+  if (init.consume_front("values:")) {
+    SmallVector<StringRef> parts;
+    init.split(parts, ',');
+    auto t = dyn_cast<RankedTensorType>(getType());
+    double unused;
+    for (StringRef p : parts)
+      if (p.trim().getAsDouble(unused))
+        return emitOpError() << "malformed init value '" << p << "'";
+    if (t && t.hasStaticShape() && parts.size() != 1 &&
+        static_cast<int64_t>(parts.size()) != t.getNumElements())
+      return emitOpError() << "init has " << parts.size() << " values for "
+                           << t.getNumElements() << " elements";
+  } else if (!llvm::is_contained(inits, getInit())) {
     return emitOpError() << "unknown init '" << getInit()
-                         << "' (he_normal, glorot_uniform, zeros, ones)";
+                         << "' (he_normal, glorot_uniform, zeros, ones, "
+                            "values:v1,v2,...)";
+  }
   if (!isa<RankedTensorType>(getType()))
     return emitOpError() << "parameter '" << getName()
                          << "' must have a static shape";

@@ -68,7 +68,9 @@ def Mtl_ParamOp : Mtl_Op<"param", [Pure]> {
   let description = [{
     `%w = mtl.param "conv1.weight" {init = "he_normal"} : tensor<3x3x1x16xf32>`
     reads a named parameter. Names are unique in a function; the runtime
-    owns the storage, its initialization and its optimizer state.
+    owns the storage, its initialization and its optimizer state. `init` is
+    `he_normal`, `glorot_uniform`, `zeros`, `ones` or `values:v1,v2,...`
+    (one value for every element, or one per element).
   }];
   let arguments = (ins StrAttr:$name, DefaultValuedStrAttr<StrAttr, "he_normal">:$init);
   let results = (outs Mtl_F32Tensor:$result);
@@ -328,5 +330,6 @@ include "ir/CnnOps.td"
 include "ir/LossOps.td"
 include "ir/SequenceOps.td"
 include "ir/TrainModeOps.td"
+include "ir/StrategyOps.td"
 
 #endif // MTL_OPS_TD

@@ -39,8 +39,13 @@ public:
       addOutput(kg::ArgKind::Prediction, task.getName(), task.getPrediction());
     }
     if (kind == StepKind::Train) {
-      for (auto grad : body.getOps<ParamGradOp>())
-        addOutput(kg::ArgKind::Grad, grad.getName(), grad.getGrad());
+      for (auto grad : body.getOps<ParamGradOp>()) {
+        auto task = grad->getAttrOfType<StringAttr>("mtl.task");
+        addOutput(task ? kg::ArgKind::TaskGrad : kg::ArgKind::Grad,
+                  grad.getName(), grad.getGrad());
+        if (task)
+          out.outputs.back().task = task.str();
+      }
       for (auto update : body.getOps<StateUpdateOp>())
         addOutput(kg::ArgKind::StateOut, update.getName(), update.getValue());
       if (body.getOps<ParamGradOp>().empty())
@@ -79,6 +84,9 @@ public:
       if (live.contains(state))
         addArg(kg::ArgKind::State, state.getName(), state.getResult(),
                state.getInit());
+    for (auto w : body.getOps<LossWeightsOp>())
+      if (live.contains(w))
+        addArg(kg::ArgKind::LossWeights, "loss_weights", w.getResult());
     // One seed argument; every mtl.seed reads it.
     Value seed;
     for (auto op : body.getOps<SeedOp>())
@@ -92,7 +100,7 @@ public:
     for (Operation &op : body.without_terminator()) {
       if (!live.contains(&op) ||
           isa<InputOp, TargetOp, MaskOp, ParamOp, StateOp, SeedOp, TaskOp,
-              ParamGradOp, StateUpdateOp>(op))
+              ParamGradOp, StateUpdateOp, LossWeightsOp>(op))
         continue;
       if (failed(addNode(op)))
         return failure();
@@ -139,6 +147,8 @@ private:
     node.op = op.getName().stripDialect().str();
     if (isa<FlattenOp>(op))
       node.op = "reshape"; // the same row-major elements, a new shape
+    if (isa<JoinOp>(op) && op.hasAttr("mtl.task_join"))
+      node.op = "task_join"; // calls the runtime's strategy back
     // The interpolation mode selects the kernel: upsample_nearest, ...
     if (auto up = dyn_cast<UpsampleOp>(op))
       node.op += "_" + up.getMode().str();

@@ -26,6 +26,14 @@ struct FusionOptions {
   flags();
 };
 
+/// What a spec's [strategy] asks of the train step (docs/strategies.md).
+struct StrategyOptions {
+  bool runtimeWeights = false;    // loss weights are a step argument
+  std::string taskJoins;          // non-empty (the reason): task joins call
+                                  // the runtime back, join fusion is off
+  bool perTaskParamGrads = false; // per-task gradients of shared params
+};
+
 /// The passes of an inference-only build of `tasks` (all when empty): shape
 /// inference, dead-head elimination and the forward fusions.
 void buildInferencePipeline(mlir::OpPassManager &pm,
@@ -34,7 +42,8 @@ void buildInferencePipeline(mlir::OpPassManager &pm,
 
 /// The passes `mtlc build` runs on a spec's module, in order.
 void buildTrainingPipeline(mlir::OpPassManager &pm,
-                           const FusionOptions &fusion = FusionOptions());
+                           const FusionOptions &fusion = FusionOptions(),
+                           const StrategyOptions &strategy = {});
 } // namespace mtl
 
 #endif // MTL_PASSES_PASSES_H

@@ -23,13 +23,28 @@ def MtlAutodiff : Pass<"mtl-autodiff", "mlir::ModuleOp"> {
     `passes/autodiff/`; gradients that meet at a value with several users are
     summed by an explicit `mtl.join`; only values that depend on a parameter
     are differentiated. Each parameter's gradient is returned through
-    `mtl.param_grad`.
+    `mtl.param_grad`. For multi-task strategies (docs/strategies.md) the
+    weights can be a run-time argument (`mtl.loss_weights`), joins where
+    distinct tasks' gradients meet can be marked `mtl.task_join` (and each
+    reported as a remark saying why it stays unfused), and the shared
+    parameters can get one gradient per task.
   }];
   let options = [
     Option<"forwardName", "forward", "std::string", "\"model\"",
            "name of the forward function">,
     Option<"stepName", "step", "std::string", "\"train_step\"",
            "name of the generated train step">,
+    Option<"runtimeWeights", "runtime-weights", "bool", "false",
+           "seed each task with its run-time weight (mtl.loss_weights) "
+           "instead of the constant task weight">,
+    Option<"taskJoins", "task-joins", "std::string", "\"\"",
+           "when set (to the reason, e.g. the strategy), a join whose "
+           "inputs each come from one distinct task is marked "
+           "mtl.task_join (it calls the runtime's strategy back)">,
+    Option<"perTaskParamGrads", "per-task-param-grads", "bool", "false",
+           "differentiate each task separately and return per-task "
+           "gradients (mtl.task on mtl.param_grad) of the parameters "
+           "several tasks share">,
   ];
   let dependentDialects = ["::mtl::MtlDialect", "::mlir::func::FuncDialect"];
 }

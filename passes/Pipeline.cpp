@@ -29,9 +29,18 @@ void mtl::buildInferencePipeline(mlir::OpPassManager &pm,
 }
 
 void mtl::buildTrainingPipeline(mlir::OpPassManager &pm,
-                                const FusionOptions &fusion) {
+                                const FusionOptions &requested,
+                                const StrategyOptions &strategy) {
+  FusionOptions fusion = requested;
+  // The task joins must stay joins (autodiff reports each one kept).
+  if (!strategy.taskJoins.empty())
+    fusion.join = false;
   pm.addNestedPass<mlir::func::FuncOp>(createMtlShapeInference());
-  pm.addPass(createMtlAutodiff());
+  MtlAutodiffOptions ad;
+  ad.runtimeWeights = strategy.runtimeWeights;
+  ad.taskJoins = strategy.taskJoins;
+  ad.perTaskParamGrads = strategy.perTaskParamGrads;
+  pm.addPass(createMtlAutodiff(ad));
   pm.addPass(mlir::createCSEPass());
   // Fusions rewrite the differentiated step (and the forward function):
   // join fusion first, so the head fusion of the weight gradients and the

@@ -111,6 +111,13 @@ void writeCheckpoint(const std::string &path, const CheckpointState &state) {
     offset += static_cast<int64_t>(values.size());
   }
   header["optimizer"] = opt;
+  json strategy = json::array();
+  for (const auto &[name, values] : state.strategyState) {
+    strategy.push_back(
+        {{"name", name}, {"offset", offset}, {"size", values.size()}});
+    offset += static_cast<int64_t>(values.size());
+  }
+  header["strategy"] = strategy;
   header["floats"] = offset;
   std::string text = header.dump();
 
@@ -120,6 +127,8 @@ void writeCheckpoint(const std::string &path, const CheckpointState &state) {
   appendFloats(bytes, state.values);
   appendFloats(bytes, state.stateValues);
   for (const auto &slot : state.optimizerState)
+    appendFloats(bytes, slot.second);
+  for (const auto &slot : state.strategyState)
     appendFloats(bytes, slot.second);
   append<uint32_t>(bytes, crc32Of(bytes, bytes.size()));
   writeFileAtomically(path, bytes);
@@ -199,6 +208,11 @@ CheckpointState readCheckpoint(const std::string &path) {
       state.optimizerState.emplace_back(
           s.at("name").get<std::string>(),
           slice(s.at("offset").get<int64_t>(), s.at("size").get<int64_t>()));
+    if (header.contains("strategy"))
+      for (const json &s : header.at("strategy"))
+        state.strategyState.emplace_back(
+            s.at("name").get<std::string>(),
+            slice(s.at("offset").get<int64_t>(), s.at("size").get<int64_t>()));
   } catch (const json::exception &e) {
     fail("{}: malformed checkpoint header: {}", path, e.what());
   }

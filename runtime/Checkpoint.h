@@ -33,6 +33,9 @@ struct CheckpointState {
   int64_t epoch = 0;      // completed epochs
   int64_t globalStep = 0; // completed train steps
   uint64_t seed = 0;      // the run's seed (data order depends on it)
+  /// The multi-task strategy's named state arrays (learned weights, loss
+  /// history, ...); empty for a static weighting.
+  std::vector<std::pair<std::string, std::vector<float>>> strategyState;
 };
 
 /// Writes atomically; throws Error (and leaves `path` untouched) on failure.

@@ -48,6 +48,10 @@ const char *toString(ArgKind kind) {
     return "state_out";
   case ArgKind::Seed:
     return "seed";
+  case ArgKind::LossWeights:
+    return "loss_weights";
+  case ArgKind::TaskGrad:
+    return "task_grad";
   }
   return "?";
 }
@@ -159,11 +163,18 @@ DType parseDType(const std::string &s, const std::string &path) {
 
 ArgKind parseKind(const std::string &s, const std::string &path) {
   static const std::map<std::string, ArgKind> kinds = {
-      {"input", ArgKind::Input},        {"target", ArgKind::Target},
-      {"mask", ArgKind::Mask},          {"param", ArgKind::Param},
-      {"loss", ArgKind::Loss},          {"prediction", ArgKind::Prediction},
-      {"grad", ArgKind::Grad},          {"state", ArgKind::State},
-      {"state_out", ArgKind::StateOut}, {"seed", ArgKind::Seed}};
+      {"input", ArgKind::Input},
+      {"target", ArgKind::Target},
+      {"mask", ArgKind::Mask},
+      {"param", ArgKind::Param},
+      {"loss", ArgKind::Loss},
+      {"prediction", ArgKind::Prediction},
+      {"grad", ArgKind::Grad},
+      {"state", ArgKind::State},
+      {"state_out", ArgKind::StateOut},
+      {"seed", ArgKind::Seed},
+      {"loss_weights", ArgKind::LossWeights},
+      {"task_grad", ArgKind::TaskGrad}};
   auto it = kinds.find(s);
   if (it == kinds.end())
     fail("descriptor: {}.kind: unknown kind '{}'", path, s);
@@ -182,6 +193,7 @@ std::vector<TensorSpec> parseTensors(const json &list,
     t.name = get<std::string>(list[i], "name", p);
     t.shape = getShape(list[i], "shape", p);
     t.dtype = parseDType(get<std::string>(list[i], "dtype", p), p);
+    t.task = getOr<std::string>(list[i], "task", p, "");
     tensors.push_back(std::move(t));
   }
   return tensors;
@@ -204,7 +216,8 @@ void checkTensor(const Descriptor &d, const TensorSpec &t, bool isOutput,
            toString(dtype), toString(shape));
   };
   bool outputKind = t.kind == ArgKind::Loss || t.kind == ArgKind::Prediction ||
-                    t.kind == ArgKind::Grad || t.kind == ArgKind::StateOut;
+                    t.kind == ArgKind::Grad || t.kind == ArgKind::StateOut ||
+                    t.kind == ArgKind::TaskGrad;
   if (outputKind != isOutput)
     fail("descriptor: {}: kind '{}' cannot be a pipeline {}", path,
          toString(t.kind), isOutput ? "output" : "argument");
@@ -229,6 +242,14 @@ void checkTensor(const Descriptor &d, const TensorSpec &t, bool isOutput,
   }
   case ArgKind::Seed:
     return expect({}, DType::I32);
+  case ArgKind::LossWeights:
+    return expect({static_cast<int64_t>(d.tasks.size())}, DType::F32);
+  case ArgKind::TaskGrad:
+    if (!param)
+      fail("descriptor: {}: unknown parameter '{}'", path, t.name);
+    if (!d.task(t.task))
+      fail("descriptor: {}: unknown task '{}'", path, t.task);
+    return expect(param->shape, DType::F32);
   default:
     break;
   }
@@ -422,7 +443,8 @@ Descriptor Descriptor::parse(const std::string &text) {
     ps.shape = getShape(params[i], "shape", p);
     ps.init = get<std::string>(params[i], "init", p);
     if (ps.init != "he_normal" && ps.init != "glorot_uniform" &&
-        ps.init != "zeros" && ps.init != "ones")
+        ps.init != "zeros" && ps.init != "ones" &&
+        ps.init.rfind("values:", 0) != 0) // checked by initParam
       fail("descriptor: {}.init: unknown initializer '{}'", p, ps.init);
     ps.fanIn = getOr<int64_t>(params[i], "fan_in", p, 0);
     ps.fanOut = getOr<int64_t>(params[i], "fan_out", p, 0);
@@ -462,6 +484,9 @@ Descriptor Descriptor::parse(const std::string &text) {
     fail("descriptor: $.train.optimizer '{}' must be adam or sgd",
          d.train.optimizer);
   d.train.lr = getOr<double>(train, "lr", "$.train", 1e-3);
+  d.train.warmup = getOr<int64_t>(train, "warmup", "$.train", 0);
+  if (d.train.warmup < 0)
+    fail("descriptor: $.train.warmup must be >= 0, got {}", d.train.warmup);
   d.train.momentum = getOr<double>(train, "momentum", "$.train", 0.0);
   d.train.beta1 = getOr<double>(train, "beta1", "$.train", 0.9);
   d.train.beta2 = getOr<double>(train, "beta2", "$.train", 0.999);
@@ -469,6 +494,17 @@ Descriptor Descriptor::parse(const std::string &text) {
   d.train.weightDecay = getOr<double>(train, "weight_decay", "$.train", 0.0);
   d.train.epochs = getOr<int64_t>(train, "epochs", "$.train", 1);
   d.train.seed = getOr<uint64_t>(train, "seed", "$.train", 1);
+
+  if (root.contains("strategy")) {
+    const json &st = root["strategy"];
+    StrategySpec &s = d.strategy;
+    s.weighting = getOr<std::string>(st, "weighting", "$.strategy", "static");
+    s.gradient = getOr<std::string>(st, "gradient", "$.strategy", "none");
+    s.on = getOr<std::string>(st, "on", "$.strategy", "rep");
+    s.dwaTemperature = getOr<double>(st, "dwa_temperature", "$.strategy", 2.0);
+    s.gradnormAlpha = getOr<double>(st, "gradnorm_alpha", "$.strategy", 1.5);
+    s.cagradC = getOr<double>(st, "cagrad_c", "$.strategy", 0.5);
+  }
 
   const json &pipelines = field(root, "pipelines", "$");
   if (!pipelines.is_object())

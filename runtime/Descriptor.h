@@ -34,6 +34,8 @@ enum class ArgKind {
   State,    // a non-trained tensor (running statistics), saved in checkpoints
   StateOut, // output: the new value of a state, copied back after each step
   Seed,     // 0-dim i32: a fresh value every training step, fixed otherwise
+  LossWeights, // f32[T]: the tasks' loss weights, set by the strategy
+  TaskGrad,    // output: task `task`'s gradient of shared parameter `name`
 };
 
 const char *toString(DType dtype);
@@ -45,6 +47,7 @@ struct TensorSpec {
   std::string name; // input name, task name or parameter name
   Shape shape;
   DType dtype = DType::F32;
+  std::string task; // TaskGrad: the task
 };
 
 struct PipelineSpec {
@@ -150,8 +153,19 @@ struct TrainSpec {
   double momentum = 0.0;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   double weightDecay = 0.0;
+  int64_t warmup = 0; // steps over which the learning rate ramps up to lr
   int64_t epochs = 1;
   uint64_t seed = 1;
+};
+
+/// Multi-task optimization (`[strategy]` of the spec, docs/strategies.md).
+struct StrategySpec {
+  std::string weighting = "static"; // equal|static|uncertainty|dwa|gradnorm|rlw
+  std::string gradient = "none";    // none|pcgrad|mgda_ub|cagrad|imtl_g
+  std::string on = "rep";           // rep | param
+  double dwaTemperature = 2.0;
+  double gradnormAlpha = 1.5;
+  double cagradC = 0.5;
 };
 
 struct Descriptor {
@@ -166,6 +180,7 @@ struct Descriptor {
   std::vector<ParamSpec> params;
   std::vector<StateSpec> states;
   TrainSpec train;
+  StrategySpec strategy;
   std::map<std::string, PipelineSpec> pipelines;
 
   /// Parses and validates; throws Error naming the offending field.

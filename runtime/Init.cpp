@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <vector>
 
 namespace mtl::rt {
 
@@ -23,6 +25,23 @@ void initParam(const ParamSpec &param, float *values, std::mt19937_64 &rng) {
     std::uniform_real_distribution<float> dist(-limit, limit);
     for (int64_t i = 0; i < n; ++i)
       values[i] = dist(rng);
+  } else if (param.init.rfind("values:", 0) == 0) {
+    // The spec's bias_init: one value for all, or one per element.
+    std::vector<float> v;
+    const char *p = param.init.c_str() + 7;
+    while (*p) {
+      char *end = nullptr;
+      v.push_back(std::strtof(p, &end));
+      if (end == p || (*end && *end != ','))
+        fail("parameter '{}': malformed initializer '{}'", param.name,
+             param.init);
+      p = *end ? end + 1 : end;
+    }
+    if (v.size() != 1 && static_cast<int64_t>(v.size()) != n)
+      fail("parameter '{}': initializer has {} values for {} elements",
+           param.name, v.size(), n);
+    for (int64_t i = 0; i < n; ++i)
+      values[i] = v.size() == 1 ? v[0] : v[i];
   } else {
     fail("parameter '{}': unknown initializer '{}'", param.name, param.init);
   }

@@ -26,6 +26,7 @@ namespace {
 
 struct Flags {
   std::string checkpoint, dataDir, log;
+  std::string weighting, gradient; // strategy overrides (train)
   int64_t epochs = 0, limitTrain = -1, limitTest = -1;
   double lr = 0.0;
   uint64_t seed = 0;
@@ -87,6 +88,8 @@ int cmdTrain(Model &model, const Flags &flags) {
   options.resume = flags.resume;
   options.quiet = flags.quiet;
   options.log = flags.log;
+  options.weighting = flags.weighting;
+  options.gradient = flags.gradient;
   if (options.resume && !fileExists(options.checkpoint))
     fail("--resume: no checkpoint at {}", options.checkpoint);
   TrainingData data = loadTraining(d, dataDir(flags),
@@ -284,6 +287,17 @@ int run(const CompiledModel &compiled, int argc, char **argv,
   train->add_flag("--quiet", flags.quiet, "Print nothing but errors");
   train->add_option("--log", flags.log,
                     "Metrics log: JSON lines, one per step and per epoch");
+  train
+      ->add_option("--weighting", flags.weighting,
+                   "Loss weighting instead of the spec's [strategy] one "
+                   "(the binary must take run-time weights)")
+      ->check(CLI::IsMember(
+          {"equal", "static", "uncertainty", "dwa", "gradnorm", "rlw"}));
+  train
+      ->add_option("--gradient", flags.gradient,
+                   "Gradient method instead of the spec's, at the same "
+                   "place (rep or param) the binary was built for")
+      ->check(CLI::IsMember({"none", "pcgrad", "mgda_ub", "cagrad", "imtl_g"}));
 
   CLI::App *eval = app.add_subcommand("eval", "Evaluate on the test set");
   eval->add_flag("--json", flags.json, "Print only a JSON object");

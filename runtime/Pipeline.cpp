@@ -6,6 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
+
+// The Halide runtime linked into model binaries (weak: unit tests link
+// libmtlrt without one).
+extern "C" __attribute__((weak)) halide_error_handler_t
+halide_set_error_handler(halide_error_handler_t handler);
 
 namespace mtl::rt {
 
@@ -24,6 +30,18 @@ Halide::Runtime::Buffer<> view(float *data, const Shape &shape) {
 Halide::Runtime::Buffer<> view(int32_t *data, const Shape &shape) {
   return Halide::Runtime::Buffer<>(halide_type_of<int32_t>(), data,
                                    halideSizes(shape));
+}
+
+/// Halide's default error handler prints and aborts (e.g. a CUDA build run
+/// where no driver is installed: "CUDA API not found: cuInit"). Kept here
+/// instead, so the failing call returns its error code and the runtime
+/// reports the message and exits cleanly.
+thread_local std::string lastHalideError;
+void recordHalideError(void *, const char *msg) {
+  lastHalideError = msg ? msg : "";
+  while (!lastHalideError.empty() &&
+         (lastHalideError.back() == '\n' || lastHalideError.back() == ' '))
+    lastHalideError.pop_back();
 }
 
 } // namespace
@@ -98,6 +116,22 @@ Pipeline::Pipeline(Model &model, const std::string &name)
     case ArgKind::Seed:
       s.buffer = view(seedData.data(), t.shape);
       break;
+    case ArgKind::LossWeights:
+      for (const TaskSpec &task : d.tasks)
+        s.f32.push_back(static_cast<float>(task.weight));
+      s.buffer = view(s.f32.data(), t.shape);
+      lossWeightsSlot = static_cast<int>(i);
+      break;
+    case ArgKind::TaskGrad: {
+      size_t k = 0;
+      for (; k < numTasks && d.tasks[k].name != t.task; ++k)
+        ;
+      s.f32.assign(numElements(t.shape), 0.0f);
+      s.buffer = view(s.f32.data(), t.shape);
+      taskGradSlots.emplace_back(static_cast<int>(i), model.paramIndex(t.name),
+                                 k);
+      break;
+    }
     }
   }
   for (Slot &s : slots)
@@ -162,6 +196,23 @@ void Pipeline::setBatch(const Batch &b) {
 
 void Pipeline::setSeed(int32_t seed) { seedData[0] = seed; }
 
+void Pipeline::setLossWeights(const std::vector<float> &weights) {
+  if (lossWeightsSlot < 0)
+    return;
+  AlignedVector<float> &w = slots[lossWeightsSlot].f32;
+  if (weights.size() != w.size())
+    fail("pipeline '{}': {} loss weights for {} tasks", pipelineSpec->name,
+         weights.size(), w.size());
+  std::copy(weights.begin(), weights.end(), w.begin());
+}
+
+std::vector<Pipeline::TaskGrad> Pipeline::taskGrads() const {
+  std::vector<TaskGrad> out;
+  for (const auto &[slot, param, task] : taskGradSlots)
+    out.push_back({param, task, slots[slot].f32.data()});
+  return out;
+}
+
 void Pipeline::commitStates() {
   for (const auto &[slot, index] : stateOuts) {
     const AlignedVector<float> &src = slots[slot].f32;
@@ -174,9 +225,17 @@ void Pipeline::run() {
   // for a GPU pipeline this makes Halide upload it again.
   for (size_t i = 0; i < pipelineSpec->args.size(); ++i)
     slots[i].buffer.raw_buffer()->set_host_dirty(true);
+  static const bool handlerSet = [] {
+    if (halide_set_error_handler)
+      halide_set_error_handler(recordHalideError);
+    return true;
+  }();
+  (void)handlerSet;
+  lastHalideError.clear();
   int rc = entry->argv(argv.data());
   if (rc != 0)
-    fail("pipeline '{}' failed with Halide error {}", pipelineSpec->name, rc);
+    fail("pipeline '{}' failed (Halide error {}){}{}", pipelineSpec->name, rc,
+         lastHalideError.empty() ? "" : ": ", lastHalideError);
   for (size_t i = pipelineSpec->args.size(); i < slots.size(); ++i)
     if (slots[i].buffer.copy_to_host() != 0)
       fail("pipeline '{}': copying output '{}' to the host failed",

@@ -16,6 +16,8 @@
 
 #include <HalideBuffer.h>
 
+#include <tuple>
+
 namespace mtl::rt {
 
 class Pipeline {
@@ -31,6 +33,17 @@ public:
   void setBatch(const Batch &batch);
   /// Sets the `seed` argument (when the pipeline takes one).
   void setSeed(int32_t seed);
+  /// Sets the `loss_weights` argument (when the pipeline takes one; it
+  /// starts as the descriptor's static task weights).
+  void setLossWeights(const std::vector<float> &weights);
+  bool takesLossWeights() const { return lossWeightsSlot >= 0; }
+  /// The per-task gradients of shared parameters (`task_grad` outputs):
+  /// parameter index, task index and the data.
+  struct TaskGrad {
+    size_t param, task;
+    const float *data;
+  };
+  std::vector<TaskGrad> taskGrads() const;
   /// Calls the pipeline; throws Error when it reports a failure.
   void run();
   /// Copies every `state_out` output into its state (after a train step).
@@ -70,6 +83,9 @@ private:
   std::vector<AlignedVector<float>> masks;
   std::vector<int> losses, predictions;          // slot index or -1
   std::vector<std::pair<int, size_t>> stateOuts; // slot, state index
+  int lossWeightsSlot = -1;
+  std::vector<std::tuple<int, size_t, size_t>> taskGradSlots; // slot, param,
+                                                              // task
   AlignedVector<int32_t> seedData;
 };
 

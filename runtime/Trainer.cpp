@@ -7,9 +7,11 @@
 #include "runtime/Generated.h"
 #include "runtime/Metrics.h"
 #include "runtime/Pipeline.h"
+#include "runtime/strategy/RunStrategy.h"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -99,8 +101,10 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
 
   int64_t firstEpoch = 0, step = 0;
   uint64_t seed = options.seed;
+  CheckpointState resumed;
   if (options.resume) {
-    CheckpointState state = readCheckpoint(options.checkpoint);
+    resumed = readCheckpoint(options.checkpoint);
+    const CheckpointState &state = resumed;
     model.restore(state, opt.get(), options.checkpoint);
     firstEpoch = state.epoch;
     step = state.globalStep;
@@ -113,6 +117,14 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
   }
 
   Pipeline pipeline(model, "train_step");
+  // The multi-task strategy (docs/strategies.md): loss weights before each
+  // step, the gradient method at the step's task joins or on the shared
+  // parameters' per-task gradients.
+  strategy::RunStrategy taskStrategy(model, pipeline, options.weighting,
+                                     options.gradient, config, seed);
+  if (options.resume)
+    taskStrategy.restore(resumed, options.checkpoint);
+  std::vector<float> stepLosses(d.tasks.size());
   Batcher batcher(data, d.batch, Batcher::Mode::Train, seed, &d.data.augment);
   const bool validate = options.validation && options.validation->size > 0 &&
                         model.hasPipeline("eval_step");
@@ -152,7 +164,9 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
     while (const Batch *batch = batcher.next()) {
       pipeline.setBatch(*batch);
       pipeline.setSeed(stepSeed(seed, step));
+      taskStrategy.beforeStep(step);
       pipeline.run();
+      taskStrategy.afterRun();
       for (size_t t = 0; t < d.tasks.size(); ++t) {
         float loss = pipeline.loss(t);
         TaskBatch view = pipeline.taskBatch(t);
@@ -165,21 +179,35 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
                    : fmt::format(" ({} was not updated)", options.checkpoint));
         }
         metrics[t].add(loss, view);
+        stepLosses[t] = loss;
       }
+      taskStrategy.afterStep(stepLosses);
       pipeline.commitStates();
+      // Linear warm-up: Adam's first steps move every weight by the full lr
+      // at once (m/sqrt(v) = +-1), which can throw a sigmoid head deep into
+      // saturation, where its gradient vanishes for good.
+      if (d.train.warmup > 0)
+        opt->setLr(static_cast<float>(
+            options.lr *
+            std::min(1.0, double(step + 1) / double(d.train.warmup))));
       opt->step(model.values.data(), model.grads.data());
       ++step;
       if (log) {
         nlohmann::json losses;
         for (size_t t = 0; t < d.tasks.size(); ++t)
           losses[d.tasks[t].name] = pipeline.loss(t);
-        writeLog({{"step", step}, {"epoch", epoch + 1}, {"losses", losses}});
+        nlohmann::json line = {
+            {"step", step}, {"epoch", epoch + 1}, {"losses", losses}};
+        if (taskStrategy.runtimeWeights())
+          line["weights"] = taskStrategy.weights();
+        writeLog(line);
       }
       ++done;
       progress.update(epoch + 1, options.epochs, done,
                       weightedLoss(d, metrics));
     }
     progress.finish();
+    taskStrategy.afterEpoch();
 
     EpochSummary s;
     s.epoch = epoch + 1;
@@ -224,9 +252,11 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
     if (!options.quiet && !valLine.empty())
       fmt::print(out, "  validation ({} samples): {}\n",
                  options.validation->size, valLine);
-    if (!options.checkpoint.empty())
-      writeCheckpoint(options.checkpoint,
-                      model.snapshot(*opt, epoch + 1, step, seed));
+    if (!options.checkpoint.empty()) {
+      CheckpointState snap = model.snapshot(*opt, epoch + 1, step, seed);
+      taskStrategy.save(snap);
+      writeCheckpoint(options.checkpoint, snap);
+    }
     std::fflush(out);
   }
   if (!options.quiet && options.resume && firstEpoch >= options.epochs)

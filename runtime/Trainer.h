@@ -24,6 +24,10 @@ struct TrainOptions {
   bool resume = false;    // continue from `checkpoint`
   bool quiet = false;     // no progress or epoch lines
   std::string log;        // metrics log (JSON lines); "" = none
+  /// Strategy overrides ("" = the descriptor's): another weighting or
+  /// gradient method than the spec's, where the binary's train step allows
+  /// it (run-time weights; task joins or per-task gradients).
+  std::string weighting, gradient;
   /// Evaluated with eval_step after every epoch when non-null and non-empty.
   const Split *validation = nullptr;
 };

@@ -151,6 +151,11 @@ void registerElementwiseEpilogues(EpilogueTable &t) {
   t["relu"] = [](const OpContext &, Expr x, const std::vector<Expr> &) {
     return reluOf(x);
   };
+  // In a backward producer (max_pool_grad): the gradient through the relu
+  // whose output y (inputs[1]) was computed in the forward.
+  t["relu_grad"] = [](const OpContext &c, Expr g, const std::vector<Expr> &at) {
+    return select(call(c.inputs[1], at) > 0.0f, g, 0.0f);
+  };
 }
 
 void registerElementwiseOps(OpTable &t) {

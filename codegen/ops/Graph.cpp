@@ -47,19 +47,40 @@ Func lowerConcat(OpContext &ctx) {
   }
   if (total != ctx.shape.back())
     throw LoweringError{"channel counts do not add up"};
-  // select(c >= begin_k, in_k, ...) with later inputs taking precedence.
-  Expr e;
+  Func out(ctx.resultName);
+  if (ctx.gpu) {
+    // select(c >= begin_k, in_k, ...) with later inputs taking precedence.
+    Expr e;
+    int begin = 0;
+    for (size_t k = 0; k < ctx.inputs.size(); ++k) {
+      int Ck = static_cast<int>(ctx.inputShapes[k].back());
+      Expr here =
+          call(ctx.inputs[k], withFirst(clamp(v[0] - begin, 0, Ck - 1), v));
+      e = e.defined() ? select(v[0] >= begin, here, e) : here;
+      begin += Ck;
+    }
+    out(v) = e;
+    scheduleElementwise(out, v, ctx.shape, ctx.gpu);
+    return out;
+  }
+  // CPU: one copy stage per input over its own channel range. The select
+  // form above clamps each input's index, which turns every vector load
+  // into a gather (13.7 ms for the fused heads' 26 MB of weights).
+  out(v) = 0.0f;
+  scheduleElementwise(out, v, ctx.shape, false);
   int begin = 0;
   for (size_t k = 0; k < ctx.inputs.size(); ++k) {
     int Ck = static_cast<int>(ctx.inputShapes[k].back());
-    Expr here =
-        call(ctx.inputs[k], withFirst(clamp(v[0] - begin, 0, Ck - 1), v));
-    e = e.defined() ? select(v[0] >= begin, here, e) : here;
+    RDom r(0, Ck, ctx.name("r" + std::to_string(k)));
+    std::vector<Expr> lhs = withFirst(r.x + begin, v), rhs = withFirst(r.x, v);
+    out(lhs) = call(ctx.inputs[k], rhs);
+    Stage s = out.update(static_cast<int>(k));
+    if (Ck >= 16)
+      s.vectorize(r.x, 16);
+    if (v.size() >= 2 && hdim(ctx.shape, ctx.rank() - 1) > 1)
+      s.parallel(v.back());
     begin += Ck;
   }
-  Func out(ctx.resultName);
-  out(v) = e;
-  scheduleElementwise(out, v, ctx.shape, ctx.gpu);
   return out;
 }
 

@@ -88,7 +88,8 @@ Func lowerMaxPoolGrad(OpContext &ctx) {
                     dy(c, cwx, cwy, n), 0.0f);
     }
   Func out(ctx.resultName);
-  out(c, u, v, n) = sum;
+  // A fused epilogue (the relu_grad of the layer below) shares the pass.
+  out(c, u, v, n) = ctx.applyEpilogue(sum, {c, u, v, n});
   scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
   return out;
 }

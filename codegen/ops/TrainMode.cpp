@@ -172,7 +172,9 @@ void requireStats(const OpContext &ctx, size_t idx, int64_t C) {
 Func affine(OpContext &ctx, Func x, Func a, Func b) {
   std::vector<Var> v = makeVars(ctx.rank());
   Func out(ctx.resultName);
-  out(v) = call(x, asExprs(v)) * a(v[0]) + b(v[0]);
+  // A fused epilogue (the activation after a batch norm) shares the pass.
+  out(v) =
+      ctx.applyEpilogue(call(x, asExprs(v)) * a(v[0]) + b(v[0]), asExprs(v));
   scheduleElementwise(out, v, ctx.shape, ctx.gpu);
   return out;
 }

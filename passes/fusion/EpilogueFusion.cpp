@@ -1,7 +1,8 @@
 //===- EpilogueFusion.cpp - mtl-fuse-epilogue: activations in the product -===//
 //
-// A product (conv2d, dense, conv_transpose2d; bias already inside) followed
-// by an elementwise activation is two passes over memory: the product writes
+// A product (conv2d, dense, conv_transpose2d; bias already inside; or a
+// batch-norm apply) followed by an elementwise activation is two passes
+// over memory: the product writes
 // its result, the activation reads it and writes its own. When the product's
 // only user is the activation, codegen applies the activation to the
 // product's register tile before the store instead: the pre-activation
@@ -34,9 +35,12 @@ namespace {
 
 constexpr llvm::StringLiteral kFusedEpilogue = "mtl.fused_epilogue";
 
-/// Products whose codegen applies an epilogue to its register tile.
+/// Products whose codegen applies an epilogue to its register tile, and
+/// memory-bound maps whose pass the next op can share: batch-norm apply
+/// (training or inference) and, in the backward, max_pool_grad.
 bool isProducer(Operation *op) {
-  return isa<Conv2DOp, DenseOp, ConvTranspose2DOp>(op);
+  return isa<Conv2DOp, DenseOp, ConvTranspose2DOp, BatchNormTrainOp,
+             BatchNormOp, MaxPoolGradOp>(op);
 }
 
 /// Elementwise consumers codegen can apply inside a producer (its epilogue
@@ -44,7 +48,11 @@ bool isProducer(Operation *op) {
 /// when they exist: their other operands must then be defined before the
 /// producer (checked below).
 bool isEpilogue(Operation *op) {
-  return isa<ReluOp, LeakyReluOp, SigmoidOp, TanhOp, GeluOp>(op);
+  if (isa<ReluOp, LeakyReluOp, SigmoidOp, TanhOp, GeluOp>(op))
+    return true;
+  // In the backward: max_pool_grad -> relu_grad(., y), y from the forward.
+  return isa<ReluGradOp>(op) && op->getOperand(0).getDefiningOp() &&
+         isa<MaxPoolGradOp>(op->getOperand(0).getDefiningOp());
 }
 
 /// dense -> slice_t -> act_t (every slice, the same act) becomes

@@ -58,6 +58,15 @@ void fuseJoin(JoinOp join) {
       rest.push_back(g.front()->getResult(0));
       continue;
     }
+    // The forward's order (that of the weights' definitions): head fusion
+    // concatenates the same weights in that order, so after CSE the
+    // forward and this product read one concatenated weight.
+    llvm::stable_sort(g, [](Operation *a, Operation *b) {
+      Operation *wa = a->getOperand(1).getDefiningOp(),
+                *wb = b->getOperand(1).getDefiningOp();
+      return wa && wb && wa->getBlock() == wb->getBlock() &&
+             wa->isBeforeInBlock(wb);
+    });
     Location loc = g.front()->getLoc();
     SmallVector<Value> dys, ws;
     for (Operation *op : g) {

@@ -2,6 +2,7 @@
 //
 //   mtlc check spec.toml
 //   mtlc build spec.toml -o model [--target=cpu|cuda] [--emit=bin|mlir|obj]
+//              [--single-task=NAME]
 //
 // Spec (TOML) -> AST -> mtl dialect -> passes -> kernel graphs -> Halide AOT
 // -> driver + runtime -> one executable.
@@ -44,9 +45,11 @@ struct BuildOptions {
   bool printIrAfterAll = false;
   bool fusionReport = false;
   std::vector<std::string> tasks; // --tasks: inference of these heads only
+  std::string singleTask;         // --single-task: the single-task baseline
   mtl::FusionOptions fusion;
   bool keepTemps = false;
   bool verbose = false;
+  int jobs = 0; // step functions compiled at once, 0 = one per core
 };
 
 /// Prints MLIR diagnostics the way the frontend prints its own:
@@ -144,6 +147,44 @@ frontend(mlir::MLIRContext &ctx, const std::string &path,
   return mtl::mlirGen(ctx, *spec);
 }
 
+/// What the spec's [strategy] asks of the train step.
+mtl::StrategyOptions strategyOptions(const mtl::spec::Strategy &st) {
+  mtl::StrategyOptions o;
+  o.runtimeWeights = st.runtimeWeights();
+  if (st.repJoin())
+    o.taskJoins = st.gradient != "none" && st.on == "rep"
+                      ? "gradient method '" + st.gradient + "' on 'rep'"
+                      : "weighting '" + st.weighting + "'";
+  o.perTaskParamGrads = st.paramGrads();
+  return o;
+}
+
+/// `--single-task=NAME`: the spec reduced to task NAME (its head and the
+/// backbone), named `<model>_<NAME>` so its checkpoints stay apart, with
+/// the static weighting. False (reported) for an unknown task.
+bool reduceToSingleTask(mtl::spec::Spec &spec, const std::string &name) {
+  std::vector<std::string> names;
+  for (const mtl::spec::Task &t : spec.tasks)
+    names.push_back(t.name);
+  auto it = std::find(names.begin(), names.end(), name);
+  if (it == names.end()) {
+    std::string all;
+    for (const std::string &n : names)
+      all += (all.empty() ? "" : ", ") + n;
+    std::fprintf(stderr,
+                 "mtlc: error: --single-task: the spec has no task '%s' "
+                 "(tasks: %s)\n",
+                 name.c_str(), all.c_str());
+    return false;
+  }
+  mtl::spec::Task kept = spec.tasks[it - names.begin()];
+  kept.weight = 1.0;
+  spec.tasks = {kept};
+  spec.name += "_" + name;
+  spec.strategy = mtl::spec::Strategy();
+  return true;
+}
+
 int check(const std::string &path) {
   mlir::MLIRContext ctx;
   mlir::ScopedDiagnosticHandler handler(&ctx, [](mlir::Diagnostic &d) {
@@ -172,7 +213,15 @@ int build(const BuildOptions &opts) {
     return mlir::success();
   });
   std::optional<mtl::spec::Spec> spec;
-  auto module = frontend(ctx, opts.spec, spec);
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  if (opts.singleTask.empty()) {
+    module = frontend(ctx, opts.spec, spec);
+  } else {
+    mtl::DiagnosticEngine diags;
+    spec = mtl::parseSpecFile(opts.spec, diags);
+    if (spec && reduceToSingleTask(*spec, opts.singleTask))
+      module = mtl::mlirGen(ctx, *spec);
+  }
   if (!module)
     return 1;
   timer.phase("parse + MLIR generation");
@@ -192,7 +241,8 @@ int build(const BuildOptions &opts) {
   if (inference)
     mtl::buildInferencePipeline(pm, opts.tasks, opts.fusion);
   else
-    mtl::buildTrainingPipeline(pm, opts.fusion);
+    mtl::buildTrainingPipeline(pm, opts.fusion,
+                               strategyOptions(spec->strategy));
   if (mlir::failed(pm.run(*module)))
     return 1;
   timer.phase("passes");
@@ -259,6 +309,8 @@ int build(const BuildOptions &opts) {
   }
   cg.outDir = tmp.string();
   cg.emitStmt = opts.emit == "halide-stmt";
+  cg.jobs = opts.jobs;
+  cg.verbose = opts.verbose;
   std::vector<std::string> objects;
   std::string err = mtl::codegen::compileFunctions(functions, cg, objects);
   if (!err.empty()) {
@@ -327,6 +379,10 @@ int main(int argc, char **argv) {
                    "inference of these tasks only (dead-head elimination), "
                    "e.g. --tasks=label,box; with --emit=lib or --emit=mlir")
       ->delimiter(',');
+  buildCmd->add_option(
+      "--single-task", opts.singleTask,
+      "build the single-task baseline of this task: its head on the "
+      "backbone, trained alone (model name <model>_<task>)");
   buildCmd->add_option("--halide-target", opts.halideTarget,
                        "explicit Halide target string (overrides --target)");
   buildCmd->add_flag("!--no-fuse-heads", opts.fusion.heads,
@@ -345,6 +401,11 @@ int main(int argc, char **argv) {
   buildCmd->add_flag("--keep-temps", opts.keepTemps,
                      "keep the generated driver and objects");
   buildCmd->add_flag("-v,--verbose", opts.verbose, "print timing per phase");
+  buildCmd
+      ->add_option("-j,--jobs", opts.jobs,
+                   "step functions compiled in parallel (default: one per "
+                   "core)")
+      ->check(CLI::NonNegativeNumber);
 
   mtl::ExploreOptions explore;
   auto *exploreCmd = app.add_subcommand(

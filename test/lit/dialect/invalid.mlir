@@ -88,6 +88,25 @@ func.func @param_init() {
 
 // -----
 
+// Explicit values (a spec's bias_init): one, or one per element.
+func.func @param_init_values() {
+  %a = mtl.param "a" {init = "values:0.5"} : tensor<3xf32>
+  %b = mtl.param "b" {init = "values:-1.6,0,1.6"} : tensor<3xf32>
+  // expected-error @+1 {{init has 2 values for 3 elements}}
+  %c = mtl.param "c" {init = "values:1,2"} : tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @param_init_malformed() {
+  // expected-error @+1 {{malformed init value 'x'}}
+  %w = mtl.param "w" {init = "values:1,x,3"} : tensor<3xf32>
+  return
+}
+
+// -----
+
 func.func @task_weight(%l: tensor<f32>, %p: tensor<4x3xf32>) {
   // expected-error @+1 {{task 't' weight must be > 0, got -1}}
   mtl.task "t" loss(%l : tensor<f32>) prediction(%p : tensor<4x3xf32>) {weight = -1.0 : f64}

@@ -34,6 +34,41 @@ func.func @chains(%x: tensor<8x32xf32>, %w: tensor<32x16xf32>, %i: tensor<2x4x4x
 
 // -----
 
+// Batch-norm apply is a producer too: its per-element affine map and the
+// relu after it are one pass (training form, after mtl-autodiff's
+// expansion, and the inference form).
+// CHECK-LABEL: func.func @batch_norm_relu
+func.func @batch_norm_relu(%x: tensor<2x4x4x8xf32>, %g: tensor<8xf32>, %b: tensor<8xf32>) -> (tensor<2x4x4x8xf32>, tensor<2x4x4x8xf32>) {
+  // CHECK: mtl.relu %{{.*}} {mtl.fused_epilogue}
+  // CHECK: mtl.relu %{{.*}} {mtl.fused_epilogue}
+  %s = mtl.batch_stats %x : (tensor<2x4x4x8xf32>) -> tensor<2x8xf32>
+  %t = mtl.batch_norm_train %x, %s, %g, %b : (tensor<2x4x4x8xf32>, tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<2x4x4x8xf32>
+  // expected-remark @+1 {{fused 'relu' into the epilogue of 'batch_norm_train'}}
+  %rt = mtl.relu %t : (tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
+  %e = mtl.batch_norm %x, %g, %b, %g, %g : (tensor<2x4x4x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<2x4x4x8xf32>
+  // expected-remark @+1 {{fused 'relu' into the epilogue of 'batch_norm'}}
+  %re = mtl.relu %e : (tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
+  return %rt, %re : tensor<2x4x4x8xf32>, tensor<2x4x4x8xf32>
+}
+
+// -----
+
+// In the backward, the relu_grad below a max_pool_grad shares its pass (the
+// relu's output %y comes from the forward, before the producer). A relu_grad
+// of anything else stays a separate pass.
+// CHECK-LABEL: func.func @pool_grad_relu_grad
+func.func @pool_grad_relu_grad(%dy: tensor<2x2x2x8xf32>, %y: tensor<2x4x4x8xf32>, %g: tensor<2x4x4x8xf32>) -> (tensor<2x4x4x8xf32>, tensor<2x4x4x8xf32>) {
+  // CHECK: mtl.relu_grad %{{.*}}, %{{.*}} {mtl.fused_epilogue}
+  // CHECK-NOT: fused_epilogue
+  %p = mtl.max_pool_grad %dy, %y {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x2x2x8xf32>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
+  // expected-remark @+1 {{fused 'relu_grad' into the epilogue of 'max_pool_grad'}}
+  %r = mtl.relu_grad %p, %y : (tensor<2x4x4x8xf32>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
+  %s = mtl.relu_grad %g, %y : (tensor<2x4x4x8xf32>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
+  return %r, %s : tensor<2x4x4x8xf32>, tensor<2x4x4x8xf32>
+}
+
+// -----
+
 // Must not apply: the conv's result has a second user (here the function's
 // result; in a train step e.g. leaky_relu_grad, which reads the
 // pre-activation), and an activation of something that is not a product.

@@ -121,10 +121,21 @@ INSTANTIATE_TEST_SUITE_P(
                       Conv{4, 10, 10, 1, 3, 3, 64, 1, 1, 1, 1}, // first layer
                       Conv{2, 8, 9, 4, 2, 3, 16, 2, 1, 0, 2},
                       Conv{3, 8, 8, 1, 3, 3, 4, 1, 1, 1, 1},
-                      Conv{3, 4, 4, 4, 3, 3, 8, 1, 1, 1, 1}));
+                      Conv{3, 4, 4, 4, 3, 3, 8, 1, 1, 1, 1},
+                      // image-blocked grad-filter schedule (Co % 64 == 0)
+                      Conv{2, 6, 6, 8, 3, 3, 64, 1, 1, 1, 1},
+                      Conv{3, 5, 5, 4, 3, 3, 128, 2, 2, 1, 1},
+                      // whole-filter register tile (first / last layers)
+                      Conv{2, 6, 6, 1, 3, 3, 32, 1, 1, 1, 1},
+                      Conv{2, 6, 6, 16, 3, 3, 1, 1, 1, 1, 1}));
 
-TEST(Dense, ForwardAndGradients) {
-  const int N = 7, K = 13, M = 37;
+struct DenseShape {
+  int N, K, M;
+};
+class DenseTest : public ::testing::TestWithParam<DenseShape> {};
+
+TEST_P(DenseTest, ForwardAndGradients) {
+  const int N = GetParam().N, K = GetParam().K, M = GetParam().M;
   Builder b;
   int x = b.arg(ArgKind::Input, "x", {N, K});
   int w = b.arg(ArgKind::Param, "w", {K, M});
@@ -151,6 +162,13 @@ TEST(Dense, ForwardAndGradients) {
   expectNear(out[1].f32, dx);
   expectNear(out[2].f32, dw);
 }
+
+// Small (plain register tile) and large enough for the packed, k-blocked
+// GEMMs: a k block with a guard (1000, 520), tails along j, 5-row tiles.
+INSTANTIATE_TEST_SUITE_P(Shapes, DenseTest,
+                         ::testing::Values(DenseShape{7, 13, 37},
+                                           DenseShape{8, 1000, 520},
+                                           DenseShape{20, 1024, 400}));
 
 TEST(Elementwise, ReluJoinReshapeBiasGrad) {
   Shape s = {4, 3, 5, 20};

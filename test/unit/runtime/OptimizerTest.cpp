@@ -100,6 +100,26 @@ TEST(Init, Distributions) {
   EXPECT_EQ(out, (std::vector<float>{1, 1, 1, 0, 0}));
 }
 
+TEST(Init, BiasValuesFromTheSpec) {
+  std::mt19937_64 rng(1);
+  std::vector<float> v(4, 7.0f);
+  initParam({"b", {4}, "values:-1.5,-1.5,1.5,2", 0, 0}, v.data(), rng);
+  EXPECT_EQ(v, (std::vector<float>{-1.5f, -1.5f, 1.5f, 2.0f}));
+  initParam({"b", {4}, "values:0.25", 0, 0}, v.data(), rng);
+  EXPECT_EQ(v, (std::vector<float>(4, 0.25f)));
+  auto message = [&](const char *init) {
+    try {
+      initParam({"b", {4}, init, 0, 0}, v.data(), rng);
+    } catch (const Error &e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("values:1,2").find("2 values for 4 elements"),
+            std::string::npos);
+  EXPECT_NE(message("values:1,x").find("malformed"), std::string::npos);
+}
+
 TEST(Init, SeededAndDeterministic) {
   std::vector<ParamSpec> params = {{"w", {64}, "he_normal", 8, 8}};
   std::vector<float> a(64), b(64), c(64);

@@ -1,0 +1,630 @@
+//===- kernels.cpp - Per-kernel time of a spec's train step ---------------===//
+//
+//   mtl-bench-kernels SPEC [--threads 1,2] [--min-ms 150] [--json] ...
+//
+// Lowers the spec's train step to the kernel graph exactly as `mtlc build`
+// does (same passes, same fusion flags), cuts it into its kernels (one node,
+// with the elementwise nodes mtl-fuse-epilogue folds into it), and times
+// each kernel as a one-kernel JIT pipeline with the same shapes, attributes
+// and schedules (codegen::benchmark, the code path of `mtlc explore`).
+//
+// Halide's thread pool reads HL_NUM_THREADS once per process, so every
+// thread count runs in a child process of its own (this program re-executed
+// with --worker); the parent merges their JSON and prints one table, sorted
+// by the single-thread time, with the FMA peak measured in the same run.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Evaluate.h"
+#include "codegen/Flops.h"
+#include "frontend/MLIRGen.h"
+#include "frontend/SpecParser.h"
+#include "passes/LowerToKernelGraph.h"
+#include "passes/Passes.h"
+#include "test/gpu/GpuEval.h"
+#include "tools/mtlc/PeakFlops.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace {
+
+using mtl::codegen::HostTensor;
+using json = nlohmann::json;
+
+struct Options {
+  std::string spec;
+  std::vector<int> threads{1, 2};
+  double minMs = 150;  // timed wall time per kernel and thread count
+  int minCalls = 5;    // at least this many timed calls
+  int maxCalls = 2000; // and at most this many
+  bool heavyOnly = false;
+  bool step = true; // also time the whole train step
+  bool json = false;
+  int top = 0; // print only the slowest `top` kernels (0: all)
+  std::string opFilter;
+  mtl::FusionOptions fusion;
+  std::string target = "cpu"; // cpu | cuda (one run on the GPU)
+  int worker = 0; // internal: run as the worker for this thread count
+};
+
+/// The spec's train step, built as `mtlc build` builds it.
+mtl::kg::Function trainStep(const Options &o) {
+  mtl::DiagnosticEngine diags;
+  std::optional<mtl::spec::Spec> spec = mtl::parseSpecFile(o.spec, diags);
+  if (!spec)
+    return {};
+  mlir::MLIRContext ctx;
+  mlir::ScopedDiagnosticHandler handler(&ctx, [](mlir::Diagnostic &d) {
+    if (d.getSeverity() == mlir::DiagnosticSeverity::Error)
+      std::fprintf(stderr, "mtl-bench-kernels: error: %s\n", d.str().c_str());
+    return mlir::success();
+  });
+  auto module = mtl::mlirGen(ctx, *spec);
+  if (!module)
+    return {};
+  mlir::PassManager pm(&ctx);
+  mtl::buildTrainingPipeline(pm, o.fusion);
+  if (mlir::failed(pm.run(*module)))
+    return {};
+  auto fn = mtl::lowerToKernelGraph(
+      module->lookupSymbol<mlir::func::FuncOp>("train_step"),
+      mtl::StepKind::Train, "train_step");
+  return mlir::succeeded(fn) ? *fn : mtl::kg::Function();
+}
+
+/// One kernel: a node and the epilogue nodes fused into it.
+struct Kernel {
+  std::vector<int> nodes; // indices into fn.nodes; [0] is the producer
+  mtl::kg::Function sub;  // the one-kernel function
+  double flops = 0;
+  std::string op, shapes, where, outputs;
+};
+
+std::string shapeStr(const std::vector<int64_t> &s) {
+  if (s.empty())
+    return "scalar";
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i)
+    out += (i ? "x" : "") + std::to_string(s[i]);
+  return out;
+}
+
+double elements(const std::vector<int64_t> &s) {
+  double n = 1;
+  for (int64_t e : s)
+    n *= double(e);
+  return n;
+}
+
+/// The epilogue chains codegen forms (codegen/Lowering.cpp, lowerFunction):
+/// a node marked `mtl.fused_epilogue` whose first input is the only use of
+/// a conv2d / dense / conv_transpose2d result (or of the previous link).
+/// The one-kernel function repeats the chain, and lowerFunction decides
+/// again, on the same conditions, to fuse it.
+std::vector<Kernel> cutKernels(const mtl::kg::Function &fn) {
+  const int nv = int(fn.values.size()), nn = int(fn.nodes.size());
+  std::vector<std::vector<int>> readers(nv);
+  std::vector<int> outputUses(nv, 0), defNode(nv, -1);
+  for (int k = 0; k < nn; ++k) {
+    for (int in : fn.nodes[k].inputs)
+      readers[in].push_back(k);
+    defNode[fn.nodes[k].result] = k;
+  }
+  for (const mtl::kg::Arg &o : fn.outputs)
+    ++outputUses[o.value];
+  static const std::set<std::string> producers = {"conv2d", "dense",
+                                                  "conv_transpose2d"};
+  std::vector<bool> taken(nn, false);
+  std::vector<Kernel> kernels;
+  for (int k = 0; k < nn; ++k) {
+    if (taken[k])
+      continue;
+    Kernel kern;
+    kern.nodes.push_back(k);
+    if (producers.count(fn.nodes[k].op)) {
+      int cur = fn.nodes[k].result;
+      while (outputUses[cur] == 0 && readers[cur].size() == 1) {
+        const mtl::kg::Node &c = fn.nodes[readers[cur].front()];
+        if (!c.ints.count("mtl.fused_epilogue") || c.inputs.empty() ||
+            c.inputs[0] != cur ||
+            fn.values[c.result].shape != fn.values[cur].shape)
+          break;
+        bool ready = true;
+        for (size_t q = 1; q < c.inputs.size(); ++q)
+          ready = ready && defNode[c.inputs[q]] < k;
+        if (!ready)
+          break;
+        kern.nodes.push_back(readers[cur].front());
+        cur = c.result;
+      }
+    }
+    for (int n : kern.nodes)
+      taken[n] = true;
+
+    // The one-kernel function: external inputs become arguments, the last
+    // link's result the output.
+    mtl::kg::Function &sub = kern.sub;
+    sub.name = "kernel_n" + std::to_string(fn.nodes[k].result);
+    std::map<int, int> remap;
+    auto valueOf = [&](int id) {
+      auto it = remap.find(id);
+      if (it != remap.end())
+        return it->second;
+      int nid = int(sub.values.size());
+      sub.values.push_back(fn.values[id]);
+      remap[id] = nid;
+      return nid;
+    };
+    std::set<int> internal;
+    for (int n : kern.nodes)
+      internal.insert(fn.nodes[n].result);
+    std::string ins;
+    for (int n : kern.nodes)
+      for (int in : fn.nodes[n].inputs)
+        if (!internal.count(in) && !remap.count(in)) {
+          int id = valueOf(in);
+          sub.args.push_back({mtl::kg::ArgKind::Input,
+                              "in" + std::to_string(sub.args.size()), id, ""});
+          ins += (ins.empty() ? "" : ", ") + shapeStr(fn.values[in].shape);
+        }
+    for (int n : kern.nodes) {
+      mtl::kg::Node node = fn.nodes[n];
+      for (int &in : node.inputs)
+        in = valueOf(in);
+      node.result = valueOf(node.result);
+      sub.nodes.push_back(node);
+    }
+    int last = fn.nodes[kern.nodes.back()].result;
+    sub.outputs.push_back(
+        {mtl::kg::ArgKind::Prediction, "out", remap[last], ""});
+
+    kern.op = fn.nodes[k].op;
+    for (size_t q = 1; q < kern.nodes.size(); ++q)
+      kern.op += "+" + fn.nodes[kern.nodes[q]].op;
+    kern.shapes = ins + " -> " + shapeStr(fn.values[last].shape);
+    kern.where = fn.nodes[k].loc;
+    for (const mtl::kg::Arg &o : fn.outputs)
+      if (o.value == last)
+        kern.outputs += (kern.outputs.empty() ? "" : ",") +
+                        std::string(mtl::kg::toString(o.kind)) + " " + o.name;
+    for (int n : kern.nodes)
+      kern.flops += mtl::codegen::nodeFlops(fn, fn.nodes[n]);
+    kernels.push_back(std::move(kern));
+  }
+  return kernels;
+}
+
+bool isProduct(const std::string &op) {
+  return op.rfind("conv", 0) == 0 || op.rfind("dense", 0) == 0 ||
+         op.rfind("lstm", 0) == 0 || op.rfind("gru", 0) == 0;
+}
+
+/// Kernels worth timing with --heavy-only: the products, and elementwise
+/// kernels of at least 256 K output elements.
+bool isHeavy(const mtl::kg::Function &fn, const Kernel &k) {
+  const mtl::kg::Node &n = fn.nodes[k.nodes.front()];
+  return isProduct(n.op) || elements(fn.values[n.result].shape) >= 262144;
+}
+
+std::vector<HostTensor> randomArgs(const mtl::kg::Function &sub,
+                                   std::mt19937 &rng) {
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<HostTensor> args;
+  for (const mtl::kg::Arg &a : sub.args) {
+    const mtl::kg::Value &v = sub.values[a.value];
+    HostTensor t;
+    t.shape = v.shape;
+    size_t n = size_t(elements(v.shape));
+    if (v.dtype == mtl::kg::DType::I32)
+      for (size_t i = 0; i < n; ++i)
+        t.i32.push_back(int32_t(rng() % 4)); // valid class ids of any task
+    else
+      for (size_t i = 0; i < n; ++i)
+        t.f32.push_back(uniform(rng));
+    args.push_back(std::move(t));
+  }
+  return args;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty())
+    return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+/// ms per call of `calls` calls: CPU (codegen::benchmark, Halide's thread
+/// pool) or GPU (inputs on the device, a device sync after each call).
+std::string runCalls(const Options &o, const mtl::kg::Function &fn,
+                     const std::vector<HostTensor> &args, int calls,
+                     std::vector<double> &ms) {
+  if (o.target == "cuda")
+    return mtl::gputest::benchmarkCuda(fn, args, calls, ms);
+  std::vector<HostTensor> out;
+  return mtl::codegen::benchmark(fn, args, calls, out, ms);
+}
+
+/// Median ms of `fn` on `args`: one untimed call (compiles, first touch),
+/// then enough calls for ~minMs of wall time.
+std::string timeIt(const mtl::kg::Function &fn,
+                   const std::vector<HostTensor> &args, const Options &o,
+                   double &ms, int &calls, double &compileS) {
+  std::vector<double> t;
+  auto start = std::chrono::steady_clock::now();
+  std::string err = runCalls(o, fn, args, 1, t);
+  compileS =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count() -
+      (t.empty() ? 0 : t[0] / 1e3);
+  if (!err.empty())
+    return err;
+  std::vector<double> probe;
+  err = runCalls(o, fn, args, 3, probe);
+  if (!err.empty())
+    return err;
+  double est = std::max(median(probe), 1e-3);
+  calls = std::clamp(int(o.minMs / est), o.minCalls, o.maxCalls);
+  err = runCalls(o, fn, args, calls, t);
+  ms = median(t);
+  return err;
+}
+
+/// The worker: HL_NUM_THREADS is already `o.worker` in its environment.
+int worker(const Options &o) {
+  mtl::kg::Function fn = trainStep(o);
+  if (fn.name.empty())
+    return 1;
+  std::vector<Kernel> kernels = cutKernels(fn);
+  json j;
+  j["threads"] = o.worker;
+  if (o.target == "cuda") {
+    std::string what;
+    j["peak_gflops"] = mtl::gputest::cudaPeakGflops(what);
+    j["device"] = what;
+  } else {
+    j["peak_gflops"] = mtl::measurePeakGflops(o.worker);
+  }
+  std::mt19937 rng(1234);
+  const bool tty = isatty(2);
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    const Kernel &k = kernels[i];
+    if (o.heavyOnly && !isHeavy(fn, k))
+      continue;
+    if (!o.opFilter.empty() && k.op.find(o.opFilter) == std::string::npos)
+      continue;
+    double ms = 0, compileS = 0;
+    int calls = 0;
+    std::string err =
+        timeIt(k.sub, randomArgs(k.sub, rng), o, ms, calls, compileS);
+    j["compile_s"] = j.value("compile_s", 0.0) + compileS;
+    j["kernels"].push_back({{"index", i},
+                            {"ms", ms},
+                            {"calls", calls},
+                            {"compile_s", compileS},
+                            {"error", err}});
+    if (tty)
+      std::fprintf(stderr, "\r  %d thread(s): kernel %zu/%zu", o.worker, i + 1,
+                   kernels.size());
+  }
+  if (tty)
+    std::fprintf(stderr, "\n");
+  if (o.step) {
+    // The whole step in one pipeline, for the sum-of-kernels comparison.
+    double ms = 0, compileS = 0;
+    int calls = 0;
+    std::string err = timeIt(fn, randomArgs(fn, rng), o, ms, calls, compileS);
+    j["step"] = {
+        {"ms", ms}, {"calls", calls}, {"compile_s", compileS}, {"error", err}};
+  }
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
+std::string shellQuote(const std::string &s) {
+  std::string out = "'";
+  for (char c : s)
+    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+/// Runs this program as the worker for `threads`; its JSON, or null.
+json runWorker(const std::string &self, const std::vector<std::string> &argv,
+               int threads) {
+  std::string cmd =
+      "HL_NUM_THREADS=" + std::to_string(threads) + " " + shellQuote(self);
+  for (const std::string &a : argv)
+    cmd += " " + shellQuote(a);
+  cmd += " --worker " + std::to_string(threads);
+  FILE *p = popen(cmd.c_str(), "r");
+  if (!p)
+    return nullptr;
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+    text.append(buf, n);
+  int rc = pclose(p);
+  if (rc != 0)
+    return nullptr;
+  return json::parse(text, nullptr, false);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"mtl-bench-kernels: time every kernel of a spec's train step "
+               "(one-kernel JIT pipelines, same shapes and schedules as "
+               "mtlc build) on 1 and 2 threads, against the measured FMA "
+               "peak"};
+  Options o;
+  std::string threads = "1,2";
+  app.add_option("spec", o.spec, "model spec (.toml)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--threads", threads,
+                 "comma-separated thread counts, each in its own process");
+  app.add_option("--min-ms", o.minMs,
+                 "timed wall time per kernel and thread count (ms)");
+  app.add_option("--min-calls", o.minCalls, "at least this many timed calls");
+  app.add_flag("--heavy-only", o.heavyOnly,
+               "only conv/dense/recurrent kernels and elementwise ones of "
+               ">= 256K elements");
+  app.add_option("--op", o.opFilter,
+                 "only kernels whose op contains this string");
+  app.add_flag("!--no-step", o.step,
+               "do not time the whole train step for comparison");
+  app.add_option("--top", o.top, "print only the N slowest kernels");
+  app.add_flag("--json", o.json, "print JSON for scripts");
+  app.add_flag("!--no-fuse-heads", o.fusion.heads, "as mtlc build");
+  app.add_flag("!--no-fuse-join", o.fusion.join, "as mtlc build");
+  app.add_flag("!--no-fuse-epilogue", o.fusion.epilogue, "as mtlc build");
+  app.add_flag("!--no-fuse-losses", o.fusion.losses, "as mtlc build");
+  app.add_option("--target", o.target,
+                 "cpu (Halide's thread pool, one run per --threads) or cuda "
+                 "(the CUDA schedules, one run on the GPU)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--worker", o.worker)->group(""); // internal
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    return app.exit(e);
+  }
+  if (o.worker > 0)
+    return worker(o);
+
+  o.threads.clear();
+  std::stringstream ss(threads);
+  for (std::string t; std::getline(ss, t, ',');)
+    if (!t.empty() && std::atoi(t.c_str()) > 0)
+      o.threads.push_back(std::atoi(t.c_str()));
+  if (o.target == "cuda") {
+    std::string why;
+    if (!mtl::gputest::cudaAvailable(why)) {
+      std::fprintf(stderr, "mtl-bench-kernels: error: --target=cuda: %s\n",
+                   why.c_str());
+      return 1;
+    }
+    o.threads = {1}; // one run; the column says "gpu"
+  }
+  if (o.threads.empty()) {
+    std::fprintf(stderr, "mtl-bench-kernels: error: bad --threads '%s'\n",
+                 threads.c_str());
+    return 2;
+  }
+
+  mtl::kg::Function fn = trainStep(o);
+  if (fn.name.empty())
+    return 1;
+  std::vector<Kernel> kernels = cutKernels(fn);
+
+  // Re-run this program as a worker per thread count, with the same options.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string self = "/proc/self/exe";
+  {
+    char path[4096];
+    ssize_t len = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (len > 0)
+      self.assign(path, size_t(len));
+  }
+  std::vector<json> runs;
+  for (int t : o.threads) {
+    if (!o.json)
+      std::fprintf(stderr,
+                   "mtl-bench-kernels: timing %zu kernels on %d "
+                   "thread(s) ...\n",
+                   kernels.size(), t);
+    json r = runWorker(self, args, t);
+    if (r.is_null() || !r.is_object()) {
+      std::fprintf(
+          stderr, "mtl-bench-kernels: error: the %d-thread worker failed\n", t);
+      return 1;
+    }
+    runs.push_back(r);
+  }
+
+  // Merge: per kernel, ms per thread count.
+  struct Row {
+    size_t index;
+    std::vector<double> ms;
+    std::string error;
+  };
+  std::map<size_t, Row> rows;
+  for (size_t r = 0; r < runs.size(); ++r)
+    for (const json &k : runs[r]["kernels"]) {
+      size_t i = k["index"].get<size_t>();
+      Row &row = rows[i];
+      row.index = i;
+      row.ms.resize(runs.size(), 0);
+      row.ms[r] = k["ms"].get<double>();
+      if (!k["error"].get<std::string>().empty())
+        row.error = k["error"].get<std::string>();
+    }
+  std::vector<Row> sorted;
+  for (auto &[i, row] : rows)
+    sorted.push_back(row);
+  std::stable_sort(
+      sorted.begin(), sorted.end(),
+      [](const Row &a, const Row &b) { return a.ms[0] > b.ms[0]; });
+  std::vector<double> peak, total(runs.size(), 0);
+  for (const json &r : runs)
+    peak.push_back(r["peak_gflops"].get<double>());
+  double totalFlops = 0;
+  for (const Row &row : sorted) {
+    totalFlops += kernels[row.index].flops;
+    for (size_t r = 0; r < runs.size(); ++r)
+      total[r] += row.ms[r];
+  }
+  double stepFlops = mtl::codegen::functionFlops(fn);
+
+  if (o.json) {
+    json j;
+    j["spec"] = o.spec;
+    j["kernels_in_step"] = kernels.size();
+    j["target"] = o.target;
+    j["step_gflop"] = stepFlops / 1e9;
+    for (size_t r = 0; r < runs.size(); ++r) {
+      json t = {{"threads", o.threads[r]},
+                {"peak_gflops", peak[r]},
+                {"sum_of_kernels_ms", total[r]}};
+      if (runs[r].contains("step"))
+        t["step"] = runs[r]["step"];
+      j["runs"].push_back(t);
+    }
+    for (const Row &row : sorted) {
+      const Kernel &k = kernels[row.index];
+      json e = {{"node", k.sub.name},   {"op", k.op},
+                {"shapes", k.shapes},   {"loc", k.where},
+                {"outputs", k.outputs}, {"gflop", k.flops / 1e9},
+                {"error", row.error}};
+      for (size_t r = 0; r < runs.size(); ++r) {
+        double g = row.ms[r] > 0 ? k.flops / 1e6 / row.ms[r] : 0;
+        e["by_threads"].push_back(
+            {{"threads", o.threads[r]},
+             {"ms", row.ms[r]},
+             {"gflops", g},
+             {"percent_of_peak", peak[r] > 0 ? 100 * g / peak[r] : 0.0}});
+      }
+      j["kernels"].push_back(e);
+    }
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+
+  std::printf("%s: train step, %zu kernels, %.3f GFLOP per step; "
+              "one-kernel JIT pipelines, median per kernel\n",
+              o.spec.c_str(), kernels.size(), stepFlops / 1e9);
+  const bool gpu = o.target == "cuda";
+  auto label = [&](size_t r) {
+    return gpu ? std::string("gpu") : std::to_string(o.threads[r]);
+  };
+  for (size_t r = 0; r < runs.size(); ++r)
+    if (gpu)
+      std::printf("GPU fp32 peak: %.0f GFLOP/s (%s; JIT compile of the "
+                  "kernels: %.1f s)\n",
+                  peak[r], runs[r].value("device", std::string()).c_str(),
+                  runs[r].value("compile_s", 0.0));
+    else
+      std::printf("measured FMA peak on %d thread(s): %.1f GFLOP/s (JIT "
+                  "compile of the kernels: %.1f s)\n",
+                  o.threads[r], peak[r], runs[r].value("compile_s", 0.0));
+  std::printf("%-4s %-10s %-34s %8s", "#", "node", "op", "GFLOP");
+  for (size_t r = 0; r < runs.size(); ++r)
+    std::printf(" %8s %7s %6s", ("ms@" + label(r)).c_str(), "GFLOP/s", "%peak");
+  std::printf("  shapes  [loc]\n");
+  int rank = 0;
+  for (const Row &row : sorted) {
+    if (o.top > 0 && rank >= o.top)
+      break;
+    ++rank;
+    const Kernel &k = kernels[row.index];
+    std::string op = k.op.size() > 34 ? k.op.substr(0, 31) + "..." : k.op;
+    std::printf("%-4d %-10s %-34s %8.4f", rank, k.sub.name.substr(7).c_str(),
+                op.c_str(), k.flops / 1e9);
+    for (size_t r = 0; r < runs.size(); ++r) {
+      double g = row.ms[r] > 0 ? k.flops / 1e6 / row.ms[r] : 0;
+      std::printf(" %8.3f %7.1f %5.1f%%", row.ms[r], g,
+                  peak[r] > 0 ? 100 * g / peak[r] : 0.0);
+    }
+    std::printf("  %s", k.shapes.c_str());
+    if (!k.where.empty())
+      std::printf("  [%s]", k.where.c_str());
+    if (!row.error.empty())
+      std::printf("  ERROR: %s", row.error.c_str());
+    std::printf("\n");
+  }
+  std::printf("%-4s %-10s %-34s %8.4f", "", "total", "(sum of kernels timed)",
+              totalFlops / 1e9);
+  for (size_t r = 0; r < runs.size(); ++r) {
+    double g = total[r] > 0 ? totalFlops / 1e6 / total[r] : 0;
+    std::printf(" %8.2f %7.1f %5.1f%%", total[r], g,
+                peak[r] > 0 ? 100 * g / peak[r] : 0.0);
+  }
+  std::printf("\n");
+  for (size_t r = 0; r < runs.size(); ++r)
+    if (runs[r].contains("step")) {
+      const json &s = runs[r]["step"];
+      if (!s["error"].get<std::string>().empty())
+        std::printf("whole step on %s: error: %s\n",
+                    gpu ? "the GPU" : (label(r) + " thread(s)").c_str(),
+                    s["error"].get<std::string>().c_str());
+      else
+        std::printf("whole train step (one pipeline) on %s: %.2f ms "
+                    "(%.1f GFLOP/s, %.1f%% of peak; JIT compile %.1f s)\n",
+                    gpu ? "the GPU" : (label(r) + " thread(s)").c_str(),
+                    s["ms"].get<double>(),
+                    stepFlops / 1e6 / s["ms"].get<double>(),
+                    100 * stepFlops / 1e6 / s["ms"].get<double>() / peak[r],
+                    s.value("compile_s", 0.0));
+    }
+
+  // The same time by op (the kernel's producer op), largest first.
+  std::map<std::string, std::pair<std::vector<double>, double>> byOp;
+  for (const Row &row : sorted) {
+    const Kernel &k = kernels[row.index];
+    auto &e = byOp[fn.nodes[k.nodes.front()].op];
+    e.first.resize(runs.size(), 0);
+    for (size_t r = 0; r < runs.size(); ++r)
+      e.first[r] += row.ms[r];
+    e.second += k.flops;
+  }
+  std::vector<std::pair<std::string, std::pair<std::vector<double>, double>>>
+      ops(byOp.begin(), byOp.end());
+  std::stable_sort(ops.begin(), ops.end(), [](const auto &a, const auto &b) {
+    return a.second.first[0] > b.second.first[0];
+  });
+  std::printf("\nby op (sum over its kernels):\n%-34s %8s", "op", "GFLOP");
+  for (size_t r = 0; r < runs.size(); ++r)
+    std::printf(" %8s %7s %6s", ("ms@" + label(r)).c_str(), "GFLOP/s", "share");
+  std::printf("\n");
+  for (const auto &[op, e] : ops) {
+    std::printf("%-34s %8.4f", op.c_str(), e.second / 1e9);
+    for (size_t r = 0; r < runs.size(); ++r)
+      std::printf(" %8.2f %7.1f %5.1f%%", e.first[r],
+                  e.first[r] > 0 ? e.second / 1e6 / e.first[r] : 0.0,
+                  total[r] > 0 ? 100 * e.first[r] / total[r] : 0.0);
+    std::printf("\n");
+  }
+
+  bool ok = std::all_of(sorted.begin(), sorted.end(),
+                        [](const Row &r) { return r.error.empty(); });
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Trains examples/multi_fashion.toml with every multi-task strategy and the
+# two single-task baselines, with the same seed and budget, evaluates each
+# on the test set and writes the table (left acc, right acc, Δm, ms/step)
+# into docs/strategies.md (between the STRATEGY-TABLE markers) and
+# out/bench/strategies/table.md.
+#
+#   bash bench/strategies.sh [BUILD_DIR]
+#
+# Budget (environment): EPOCHS (default 10, the spec's), LIMIT_TRAIN (first
+# N training pairs, default 0 = all 60k), LIMIT_TEST (default 0 = all 10k),
+# SEED (default 1). WEIGHTINGS, GRADIENTS_REP and GRADIENTS_PARAM (space
+# separated) pick a subset of the strategies (default: all of them; the
+# single-task baselines and the spec as written always run). Five binaries
+# are built: the spec as written (static
+# weights, fused join: the speed reference), one with run-time weights and
+# the task join calling the runtime back (every weighting and every
+# gradient method on `rep` run from it with `train --weighting/--gradient`),
+# one with per-task gradients of the shared parameters (`param`), and the
+# two single-task baselines (`mtlc build --single-task`).
+# Δm is LibMTL's: the mean over tasks of (M_t - M_t^single) / M_t^single,
+# in percent (accuracy: higher is better). Not part of `make test`.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-build}
+mtlc="$root/$build/bin/mtlc"
+[ -x "$mtlc" ] || mtlc="$build/bin/mtlc"
+EPOCHS=${EPOCHS:-10}
+LIMIT_TRAIN=${LIMIT_TRAIN:-0}
+LIMIT_TEST=${LIMIT_TEST:-0}
+SEED=${SEED:-1}
+WEIGHTINGS=${WEIGHTINGS-equal uncertainty dwa gradnorm rlw}
+GRADIENTS_REP=${GRADIENTS_REP-pcgrad mgda_ub cagrad imtl_g}
+GRADIENTS_PARAM=${GRADIENTS_PARAM-pcgrad mgda_ub cagrad imtl_g}
+out="$root/out/bench/strategies"
+rm -rf "$out" && mkdir -p "$out"
+cd "$out"
+spec="$root/examples/multi_fashion.toml"
+
+with_strategy() { # $1: [strategy] body -> spec file on stdout
+  cat "$spec"
+  printf '\n[strategy]\n%b\n' "$1"
+}
+with_strategy 'gradient = "pcgrad"\non = "rep"' > rep.toml
+with_strategy 'gradient = "pcgrad"\non = "param"' > param.toml
+
+echo "== building"
+"$mtlc" build "$spec" -o plain
+[ -z "$WEIGHTINGS$GRADIENTS_REP" ] || "$mtlc" build rep.toml -o rep
+[ -z "$GRADIENTS_PARAM" ] || "$mtlc" build param.toml -o param
+"$mtlc" build "$spec" --single-task=left -o single_left
+"$mtlc" build "$spec" --single-task=right -o single_right
+
+# run NAME BINARY [train flags...]: trains, evaluates, appends a JSON line.
+run() {
+  local name=$1 bin=$2
+  shift 2
+  echo "== $name"
+  "./$bin" train --quiet --epochs "$EPOCHS" --limit-train "$LIMIT_TRAIN" \
+    --seed "$SEED" --checkpoint "$name.ckpt" --log "$name.jsonl" "$@"
+  "./$bin" eval --json --checkpoint "$name.ckpt" --limit-test "$LIMIT_TEST" \
+    > "$name.eval.json"
+  python3 - "$name" <<'PY' >> results.jsonl
+import json, sys
+name = sys.argv[1]
+ev = json.load(open(f"{name}.eval.json"))
+epochs = [json.loads(l) for l in open(f"{name}.jsonl") if '"epoch"' in l and '"step"' not in l]
+steps = sum(1 for l in open(f"{name}.jsonl") if '"step"' in l)
+secs = sum(e["seconds"] for e in epochs)
+acc = {t: m.get("accuracy") for t, m in ev["tasks"].items()}
+print(json.dumps({"name": name, "acc": acc, "ms_per_step": 1000 * secs / max(steps, 1)}))
+PY
+}
+
+run single_left single_left
+run single_right single_right
+run "static (fused join)" plain
+for w in $WEIGHTINGS; do
+  run "$w" rep --weighting "$w" --gradient none
+done
+for g in $GRADIENTS_REP; do
+  run "$g (rep)" rep --weighting equal --gradient "$g"
+done
+for g in $GRADIENTS_PARAM; do
+  run "$g (param)" param --weighting equal --gradient "$g"
+done
+
+python3 - "$root/docs/strategies.md" "$EPOCHS" "$LIMIT_TRAIN" "$LIMIT_TEST" "$SEED" <<'PY'
+import json, sys, subprocess
+doc, epochs, limit_train, limit_test, seed = sys.argv[1:]
+rows = [json.loads(l) for l in open("results.jsonl")]
+by = {r["name"]: r for r in rows}
+single = {"left": by["single_left"]["acc"]["left"], "right": by["single_right"]["acc"]["right"]}
+lines = ["| strategy | left acc | right acc | Δm (%) | ms/step |", "|---|---|---|---|---|"]
+for r in rows:
+    if r["name"].startswith("single_"):
+        t = r["name"][len("single_"):]
+        left = f'{r["acc"][t]:.4f}' if t == "left" else "—"
+        right = f'{r["acc"][t]:.4f}' if t == "right" else "—"
+        lines.append(f'| single-task {t} | {left} | {right} | 0 (reference) | {r["ms_per_step"]:.1f} |')
+        continue
+    dm = 100 * sum((r["acc"][t] - single[t]) / single[t] for t in single) / len(single)
+    lines.append(f'| {r["name"]} | {r["acc"]["left"]:.4f} | {r["acc"]["right"]:.4f} | {dm:+.2f} | {r["ms_per_step"]:.1f} |')
+cpu = subprocess.run("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2", shell=True,
+                     capture_output=True, text=True).stdout.strip()
+budget = (f"Budget: {epochs} epochs, {'all' if limit_train == '0' else limit_train} training pairs, "
+          f"{'all' if limit_test == '0' else limit_test} test pairs, seed {seed}; "
+          f"{subprocess.run('nproc', capture_output=True, text=True).stdout.strip()} cores ({cpu}).")
+table = budget + "\n\n" + "\n".join(lines) + "\n"
+open("table.md", "w").write(table)
+text = open(doc).read()
+begin, end = "<!-- STRATEGY-TABLE BEGIN -->", "<!-- STRATEGY-TABLE END -->"
+i, j = text.index(begin) + len(begin), text.index(end)
+open(doc, "w").write(text[:i] + "\n" + table + text[j:])
+print(table)
+PY

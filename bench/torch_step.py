@@ -1,0 +1,241 @@
+#!/usr/bin/python3
+"""PyTorch peer of mtlc's reference training step (issue 7).
+
+The exact network of examples/fashion_detect.toml, batch 128, fp32 on the
+CPU: forward, the four task losses (weighted as in the spec), backward and
+the spec's Adam update (lr 1e-3), timed step by step; prints the median
+ms/step after warm-up. Never part of `make test`: a benchmark only.
+
+    /usr/bin/python3 bench/torch_step.py --threads 2 [--compile] [--json]
+
+Debian's python3-torch is importable only from /usr/bin/python3 (a pyenv
+python3 earlier in PATH has no torch). Layouts: NCHW by default (PyTorch's
+native one); --channels-last runs NHWC like mtlc.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+
+def _threads_from_argv(default=2):
+    for i, a in enumerate(sys.argv):
+        if a == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return str(default)
+
+
+# Before torch loads: Debian's torch calls BLAS (libblas.so.3, OpenBLAS where
+# libopenblas0 is installed) for its GEMMs, and OpenBLAS sizes its own
+# thread pool from the environment, not from torch.set_num_threads.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, _threads_from_argv())
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError as e:  # pragma: no cover - reported, not a crash
+    print(f"torch_step.py: error: cannot import torch ({e}); run it with "
+          "/usr/bin/python3 (Debian's python3-torch)", file=sys.stderr)
+    sys.exit(3)
+
+BATCH = 128
+
+
+class FashionDetect(nn.Module):
+    """examples/fashion_detect.toml, layer for layer."""
+
+    def __init__(self):
+        super().__init__()
+        layers = []
+        cin = 1
+        for cout in (32, 64, 128):  # conv3x3 pad 1 -> bn -> relu -> pool 2
+            layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout,
+                       eps=1e-5, momentum=0.1), nn.ReLU(), nn.MaxPool2d(2)]
+            cin = cout
+        self.backbone = nn.Sequential(*layers, nn.Flatten())  # 5*5*128 = 3200
+        self.label = nn.Sequential(nn.Linear(3200, 256), nn.ReLU(),
+                                   nn.Linear(256, 10))
+        self.group = nn.Sequential(nn.Linear(3200, 64), nn.ReLU(),
+                                   nn.Linear(64, 4))
+        self.box = nn.Sequential(nn.Linear(3200, 128), nn.ReLU(),
+                                 nn.Linear(128, 4), nn.Sigmoid())
+        self.recon_fc = nn.Sequential(nn.Linear(3200, 1568), nn.ReLU())
+        self.recon = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"),  # 7 -> 14
+            nn.Conv2d(32, 16, 3, padding=1), nn.ReLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"),  # 14 -> 28
+            nn.Conv2d(16, 1, 3, padding=1))               # logits
+        for m in self.modules():  # the spec's init: glorot_uniform, bias 0
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, image):
+        f = self.backbone(image)
+        # mtlc's reshape [7, 7, 32] is HWC; the layout of a reshape does not
+        # change the work, so PyTorch's [32, 7, 7] stands in for it.
+        grid = self.recon_fc(f).view(-1, 32, 7, 7)
+        return self.label(f), self.group(f), self.box(f), self.recon(grid)
+
+
+def loss_of(outputs, batch):
+    label, group, box, recon = outputs
+    # The spec's weights (box 5, the others 1) and smooth-L1 beta (2/40);
+    # every loss a mean, as mtlc's.
+    return (F.cross_entropy(label, batch["label"]) +
+            F.cross_entropy(group, batch["group"]) +
+            5.0 * F.smooth_l1_loss(box, batch["box"], beta=0.05) +
+            F.binary_cross_entropy_with_logits(recon, batch["item"]))
+
+
+def random_batch(gen, channels_last):
+    image = torch.rand(BATCH, 1, 40, 40, generator=gen)
+    item = torch.rand(BATCH, 1, 28, 28, generator=gen)
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    return {
+        "image": image,
+        "label": torch.randint(0, 10, (BATCH,), generator=gen),
+        "group": torch.randint(0, 4, (BATCH,), generator=gen),
+        "box": torch.rand(BATCH, 4, generator=gen),
+        "item": item,
+    }
+
+
+def count_flops():
+    """2 x the multiply-adds of the convs and GEMMs: forward and both
+    backward products, except the first conv's grad-input (the image needs
+    none). Elementwise work is left out: a lower bound of mtlc's
+    codegen/Flops.cpp count."""
+    macs = 0
+    n = BATCH
+    first = n * 40 * 40 * 32 * 1 * 9
+    for (hw, ci, co) in ((20, 32, 64), (10, 64, 128), (14, 32, 16),
+                         (28, 16, 1)):
+        macs += n * hw * hw * co * ci * 9
+    for (k, m) in ((3200, 256), (256, 10), (3200, 64), (64, 4), (3200, 128),
+                   (128, 4), (3200, 1568)):
+        macs += n * k * m
+    return 2 * (3 * macs + 2 * first)
+
+
+def blas_library():
+    """The BLAS library this process loaded (Debian's torch uses the
+    system's libblas.so.3 alternative: reference BLAS or OpenBLAS)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            libs = {line.split()[-1] for line in maps
+                    if "blas" in line.split()[-1].lower()}
+    except OSError:
+        return "unknown"
+    real = {os.path.realpath(l) for l in libs}
+    openblas = [l for l in real if "openblas" in os.path.basename(l)]
+    if openblas:
+        return "OpenBLAS (" + os.path.basename(sorted(openblas)[-1]) + ")"
+    blas = [l for l in real if os.path.basename(l).startswith("libblas")]
+    return "reference BLAS (" + blas[0] + ")" if blas else "none loaded"
+
+
+def time_steps(step, steps, warmup):
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times), times
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=5, help="timed steps")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--compile", action="store_true",
+                    help="also time torch.compile (torch >= 2)")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="NHWC activations (mtlc's layout)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1)
+    gen = torch.Generator().manual_seed(1)
+    batch = random_batch(gen, args.channels_last)
+
+    results = []
+
+    def run(name, model, forward):
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999),
+                               eps=1e-8)
+        model.train()
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            loss = loss_of(forward(batch["image"]), batch)
+            loss.backward()
+            opt.step()
+            return loss
+
+        ms, times = time_steps(step, args.steps, args.warmup)
+        results.append({"variant": name, "ms_per_step": ms,
+                        "samples_per_s": BATCH * 1e3 / ms,
+                        "times_ms": [round(t, 2) for t in times]})
+
+    model = FashionDetect()
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    run("eager", model, model)
+
+    compile_note = None
+    if args.compile:
+        if hasattr(torch, "compile"):
+            cmodel = FashionDetect()
+            if args.channels_last:
+                cmodel = cmodel.to(memory_format=torch.channels_last)
+            compiled = torch.compile(cmodel)
+            # Compilation happens in the first (warm-up) steps.
+            run("compile", cmodel, compiled)
+        else:
+            compile_note = (f"torch.compile needs torch >= 2 (this is "
+                            f"{torch.__version__}): not timed")
+
+    info = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "batch": BATCH,
+        "layout": "NHWC" if args.channels_last else "NCHW",
+        "mkldnn": torch.backends.mkldnn.is_available(),
+        "blas": blas_library(),
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "gemm_conv_gflop_per_step": count_flops() / 1e9,
+        "results": results,
+    }
+    if compile_note:
+        info["compile_note"] = compile_note
+    if args.json:
+        print(json.dumps(info))
+        return
+    print(f"torch {info['torch']} (python {info['python']}), "
+          f"{info['threads']} threads, batch {BATCH}, {info['layout']}, "
+          f"median of {args.steps} steps after {args.warmup} warm-up")
+    print(f"  BLAS: {info['blas']}")
+    for r in results:
+        print(f"  {r['variant']:8s} {r['ms_per_step']:9.1f} ms/step "
+              f"{r['samples_per_s']:8.1f} samples/s")
+    if compile_note:
+        print(f"  {compile_note}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,374 @@
+//===- Segments.cpp - Split a step function, generate its entry point ----===//
+#include "codegen/Segments.h"
+#include "codegen/Flops.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace mtl::codegen {
+namespace {
+
+/// Halide dims of a logical row-major shape: innermost (last) first.
+std::vector<std::pair<int64_t, int64_t>>
+extentsAndStrides(const std::vector<int64_t> &shape) {
+  std::vector<std::pair<int64_t, int64_t>> d;
+  int64_t stride = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    d.push_back({shape[i], stride});
+    stride *= shape[i];
+  }
+  return d;
+}
+
+} // namespace
+
+SegmentedFunction segmentFunction(const kg::Function &fn) {
+  const int n = static_cast<int>(fn.nodes.size());
+  const int nv = static_cast<int>(fn.values.size());
+  std::vector<int> defNode(nv, -1);
+  for (int k = 0; k < n; ++k)
+    defNode[fn.nodes[k].result] = k;
+
+  // Units of nodes that must share a pipeline: a fused epilogue and its
+  // producer (codegen computes it in the producer's loops); the ops of one
+  // loss-fusion group (they share stages). Union-find over nodes.
+  std::vector<int> parent(n);
+  for (int k = 0; k < n; ++k)
+    parent[k] = k;
+  std::function<int(int)> root = [&](int k) {
+    return parent[k] == k ? k : parent[k] = root(parent[k]);
+  };
+  auto unite = [&](int a, int b) { parent[root(a)] = root(b); };
+  std::map<int64_t, int> lossGroup; // id -> a member
+  for (int k = 0; k < n; ++k) {
+    const kg::Node &node = fn.nodes[k];
+    if (node.ints.count("mtl.fused_epilogue") && !node.inputs.empty() &&
+        defNode[node.inputs[0]] >= 0)
+      unite(defNode[node.inputs[0]], k);
+    auto g = node.ints.find("mtl.loss_group");
+    if (g != node.ints.end() && !g->second.empty()) {
+      auto [it, fresh] = lossGroup.insert({g->second[0], k});
+      if (!fresh)
+        unite(it->second, k);
+    }
+  }
+  // Units in a topological order (Kahn), earliest first member first, so
+  // the order stays close to the original one.
+  std::map<int, std::vector<int>> members; // root -> nodes, in order
+  for (int k = 0; k < n; ++k)
+    members[root(k)].push_back(k);
+  std::map<int, std::set<int>> succ;
+  std::map<int, int> indegree;
+  for (auto &[r, m] : members)
+    indegree[r] = 0;
+  for (int k = 0; k < n; ++k)
+    for (int v : fn.nodes[k].inputs)
+      if (defNode[v] >= 0 && root(defNode[v]) != root(k) &&
+          succ[root(defNode[v])].insert(root(k)).second)
+        ++indegree[root(k)];
+  std::set<std::pair<int, int>> ready; // (first member, root)
+  for (auto &[r, d] : indegree)
+    if (d == 0)
+      ready.insert({members[r].front(), r});
+  std::vector<int> unitOrder;
+  while (!ready.empty()) {
+    int r = ready.begin()->second;
+    ready.erase(ready.begin());
+    unitOrder.push_back(r);
+    for (int t : succ[r])
+      if (--indegree[t] == 0)
+        ready.insert({members[t].front(), t});
+  }
+  std::vector<int> segOf(n, 0);
+  int numSegments = 0;
+  std::vector<std::vector<int>> segNodes;
+  if (unitOrder.size() == members.size()) {
+    for (int r : unitOrder) {
+      for (int k : members[r])
+        segOf[k] = numSegments;
+      segNodes.push_back(members[r]);
+      ++numSegments;
+    }
+  } else {
+    // A unit would depend on itself through other nodes: one segment.
+    std::vector<int> all(n);
+    for (int k = 0; k < n; ++k)
+      all[k] = k;
+    segNodes.push_back(all);
+    numSegments = n ? 1 : 0;
+  }
+
+  SegmentedFunction sf;
+  sf.homes.assign(nv, ValueHome{});
+  for (size_t i = 0; i < fn.args.size(); ++i)
+    sf.homes[fn.args[i].value] = {ValueHome::Arg, static_cast<int>(i), -1};
+  std::set<int> homed;
+  for (const kg::Arg &a : fn.args)
+    homed.insert(a.value);
+  for (size_t j = 0; j < fn.outputs.size(); ++j) {
+    int v = fn.outputs[j].value;
+    if (homed.count(v)) {
+      sf.copies.push_back({static_cast<int>(j), v});
+      continue;
+    }
+    homed.insert(v);
+    sf.homes[v] = {ValueHome::Output, static_cast<int>(j), -1};
+  }
+
+  // Last segment reading each value.
+  std::vector<int> lastReader(nv, -1);
+  for (int k = 0; k < n; ++k)
+    for (int v : fn.nodes[k].inputs)
+      lastReader[v] = std::max(lastReader[v], segOf[k]);
+
+  sf.segments.resize(numSegments);
+  for (int si = 0; si < numSegments; ++si)
+    for (int k : segNodes[si]) {
+      Segment &s = sf.segments[si];
+      s.fn.nodes.push_back(fn.nodes[k]);
+      s.flops += nodeFlops(fn, fn.nodes[k]);
+      s.label +=
+          (s.label.empty() ? "n" + std::to_string(fn.nodes[k].result) + " "
+                           : std::string("+")) +
+          fn.nodes[k].op;
+    }
+  // Arena: first fit by segment liveness (as MemoryPlan.cpp does by node).
+  struct Block {
+    int64_t offset, size;
+    int lastUse;
+  };
+  std::vector<Block> live;
+  for (int si = 0; si < numSegments; ++si) {
+    Segment &s = sf.segments[si];
+    s.fn.name = fn.name + "_s" + std::to_string(si);
+    s.fn.values = fn.values;
+    std::set<int> defined, inputs;
+    for (const kg::Node &node : s.fn.nodes)
+      defined.insert(node.result);
+    for (const kg::Node &node : s.fn.nodes)
+      for (int v : node.inputs)
+        if (!defined.count(v) && inputs.insert(v).second) {
+          const ValueHome &h = sf.homes[v];
+          kg::Arg a{kg::ArgKind::Input, "v" + std::to_string(v), v, ""};
+          if (h.kind == ValueHome::Arg)
+            a = fn.args[h.index];
+          s.fn.args.push_back(a);
+          s.args.push_back(v);
+        }
+    live.erase(std::remove_if(live.begin(), live.end(),
+                              [&](const Block &b) { return b.lastUse < si; }),
+               live.end());
+    for (const kg::Node &node : s.fn.nodes) {
+      int v = node.result;
+      ValueHome &h = sf.homes[v];
+      if (h.kind == ValueHome::Output) {
+        s.fn.outputs.push_back(fn.outputs[h.index]);
+        s.outs.push_back(v);
+        continue;
+      }
+      if (lastReader[v] <= si)
+        continue; // used only inside this segment
+      int64_t size = (kg::byteSize(fn.values[v]) + 127) / 128 * 128, offset = 0;
+      auto at = live.begin();
+      for (; at != live.end(); ++at) {
+        if (at->offset - offset >= size)
+          break;
+        offset = std::max(offset, at->offset + at->size);
+      }
+      live.insert(at, {offset, size, lastReader[v]});
+      h = {ValueHome::Arena, -1, offset};
+      sf.arenaBytes = std::max(sf.arenaBytes, offset + size);
+      s.fn.outputs.push_back(
+          {kg::ArgKind::Prediction, "v" + std::to_string(v), v, ""});
+      s.outs.push_back(v);
+    }
+  }
+  return sf;
+}
+
+std::string segmentedEntrySource(const kg::Function &fn,
+                                 const SegmentedFunction &sf,
+                                 const std::string &cname) {
+  std::ostringstream os;
+  const size_t numArgs = fn.args.size(), numOuts = fn.outputs.size();
+  const size_t numSeg = sf.segments.size();
+  os << "// Generated by mtlc: the entry point of step function '" << fn.name
+     << "',\n// " << numSeg
+     << " Halide pipelines run in order (codegen/Segments.h).\n"
+     << "#include <HalideRuntime.h>\n\n#include <chrono>\n#include "
+        "<cstdio>\n#include <cstdlib>\n#include <cstring>\n\n"
+     << "extern \"C\" {\n";
+  for (size_t k = 0; k < numSeg; ++k)
+    os << "int " << cname << "_s" << k << "_argv(void **args);\n";
+  os << "}\n\nnamespace {\n\n";
+
+  // The arena's tensors: dims (innermost first) and types.
+  std::vector<int> arenaValues;
+  for (int v = 0; v < static_cast<int>(sf.homes.size()); ++v)
+    if (sf.homes[v].kind == ValueHome::Arena && sf.homes[v].offset >= 0)
+      arenaValues.push_back(v);
+  std::map<int, int> slot;
+  size_t totalDims = 0;
+  os << "struct ArenaTensor {\n  long long offset;\n  int isInt, rank, "
+        "dimStart;\n};\n";
+  os << "constexpr ArenaTensor kTensors[] = {\n";
+  for (int v : arenaValues) {
+    slot[v] = static_cast<int>(slot.size());
+    const kg::Value &val = fn.values[v];
+    os << "    {" << sf.homes[v].offset << ", "
+       << (val.dtype == kg::DType::I32 ? 1 : 0) << ", " << val.shape.size()
+       << ", " << totalDims << "},\n";
+    totalDims += val.shape.size();
+  }
+  os << "    {0, 0, 0, 0}};\n";
+  os << "constexpr int kDims[][2] = { // extent, stride\n";
+  for (int v : arenaValues)
+    for (auto [e, s] : extentsAndStrides(fn.values[v].shape))
+      os << "    {" << e << ", " << s << "},\n";
+  os << "    {0, 0}};\n";
+  os << "constexpr int kNumTensors = " << arenaValues.size()
+     << ";\nconstexpr size_t kArenaBytes = "
+     << (sf.arenaBytes + 127) / 128 * 128 << ";\n\n";
+  os << R"SRC(/// One arena per calling thread: buffers planned at compile time, so a
+/// step allocates nothing.
+struct Arena {
+  unsigned char *base = nullptr;
+  halide_dimension_t dims[sizeof(kDims) / sizeof(kDims[0])];
+  halide_buffer_t bufs[kNumTensors + 1];
+  Arena() {
+    if (kArenaBytes)
+      base = static_cast<unsigned char *>(std::aligned_alloc(128, kArenaBytes));
+    for (size_t d = 0; d < sizeof(kDims) / sizeof(kDims[0]); ++d)
+      dims[d] = halide_dimension_t{0, kDims[d][0], kDims[d][1], 0};
+    for (int t = 0; t < kNumTensors; ++t) {
+      halide_buffer_t &b = bufs[t];
+      std::memset(&b, 0, sizeof b);
+      b.host = base + kTensors[t].offset;
+      b.type = kTensors[t].isInt ? halide_type_t(halide_type_int, 32, 1)
+                                 : halide_type_t(halide_type_float, 32, 1);
+      b.dimensions = kTensors[t].rank;
+      b.dim = dims + kTensors[t].dimStart;
+    }
+  }
+  ~Arena() { std::free(base); }
+};
+
+)SRC";
+  // Profile: MTL_PROFILE=1 times every segment and prints a table at exit.
+  os << "constexpr int kNumSegments = " << numSeg << ";\n";
+  os << "const char *const kLabels[] = {\n";
+  for (const Segment &s : sf.segments)
+    os << "    \"" << s.label << "\",\n";
+  os << "    nullptr};\nconstexpr double kFlops[] = {\n";
+  for (const Segment &s : sf.segments)
+    os << "    " << s.flops << ",\n";
+  os << "    0};\n";
+  os << "const char kName[] = \"" << fn.name << "\";\n";
+  os << R"SRC(
+struct Profile {
+  bool on = std::getenv("MTL_PROFILE") != nullptr;
+  double seconds[kNumSegments + 1] = {};
+  long calls = 0;
+  ~Profile() {
+    if (!on || calls == 0)
+      return;
+    double total = 0;
+    for (int k = 0; k < kNumSegments; ++k)
+      total += seconds[k];
+    std::fprintf(stderr, "\nMTL_PROFILE %s: %ld calls, %.3f ms/call in %d kernels\n",
+                 kName, calls, 1e3 * total / calls, kNumSegments);
+    std::fprintf(stderr, "%5s %9s %6s %9s  %s\n", "#", "ms/call", "%", "GFLOP/s",
+                 "kernel (first node: ops)");
+    int order[kNumSegments];
+    for (int k = 0; k < kNumSegments; ++k)
+      order[k] = k;
+    for (int a = 0; a < kNumSegments; ++a) // a few hundred: selection sort
+      for (int b = a + 1; b < kNumSegments; ++b)
+        if (seconds[order[b]] > seconds[order[a]]) {
+          int t = order[a];
+          order[a] = order[b];
+          order[b] = t;
+        }
+    for (int i = 0; i < kNumSegments; ++i) {
+      int k = order[i];
+      double ms = 1e3 * seconds[k] / calls;
+      std::fprintf(stderr, "%5d %9.3f %6.1f %9.1f  %s\n", k, ms,
+                   total > 0 ? 100 * seconds[k] / total : 0.0,
+                   ms > 0 ? kFlops[k] / ms / 1e6 : 0.0, kLabels[k]);
+    }
+  }
+};
+Profile profile;
+
+} // namespace
+
+)SRC";
+
+  auto ref = [&](int v) -> std::string {
+    const ValueHome &h = sf.homes[v];
+    switch (h.kind) {
+    case ValueHome::Arg:
+      return "args[" + std::to_string(h.index) + "]";
+    case ValueHome::Output:
+      return "args[" + std::to_string(numArgs + h.index) + "]";
+    case ValueHome::Arena:
+      break;
+    }
+    return "&arena.bufs[" + std::to_string(slot.at(v)) + "]";
+  };
+  os << "extern \"C\" int " << cname << "_argv(void **args) {\n"
+     << "  thread_local Arena arena;\n"
+     << "  if (kArenaBytes && !arena.base)\n    return -1;\n"
+     << "  std::chrono::steady_clock::time_point t0;\n"
+     << "  if (profile.on) {\n    ++profile.calls;\n"
+     << "    t0 = std::chrono::steady_clock::now();\n  }\n";
+  for (size_t k = 0; k < numSeg; ++k) {
+    const Segment &s = sf.segments[k];
+    os << "  { // " << s.label << "\n    void *a[] = {";
+    bool first = true;
+    for (int v : s.args) {
+      os << (first ? "" : ", ") << ref(v);
+      first = false;
+    }
+    for (int v : s.outs) {
+      os << (first ? "" : ", ") << ref(v);
+      first = false;
+    }
+    os << "};\n    if (int e = " << cname << "_s" << k << "_argv(a))\n"
+       << "      return e;\n"
+       << "    if (profile.on) {\n"
+       << "      auto t1 = std::chrono::steady_clock::now();\n"
+       << "      profile.seconds[" << k
+       << "] += std::chrono::duration<double>(t1 - t0).count();\n"
+       << "      t0 = t1;\n    }\n  }\n";
+  }
+  for (auto [j, v] : sf.copies)
+    os << "  std::memcpy(static_cast<halide_buffer_t *>(args[" << numArgs + j
+       << "])->host, static_cast<halide_buffer_t *>(" << ref(v) << ")->host, "
+       << kg::byteSize(fn.values[v]) << ");\n";
+  os << "  return 0;\n}\n\n";
+
+  // Metadata: the argument list of the single pipeline this replaces.
+  os << "extern \"C\" const halide_filter_metadata_t *" << cname
+     << "_metadata() {\n  static const halide_filter_argument_t a[] = {\n";
+  auto arg = [&](const kg::Arg &a, bool out, size_t i) {
+    const kg::Value &v = fn.values[a.value];
+    os << "      {\"" << (out ? "out" : "in") << i << "_" << a.name << "\", "
+       << (out ? 2 : 1) << ", " << v.shape.size() << ", halide_type_t("
+       << (v.dtype == kg::DType::I32 ? "halide_type_int" : "halide_type_float")
+       << ", 32, 1), nullptr, nullptr, nullptr, nullptr, nullptr},\n";
+  };
+  for (size_t i = 0; i < numArgs; ++i)
+    arg(fn.args[i], false, i);
+  for (size_t j = 0; j < numOuts; ++j)
+    arg(fn.outputs[j], true, j);
+  os << "  };\n  static const halide_filter_metadata_t md = {1, "
+     << numArgs + numOuts << ", a, \"segmented\", \"" << cname
+     << "\"};\n  return &md;\n}\n";
+  return os.str();
+}
+
+} // namespace mtl::codegen

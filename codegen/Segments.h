@@ -1,0 +1,61 @@
+//===- Segments.h - A step function as a sequence of small pipelines -----===//
+//
+// Halide's lowering passes grow faster than linearly with a pipeline's size:
+// the reference train step (108 kernels) took ~45 s to compile as one
+// pipeline. On the CPU each step function is therefore compiled as one
+// Halide pipeline per segment (a node, with its fused epilogues; all the
+// fused loss ops of a step stay together), in parallel, plus a small
+// generated C++ entry point that runs the segments in order. Tensors that
+// cross segments live in one arena per thread, planned at compile time by
+// liveness; pipeline outputs are written in place in the caller's buffers.
+// The entry point keeps the `<name>_argv` / `<name>_metadata` ABI of a
+// single Halide pipeline, so the runtime and `--emit=lib` do not change.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MTL_CODEGEN_SEGMENTS_H
+#define MTL_CODEGEN_SEGMENTS_H
+
+#include "codegen/KernelGraph.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mtl::codegen {
+
+/// Where a value lives while the entry point runs.
+struct ValueHome {
+  enum Kind { Arg, Output, Arena } kind = Arena;
+  int index = -1;      // Arg: index in args; Output: index in outputs
+  int64_t offset = -1; // Arena: byte offset
+};
+
+struct Segment {
+  kg::Function fn;       // args/outputs named after the values they carry
+  std::vector<int> args; // value id of each fn.args entry
+  std::vector<int> outs; // value id of each fn.outputs entry
+  std::string label;     // e.g. "n51 dense+relu", for profiles
+  double flops = 0;      // of its nodes
+};
+
+struct SegmentedFunction {
+  std::vector<Segment> segments;
+  std::vector<ValueHome> homes; // per value id
+  int64_t arenaBytes = 0;
+  // Outputs whose value is produced elsewhere (an argument passed through,
+  // a value output twice): copied by the entry point at the end.
+  std::vector<std::pair<int, int>> copies; // (output index, value id)
+};
+
+/// Splits `fn` (nodes in topological order) into segments.
+SegmentedFunction segmentFunction(const kg::Function &fn);
+
+/// The C++ source of `<cname>_argv` and `<cname>_metadata`, calling
+/// `<cname>_s<k>_argv` for each segment k.
+std::string segmentedEntrySource(const kg::Function &fn,
+                                 const SegmentedFunction &sf,
+                                 const std::string &cname);
+
+} // namespace mtl::codegen
+
+#endif // MTL_CODEGEN_SEGMENTS_H
