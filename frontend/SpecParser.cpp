@@ -160,9 +160,9 @@ int64_t topKOf(const std::string &m) {
     return 0;
   return std::stoll(m.substr(3));
 }
-const Names kTrainKeys = {"optimizer", "lr",  "momentum",     "beta1",
-                          "beta2",     "eps", "weight_decay", "batch",
-                          "epochs",    "seed",  "warmup"};
+const Names kTrainKeys = {"optimizer", "lr",   "momentum",     "beta1",
+                          "beta2",     "eps",  "weight_decay", "batch",
+                          "epochs",    "seed", "warmup"};
 const Names kOptimizers = {"sgd", "adam"};
 const Names kCompileKeys = {"target"};
 const Names kStrategyKeys = {"weighting",       "gradient",       "on",

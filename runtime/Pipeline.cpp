@@ -49,6 +49,8 @@ void recordHalideError(void *, const char *msg) {
 Pipeline::Pipeline(Model &model, const std::string &name)
     : model(model), pipelineSpec(&model.pipeline(name)),
       entry(&model.entry(name)), batch(model.desc().batch) {
+  if (halide_set_error_handler) // once per process is enough; idempotent
+    halide_set_error_handler(recordHalideError);
   const Descriptor &d = model.desc();
   size_t numTasks = d.tasks.size();
   inputData.assign(batch * numElements(d.inputShape), 0.0f);
@@ -225,12 +227,6 @@ void Pipeline::run() {
   // for a GPU pipeline this makes Halide upload it again.
   for (size_t i = 0; i < pipelineSpec->args.size(); ++i)
     slots[i].buffer.raw_buffer()->set_host_dirty(true);
-  static const bool handlerSet = [] {
-    if (halide_set_error_handler)
-      halide_set_error_handler(recordHalideError);
-    return true;
-  }();
-  (void)handlerSet;
   lastHalideError.clear();
   int rc = entry->argv(argv.data());
   if (rc != 0)

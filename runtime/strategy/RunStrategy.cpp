@@ -14,13 +14,7 @@ RunStrategy::RunStrategy(Model &model, Pipeline &trainStep,
                          const OptimizerConfig &opt, uint64_t seed)
     : pipeline(trainStep) {
   const Descriptor &d = model.desc();
-  StrategyConfig sc;
-  sc.weighting = d.strategy.weighting;
-  sc.gradient = d.strategy.gradient;
-  sc.on = d.strategy.on;
-  sc.dwaTemperature = d.strategy.dwaTemperature;
-  sc.gradnormAlpha = d.strategy.gradnormAlpha;
-  sc.cagradC = d.strategy.cagradC;
+  StrategyConfig sc = d.strategy;
 
   // What the compiled step supports (docs/strategies.md): run-time weights,
   // task joins calling back, per-task gradients of the shared parameters.

@@ -9,6 +9,7 @@
 #ifndef MTL_RUNTIME_STRATEGY_WEIGHTING_H
 #define MTL_RUNTIME_STRATEGY_WEIGHTING_H
 
+#include "runtime/Descriptor.h"
 #include "runtime/Optimizer.h"
 
 #include <cstdint>
@@ -20,14 +21,7 @@
 namespace mtl::rt::strategy {
 
 /// The `[strategy]` settings a binary carries in its descriptor.
-struct StrategyConfig {
-  std::string weighting = "static"; // equal|static|uncertainty|dwa|gradnorm|rlw
-  std::string gradient = "none";    // none|pcgrad|mgda_ub|cagrad|imtl_g
-  std::string on = "rep";           // rep | param
-  double dwaTemperature = 2.0;
-  double gradnormAlpha = 1.5;
-  double cagradC = 0.5;
-};
+using StrategyConfig = StrategySpec;
 
 using NamedArrays = std::vector<std::pair<std::string, std::vector<float> *>>;
 
