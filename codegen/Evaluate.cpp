@@ -20,27 +20,6 @@ using namespace Halide;
 namespace mtl::codegen {
 namespace {
 
-struct Compiled {
-  LoweredFunction lf;
-  Target target;
-};
-
-std::shared_ptr<Compiled> compiledFor(const kg::Function &fn) {
-  static std::mutex mu;
-  static std::map<std::string, std::shared_ptr<Compiled>> cache;
-  std::string key = kg::fingerprint(fn);
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(key);
-  if (it != cache.end())
-    return it->second;
-  auto c = std::make_shared<Compiled>();
-  c->target = chooseTarget("cpu", "").with_feature(Target::JIT);
-  c->lf = lowerFunction(fn, c->target);
-  c->lf.pipeline.compile_jit(c->target);
-  cache[key] = c;
-  return c;
-}
-
 std::vector<int> halideSizes(const std::vector<int64_t> &shape) {
   return std::vector<int>(shape.rbegin(), shape.rend());
 }
@@ -53,6 +32,23 @@ size_t count(const std::vector<int64_t> &shape) {
 }
 
 } // namespace
+
+std::shared_ptr<JitPipeline> jitCompiled(const kg::Function &fn,
+                                         const std::string &kind) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<JitPipeline>> cache;
+  std::string key = kind + "|" + kg::fingerprint(fn);
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it != cache.end())
+    return it->second;
+  auto c = std::make_shared<JitPipeline>();
+  c->target = chooseTarget(kind, "").with_feature(Target::JIT);
+  c->lf = lowerFunction(fn, c->target);
+  c->lf.pipeline.compile_jit(c->target);
+  cache[key] = c;
+  return c;
+}
 
 std::string evaluate(const kg::Function &fn,
                      const std::vector<HostTensor> &args,
@@ -71,7 +67,7 @@ std::string runCompiled(const kg::Function &fn,
       return "evaluate: " + fn.name + " takes " +
              std::to_string(fn.args.size()) + " arguments, got " +
              std::to_string(args.size());
-    std::shared_ptr<Compiled> c = compiledFor(fn);
+    std::shared_ptr<JitPipeline> c = jitCompiled(fn, "cpu");
     ParamMap params;
     for (size_t k = 0; k < args.size(); ++k) {
       const kg::Value &v = fn.values[fn.args[k].value];

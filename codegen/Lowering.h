@@ -16,6 +16,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -126,6 +127,16 @@ struct LoweredFunction {
 /// Throws LoweringError or Halide errors.
 LoweredFunction lowerFunction(const kg::Function &fn,
                               const Halide::Target &target);
+
+/// A step function JIT-compiled for `kind` ("cpu" or "cuda"), once per
+/// distinct function and kind (cached by kg::fingerprint; thread-safe). For
+/// codegen::evaluate and the GPU tests.
+struct JitPipeline {
+  LoweredFunction lf;
+  Halide::Target target;
+};
+std::shared_ptr<JitPipeline> jitCompiled(const kg::Function &fn,
+                                         const std::string &kind);
 
 /// The CPU/CUDA target for codegen: `override` if non-empty, else the
 /// explicit AVX-512 list when the host has AVX-512 (Zen 4 AMX trap, see

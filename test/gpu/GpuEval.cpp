@@ -68,29 +68,6 @@ bool cudaAvailable(std::string &why) {
 
 namespace {
 
-struct Compiled {
-  LoweredFunction lf;
-  Target target;
-};
-
-/// JIT-compiled once per distinct function.
-std::shared_ptr<Compiled> compiledFor(const kg::Function &fn) {
-  static std::mutex mu;
-  static std::map<std::string, std::shared_ptr<Compiled>> cache;
-  std::string key = kg::fingerprint(fn);
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(key);
-  if (it != cache.end())
-    return it->second;
-  auto c = std::make_shared<Compiled>();
-  c->target =
-      chooseTarget(dryRun() ? "cpu" : "cuda", "").with_feature(Target::JIT);
-  c->lf = lowerFunction(fn, c->target);
-  c->lf.pipeline.compile_jit(c->target);
-  cache[key] = c;
-  return c;
-}
-
 std::vector<int> halideSizes(const std::vector<int64_t> &shape) {
   return std::vector<int>(shape.rbegin(), shape.rend());
 }
@@ -110,7 +87,7 @@ std::string evaluateCuda(const kg::Function &fn,
   return guardedCall([&] {
     if (args.size() != fn.args.size())
       throw LoweringError{"evaluateCuda: wrong number of arguments"};
-    Compiled &c = *compiledFor(fn);
+    JitPipeline &c = *jitCompiled(fn, dryRun() ? "cpu" : "cuda");
     ParamMap params;
     std::vector<Buffer<>> inputs;
     for (size_t k = 0; k < args.size(); ++k) {
@@ -167,7 +144,7 @@ std::string benchmarkCuda(const kg::Function &fn,
   return guardedCall([&] {
     if (args.size() != fn.args.size())
       throw LoweringError{"benchmarkCuda: wrong number of arguments"};
-    Compiled &c = *compiledFor(fn);
+    JitPipeline &c = *jitCompiled(fn, dryRun() ? "cpu" : "cuda");
     ParamMap params;
     std::vector<Buffer<>> inputs, bufs;
     for (size_t k = 0; k < args.size(); ++k) {
