@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Codegen.h"
+#include "codegen/AutoSchedule.h"
 #include "codegen/Driver.h"
 #include "codegen/Lowering.h"
 #include "codegen/Segments.h"
@@ -33,8 +34,12 @@ std::string compileFunctions(const std::vector<kg::Function> &functions,
                              const CodegenOptions &options,
                              std::vector<std::string> &outFiles) {
   Target target;
-  std::string err = guardedCall(
-      [&] { target = chooseTarget(options.target, options.halideTarget); });
+  std::string autoscheduler;
+  std::string err = guardedCall([&] {
+    target = chooseTarget(options.target, options.halideTarget);
+    autoscheduler =
+        autoschedulerFor(options.schedule, target.has_gpu_feature());
+  });
   if (!err.empty())
     return err;
   const std::string dir = options.outDir.empty() ? "." : options.outDir;
@@ -49,7 +54,7 @@ std::string compileFunctions(const std::vector<kg::Function> &functions,
   std::vector<Job> jobs;
   std::vector<std::string> objects;
   auto compileOne = [&](const kg::Function &fn, const std::string &cname) {
-    LoweredFunction lf = lowerFunction(fn, target);
+    LoweredFunction lf = lowerFunction(fn, target, autoscheduler);
     std::string prefix = dir + "/" + cname;
     std::map<OutputFileType, std::string> files = {
         {OutputFileType::object, prefix + ".o"}};

@@ -21,6 +21,9 @@ struct CodegenOptions {
   bool emitStmt = false;      // also write <fn>.stmt (--emit=halide-stmt)
   int jobs = 0;               // functions compiled at once, 0 = one per core
   bool verbose = false;       // print each function's compile time
+  /// heuristic (the hand-written schedules of codegen/ops) | auto |
+  /// mullapudi2016 | li2018 (Halide's autoschedulers, AutoSchedule.h).
+  std::string schedule = "heuristic";
 };
 
 /// Compiles each Function to `<outDir>/mtl_<name>.o` (+ `.h`) with C entry

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Evaluate.h"
+#include "codegen/AutoSchedule.h"
 #include "codegen/Lowering.h"
 
 #include <algorithm>
@@ -34,17 +35,19 @@ size_t count(const std::vector<int64_t> &shape) {
 } // namespace
 
 std::shared_ptr<JitPipeline> jitCompiled(const kg::Function &fn,
-                                         const std::string &kind) {
+                                         const std::string &kind,
+                                         const std::string &schedule) {
   static std::mutex mu;
   static std::map<std::string, std::shared_ptr<JitPipeline>> cache;
-  std::string key = kind + "|" + kg::fingerprint(fn);
+  std::string key = kind + "|" + schedule + "|" + kg::fingerprint(fn);
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it != cache.end())
     return it->second;
   auto c = std::make_shared<JitPipeline>();
   c->target = chooseTarget(kind, "").with_feature(Target::JIT);
-  c->lf = lowerFunction(fn, c->target);
+  c->lf = lowerFunction(
+      fn, c->target, autoschedulerFor(schedule, c->target.has_gpu_feature()));
   c->lf.pipeline.compile_jit(c->target);
   cache[key] = c;
   return c;
@@ -61,13 +64,14 @@ namespace {
 std::string runCompiled(const kg::Function &fn,
                         const std::vector<HostTensor> &args, int calls,
                         std::vector<HostTensor> &outputs,
-                        std::vector<double> &msPerCall) {
+                        std::vector<double> &msPerCall,
+                        const std::string &schedule) {
   {
     if (args.size() != fn.args.size())
       return "evaluate: " + fn.name + " takes " +
              std::to_string(fn.args.size()) + " arguments, got " +
              std::to_string(args.size());
-    std::shared_ptr<JitPipeline> c = jitCompiled(fn, "cpu");
+    std::shared_ptr<JitPipeline> c = jitCompiled(fn, "cpu", schedule);
     ParamMap params;
     for (size_t k = 0; k < args.size(); ++k) {
       const kg::Value &v = fn.values[fn.args[k].value];
@@ -129,10 +133,12 @@ std::string runCompiled(const kg::Function &fn,
 std::string benchmark(const kg::Function &fn,
                       const std::vector<HostTensor> &args, int calls,
                       std::vector<HostTensor> &outputs,
-                      std::vector<double> &msPerCall) {
+                      std::vector<double> &msPerCall,
+                      const std::string &schedule) {
   std::string result;
-  std::string err = guardedCall(
-      [&] { result = runCompiled(fn, args, calls, outputs, msPerCall); });
+  std::string err = guardedCall([&] {
+    result = runCompiled(fn, args, calls, outputs, msPerCall, schedule);
+  });
   return err.empty() ? result : err;
 }
 

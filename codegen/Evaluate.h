@@ -30,11 +30,13 @@ std::string evaluate(const kg::Function &fn,
 
 /// Runs `fn` `calls` times on the same arguments (compiling it first, once,
 /// like evaluate) and records each call's wall time in milliseconds; the
-/// outputs are those of the last call.
+/// outputs are those of the last call. `schedule`: as
+/// CodegenOptions::schedule ("" = the hand-written schedules).
 std::string benchmark(const kg::Function &fn,
                       const std::vector<HostTensor> &args, int calls,
                       std::vector<HostTensor> &outputs,
-                      std::vector<double> &msPerCall);
+                      std::vector<double> &msPerCall,
+                      const std::string &schedule = "");
 
 } // namespace mtl::codegen
 

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Lowering.h"
+#include "codegen/AutoSchedule.h"
 
 #include <cctype>
 #include <set>
@@ -119,7 +120,8 @@ static void constrain(const std::vector<int64_t> &shape, DimFn dim) {
   }
 }
 
-LoweredFunction lowerFunction(const kg::Function &fn, const Target &target) {
+LoweredFunction lowerFunction(const kg::Function &fn, const Target &target,
+                              const std::string &autoscheduler) {
   const bool gpu = target.has_gpu_feature();
   const int nv = static_cast<int>(fn.values.size());
   auto checkId = [&](int id, const std::string &what) {
@@ -301,6 +303,8 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target) {
     lf.outputs.push_back(f);
   }
   lf.pipeline = Pipeline(lf.outputs);
+  if (!autoscheduler.empty())
+    autoSchedule(lf, fn, target, autoscheduler);
   return lf;
 }
 

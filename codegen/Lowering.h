@@ -124,19 +124,24 @@ struct LoweredFunction {
 };
 
 /// Lowers `fn` for `target` (GPU schedules when it has a GPU feature).
+/// `autoscheduler`: "" = the hand-written schedules of ops/, else the name
+/// of a Halide autoscheduler (AutoSchedule.h) that replaces them.
 /// Throws LoweringError or Halide errors.
 LoweredFunction lowerFunction(const kg::Function &fn,
-                              const Halide::Target &target);
+                              const Halide::Target &target,
+                              const std::string &autoscheduler = "");
 
-/// A step function JIT-compiled for `kind` ("cpu" or "cuda"), once per
-/// distinct function and kind (cached by kg::fingerprint; thread-safe). For
-/// codegen::evaluate and the GPU tests.
+/// A step function JIT-compiled for `kind` ("cpu" or "cuda") with the
+/// schedule option `schedule` (AutoSchedule.h; "" = hand-written), once per
+/// distinct function, kind and schedule (cached by kg::fingerprint;
+/// thread-safe). For codegen::evaluate and the GPU tests.
 struct JitPipeline {
   LoweredFunction lf;
   Halide::Target target;
 };
 std::shared_ptr<JitPipeline> jitCompiled(const kg::Function &fn,
-                                         const std::string &kind);
+                                         const std::string &kind,
+                                         const std::string &schedule = "");
 
 /// The CPU/CUDA target for codegen: `override` if non-empty, else the
 /// explicit AVX-512 list when the host has AVX-512 (Zen 4 AMX trap, see

@@ -120,7 +120,11 @@ struct Train {
   double momentum = 0.0;                         // sgd
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8; // adam
   double weightDecay = 0.0;
-  int64_t warmup = 0; // steps of linear learning-rate warm-up
+  int64_t warmup = 0;                  // steps of linear learning-rate warm-up
+  std::string lrSchedule = "constant"; // constant | cosine | step
+  double minLr = 0.0;                  // cosine: the final rate
+  int64_t stepEpochs = 1;              // step: epochs between decays
+  double gamma = 0.1;                  // step: the decay factor
   int64_t batch = 128;
   int64_t epochs = 1;
   uint64_t seed = 1;

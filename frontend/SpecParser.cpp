@@ -160,10 +160,12 @@ int64_t topKOf(const std::string &m) {
     return 0;
   return std::stoll(m.substr(3));
 }
-const Names kTrainKeys = {"optimizer", "lr",   "momentum",     "beta1",
-                          "beta2",     "eps",  "weight_decay", "batch",
-                          "epochs",    "seed", "warmup"};
+const Names kTrainKeys = {
+    "optimizer", "lr",           "momentum", "beta1",       "beta2",
+    "eps",       "weight_decay", "batch",    "epochs",      "seed",
+    "warmup",    "lr_schedule",  "min_lr",   "step_epochs", "gamma"};
 const Names kOptimizers = {"sgd", "adam"};
+const Names kLrSchedules = {"constant", "cosine", "step"};
 const Names kCompileKeys = {"target"};
 const Names kStrategyKeys = {"weighting",       "gradient",       "on",
                              "dwa_temperature", "gradnorm_alpha", "cagrad_c"};
@@ -1356,10 +1358,24 @@ void Parser::parseTrain(const Entry &top) {
   if (!t)
     return;
   std::vector<Entry> es = entries(*t);
-  bool optimizerOk = true;
+  bool optimizerOk = true, scheduleOk = true;
   for (const Entry &e : es) {
     tr.keyLocs[e.key] = e.loc;
-    if (e.key == "optimizer") {
+    if (e.key == "lr_schedule") {
+      if (auto s = getChoice(e, "lr_schedule", kLrSchedules))
+        tr.lrSchedule = *s;
+      else
+        scheduleOk = false;
+    } else if (e.key == "min_lr") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/false))
+        tr.minLr = *v;
+    } else if (e.key == "step_epochs") {
+      if (auto v = getInt(e, 1))
+        tr.stepEpochs = *v;
+    } else if (e.key == "gamma") {
+      if (auto v = getNumber(e, 0, /*loOpen=*/true, 1, /*hiOpen=*/false))
+        tr.gamma = *v;
+    } else if (e.key == "optimizer") {
       if (auto s = getChoice(e, "optimizer", kOptimizers))
         tr.optimizer = *s;
       else
@@ -1397,6 +1413,29 @@ void Parser::parseTrain(const Entry &top) {
     } else {
       unknownKey(e, "[train]", kTrainKeys);
     }
+  }
+  // Parameters of another learning-rate schedule would be silently ignored.
+  if (scheduleOk) {
+    DiagNote schedWhere =
+        tr.keyLocs.count("lr_schedule")
+            ? note("lr_schedule set here", tr.keyLocs["lr_schedule"])
+            : note("lr_schedule defaults to 'constant'");
+    for (const Entry &e : es) {
+      std::string owner = e.key == "min_lr" ? "cosine"
+                          : e.key == "step_epochs" || e.key == "gamma" ? "step"
+                                                                       : "";
+      if (!owner.empty() && owner != tr.lrSchedule)
+        error(e.keyLoc,
+              quote(e.key) + " applies to lr_schedule " + quote(owner) +
+                  " only, but lr_schedule is " + quote(tr.lrSchedule),
+              {schedWhere});
+    }
+    if (tr.lrSchedule == "cosine" && tr.minLr >= tr.lr)
+      error(tr.keyLocs.count("min_lr") ? tr.keyLocs["min_lr"] : tr.loc,
+            "'min_lr' (" + numStr(tr.minLr) + ") must be below lr (" +
+                numStr(tr.lr) +
+                "): the cosine schedule anneals from lr "
+                "down to min_lr");
   }
   if (!optimizerOk)
     return;

@@ -122,22 +122,32 @@ void rotateBox(float *box, int64_t h, int64_t w, double degrees) {
 }
 
 void augmentImage(const AugmentSpec &spec, float *image, const Shape &shape,
-                  float *box, uint64_t seed) {
+                  const AugmentTargets &targets, uint64_t seed) {
   Draws draws(seed);
   bool spatial = shape.size() == 2 || shape.size() == 3;
   int64_t h = spatial ? shape[0] : 0, w = spatial ? shape[1] : 0;
   int64_t c = shape.size() == 3 ? shape[2] : 1;
+  float *box = targets.box, *item = nullptr;
+  const Shape &is = targets.itemShape;
+  if (targets.item && (is.size() == 2 || is.size() == 3))
+    item = targets.item;
+  int64_t ih = item ? is[0] : 0, iw = item ? is[1] : 0;
+  int64_t ic = is.size() == 3 ? is[2] : 1;
   if (spatial) {
     if (spec.flip && draws.uniform() < 0.5) {
       flipImage(image, h, w, c);
       if (box)
         flipBox(box);
+      if (item)
+        flipImage(item, ih, iw, ic);
     }
     if (spec.rotate > 0) {
       double deg = (2 * draws.uniform() - 1) * spec.rotate;
       rotateImage(image, h, w, c, deg);
       if (box)
         rotateBox(box, h, w, deg);
+      if (item)
+        rotateImage(item, ih, iw, ic, deg);
     }
     if (spec.shift > 0) {
       int64_t n = 2 * spec.shift + 1;

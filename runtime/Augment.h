@@ -7,8 +7,10 @@
 // (x0, y0, x1, y1 normalized by the image size) follows the geometric steps:
 // flip mirrors it, shift moves it, rotation takes the axis-aligned box of the
 // rotated corners (a box that still contains the item, not always tight);
-// each step clips it to [0, 1]. Every draw comes from `seed`, so a batch is
-// the same on every run and after a resume.
+// each step clips it to [0, 1]. An `item` target (an image of the object
+// itself, position-free, as fashion-detect's reconstruction target) follows
+// the flip and the rotation, not the shift. Every draw comes from `seed`, so
+// a batch is the same on every run and after a resume.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MTL_RUNTIME_AUGMENT_H
@@ -18,10 +20,17 @@
 
 namespace mtl::rt {
 
-/// Transforms one image of `shape` ([H, W, C] or [H, W]) in place, and `box`
-/// (4 floats) when it is non-null. Inputs of other ranks get noise only.
+/// Targets that move with the image; null / empty where a sample has none.
+struct AugmentTargets {
+  float *box = nullptr;  // 4 floats
+  float *item = nullptr; // an image of `itemShape` ([H, W, C] or [H, W])
+  Shape itemShape;
+};
+
+/// Transforms one image of `shape` ([H, W, C] or [H, W]) in place, and its
+/// `targets`. Inputs of other ranks get noise only.
 void augmentImage(const AugmentSpec &spec, float *image, const Shape &shape,
-                  float *box, uint64_t seed);
+                  const AugmentTargets &targets, uint64_t seed);
 
 // The steps, exposed for tests. Images are h x w x c, row-major.
 void flipImage(float *image, int64_t h, int64_t w, int64_t c);

@@ -116,15 +116,21 @@ void Batcher::fill(Batch &b, const std::vector<int64_t> &order, int64_t k,
       if (!split.present[t].empty())
         b.present[t][r] = i >= 0 ? split.present[t][i] : 0;
     if (i >= 0 && augment.any()) {
-      Field *box = nullptr;
-      for (Field &f : b.fields)
-        if (f.name == "box" && f.dtype == DType::F32 && f.rowSize() == 4)
-          box = &f;
+      AugmentTargets targets;
+      for (Field &f : b.fields) {
+        if (f.dtype != DType::F32)
+          continue;
+        if (f.name == "box" && f.rowSize() == 4)
+          targets.box = &f.floats[r * 4];
+        if (f.name == "item") {
+          targets.item = &f.floats[r * f.rowSize()];
+          targets.itemShape = f.shape;
+        }
+      }
       uint64_t s = splitmix64(splitmix64(seed ^ 0x617567ull) +
                               static_cast<uint64_t>(epoch)) +
                    static_cast<uint64_t>(begin + r);
-      augmentImage(augment, dst, split.imageShape,
-                   box ? &box->floats[r * 4] : nullptr, s);
+      augmentImage(augment, dst, split.imageShape, targets, s);
     }
   }
 }

@@ -487,6 +487,19 @@ Descriptor Descriptor::parse(const std::string &text) {
   d.train.warmup = getOr<int64_t>(train, "warmup", "$.train", 0);
   if (d.train.warmup < 0)
     fail("descriptor: $.train.warmup must be >= 0, got {}", d.train.warmup);
+  d.train.lrSchedule =
+      getOr<std::string>(train, "lr_schedule", "$.train", "constant");
+  if (d.train.lrSchedule != "constant" && d.train.lrSchedule != "cosine" &&
+      d.train.lrSchedule != "step")
+    fail("descriptor: $.train.lr_schedule '{}' must be constant, cosine or "
+         "step",
+         d.train.lrSchedule);
+  d.train.minLr = getOr<double>(train, "min_lr", "$.train", 0.0);
+  d.train.stepEpochs = getOr<int64_t>(train, "step_epochs", "$.train", 1);
+  d.train.gamma = getOr<double>(train, "gamma", "$.train", 0.1);
+  if (d.train.minLr < 0 || d.train.stepEpochs < 1 || d.train.gamma <= 0)
+    fail("descriptor: $.train: min_lr must be >= 0, step_epochs >= 1 and "
+         "gamma > 0");
   d.train.momentum = getOr<double>(train, "momentum", "$.train", 0.0);
   d.train.beta1 = getOr<double>(train, "beta1", "$.train", 0.9);
   d.train.beta2 = getOr<double>(train, "beta2", "$.train", 0.999);

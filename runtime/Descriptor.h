@@ -154,6 +154,10 @@ struct TrainSpec {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   double weightDecay = 0.0;
   int64_t warmup = 0; // steps over which the learning rate ramps up to lr
+  std::string lrSchedule = "constant"; // constant | cosine | step
+  double minLr = 0.0;                  // cosine: the rate it ends at
+  int64_t stepEpochs = 1;              // step: epochs between decays
+  double gamma = 0.1;                  // step: the decay factor
   int64_t epochs = 1;
   uint64_t seed = 1;
 };

@@ -238,9 +238,17 @@ int cmdInfo(Model &model) {
       fmt::print(" {} ({} args, {} outputs{})", name, p.args.size(),
                  p.outputs.size(),
                  model.hasPipeline(name) ? "" : ", not linked");
-  fmt::print("\ntrain: {} lr {} weight decay {}, {} epochs, seed {}\n",
-             d.train.optimizer, d.train.lr, d.train.weightDecay, d.train.epochs,
-             d.train.seed);
+  std::string schedule;
+  if (d.train.lrSchedule == "cosine")
+    schedule = fmt::format(" (cosine to {})", d.train.minLr);
+  else if (d.train.lrSchedule == "step")
+    schedule = fmt::format(" (x{} every {} epochs)", d.train.gamma,
+                           d.train.stepEpochs);
+  if (d.train.warmup > 0)
+    schedule += fmt::format(" warm-up {} steps", d.train.warmup);
+  fmt::print("\ntrain: {} lr {}{} weight decay {}, {} epochs, seed {}\n",
+             d.train.optimizer, d.train.lr, schedule, d.train.weightDecay,
+             d.train.epochs, d.train.seed);
   fmt::print("data: {} from {} ({}, {}){}{}\n", d.data.source,
              d.data.dir.empty() ? "." : d.data.dir,
              d.data.source == "csv" ? d.data.trainFile : d.data.trainImages,

@@ -5,6 +5,7 @@
 #include "runtime/Error.h"
 #include "runtime/Evaluator.h"
 #include "runtime/Generated.h"
+#include "runtime/LrSchedule.h"
 #include "runtime/Metrics.h"
 #include "runtime/Pipeline.h"
 #include "runtime/strategy/RunStrategy.h"
@@ -183,13 +184,8 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
       }
       taskStrategy.afterStep(stepLosses);
       pipeline.commitStates();
-      // Linear warm-up: Adam's first steps move every weight by the full lr
-      // at once (m/sqrt(v) = +-1), which can throw a sigmoid head deep into
-      // saturation, where its gradient vanishes for good.
-      if (d.train.warmup > 0)
-        opt->setLr(static_cast<float>(
-            options.lr *
-            std::min(1.0, double(step + 1) / double(d.train.warmup))));
+      opt->setLr(static_cast<float>(learningRate(
+          d.train, options.lr, step, options.epochs * batches, batches)));
       opt->step(model.values.data(), model.grads.data());
       ++step;
       if (log) {

@@ -37,6 +37,7 @@ using Tensors = std::map<std::pair<kg::ArgKind, std::string>, HostTensor>;
 struct Variant {
   std::string name;
   FusionOptions fusion;
+  std::string schedule; // "" = codegen/ops' schedules, else an autoscheduler
 };
 
 struct Result {
@@ -49,17 +50,20 @@ struct Result {
   std::string error;
 };
 
-std::vector<Variant> variants() {
-  std::vector<Variant> v{{"all fusions", FusionOptions()}};
+std::vector<Variant> variants(const std::vector<std::string> &schedules) {
+  std::vector<Variant> v{{"all fusions", FusionOptions(), ""}};
   for (auto &[name, flag] : FusionOptions::flags()) {
     FusionOptions f;
     f.*flag = false;
-    v.push_back({std::string("no ") + name, f});
+    v.push_back({std::string("no ") + name, f, ""});
   }
   FusionOptions none;
   for (auto &[name, flag] : FusionOptions::flags())
     none.*flag = false;
-  v.push_back({"all off", none});
+  for (const std::string &s : schedules)
+    if (s != "none")
+      v.push_back({"sched " + s, FusionOptions(), s}); // all fusions on
+  v.push_back({"all off", none, ""}); // last: explore runs it first
   return v;
 }
 
@@ -160,7 +164,8 @@ Result prepare(const Variant &variant, const spec::Spec &spec,
     in.push_back(args.at({a.kind, a.name}));
   std::vector<HostTensor> out;
   // The first call compiles the pipeline (cached for the timed calls).
-  r.error = codegen::evaluate(fn, in, out);
+  std::vector<double> ms;
+  r.error = codegen::benchmark(fn, in, 1, out, ms, variant.schedule);
   if (!r.error.empty())
     return r;
   r.gflopPerStep = codegen::functionFlops(fn) / 1e9;
@@ -192,7 +197,7 @@ int explore(const ExploreOptions &options) {
   std::optional<spec::Spec> spec = parseSpecFile(options.spec, diags);
   if (!spec)
     return 1;
-  std::vector<Variant> all = variants();
+  std::vector<Variant> all = variants(options.autoschedulers);
   // The all-off build is the reference: run it first.
   std::rotate(all.begin(), all.end() - 1, all.end());
   kg::Function probe = buildTrainStep(*spec, all.front().fusion);
@@ -227,7 +232,8 @@ int explore(const ExploreOptions &options) {
       std::vector<HostTensor> out;
       std::vector<double> ms;
       int steps = std::max(1, (options.steps + rounds - 1) / rounds);
-      results[i].error = codegen::benchmark(fns[i], inputs[i], steps, out, ms);
+      results[i].error = codegen::benchmark(fns[i], inputs[i], steps, out, ms,
+                                            all[i].schedule);
       times[i].insert(times[i].end(), ms.begin(), ms.end());
     }
   for (size_t i = 0; i < all.size(); ++i) {
@@ -247,17 +253,21 @@ int explore(const ExploreOptions &options) {
     j["steps_per_variant"] =
         rounds * std::max(1, (options.steps + rounds - 1) / rounds);
     for (const Result &r : results)
-      j["variants"].push_back({{"name", r.name},
-                               {"ms_per_step", r.msPerStep},
-                               {"gflop_per_step", r.gflopPerStep},
-                               {"gflops", r.gflops},
-                               {"percent_of_peak", 100 * r.gflops / peak},
-                               {"kernels", r.kernels},
-                               {"peak_mb", r.peakMB},
-                               {"naive_mb", r.naiveMB},
-                               {"max_rel_diff", r.maxRelDiff},
-                               {"max_rel_diff_at", r.worst},
-                               {"error", r.error}});
+      j["variants"].push_back(
+          {{"name", r.name},
+           {"schedule", all[&r - results.data()].schedule.empty()
+                            ? "heuristic"
+                            : all[&r - results.data()].schedule},
+           {"ms_per_step", r.msPerStep},
+           {"gflop_per_step", r.gflopPerStep},
+           {"gflops", r.gflops},
+           {"percent_of_peak", 100 * r.gflops / peak},
+           {"kernels", r.kernels},
+           {"peak_mb", r.peakMB},
+           {"naive_mb", r.naiveMB},
+           {"max_rel_diff", r.maxRelDiff},
+           {"max_rel_diff_at", r.worst},
+           {"error", r.error}});
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("%s: train step, batch %lld, median of %d steps per variant "

@@ -3,6 +3,7 @@
 #define MTL_TOOLS_MTLC_EXPLORE_H
 
 #include <string>
+#include <vector>
 
 namespace mtl {
 
@@ -11,13 +12,17 @@ struct ExploreOptions {
   int steps = 10;  // timed train steps per variant (after one warm-up)
   int threads = 2; // for the FMA peak (the pipelines use Halide's pool)
   bool json = false;
+  /// Autoschedulers (CodegenOptions::schedule names) each run as one more
+  /// variant: all fusions, schedules by Halide instead of codegen/ops.
+  std::vector<std::string> autoschedulers = {"auto"};
 };
 
 /// Builds every fusion variant of the spec's train step (all on; each pass
-/// off in turn; all off), runs each on the same parameters and batch, and
-/// prints ms/step, GFLOP/s, % of the measured peak, kernels per step, the
-/// planned peak memory and the largest relative difference of any loss,
-/// prediction or gradient from the all-off build. Returns the exit code.
+/// off in turn; all off; all on with each of `autoschedulers`), runs each on
+/// the same parameters and batch, and prints ms/step, GFLOP/s, % of the
+/// measured peak, kernels per step, the planned peak memory and the largest
+/// relative difference of any loss, prediction or gradient from the all-off
+/// build. Returns the exit code.
 int explore(const ExploreOptions &options);
 
 } // namespace mtl

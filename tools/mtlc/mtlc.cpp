@@ -42,6 +42,7 @@ struct BuildOptions {
   std::string target; // "" = the spec's [compile] target
   std::string emit = "bin";
   std::string halideTarget;
+  std::string schedule = "heuristic";
   bool printIrAfterAll = false;
   bool fusionReport = false;
   std::vector<std::string> tasks; // --tasks: inference of these heads only
@@ -115,6 +116,7 @@ int buildLibrary(const BuildOptions &opts, mtl::spec::Spec spec,
   mtl::codegen::CodegenOptions cg;
   cg.target = opts.target.empty() ? spec.compile.target : opts.target;
   cg.halideTarget = opts.halideTarget;
+  cg.schedule = opts.schedule;
   cg.outDir = dir;
   std::vector<std::string> objects;
   std::string err = mtl::codegen::compileFunctions({*predict}, cg, objects);
@@ -297,6 +299,7 @@ int build(const BuildOptions &opts) {
   mtl::codegen::CodegenOptions cg;
   cg.target = target;
   cg.halideTarget = opts.halideTarget;
+  cg.schedule = opts.schedule;
   std::filesystem::path tmp =
       objectsOnly ? std::filesystem::path(output)
                   : std::filesystem::path(output + ".mtlc-build");
@@ -385,6 +388,15 @@ int main(int argc, char **argv) {
       "backbone, trained alone (model name <model>_<task>)");
   buildCmd->add_option("--halide-target", opts.halideTarget,
                        "explicit Halide target string (overrides --target)");
+  const auto schedules = CLI::IsMember(
+      {"heuristic", "auto", "mullapudi2016", "li2018"}, CLI::ignore_case);
+  buildCmd
+      ->add_option("--schedule", opts.schedule,
+                   "heuristic: mtlc's schedules per op class (default); "
+                   "auto: Halide's autoscheduler (Mullapudi2016 on the CPU, "
+                   "Li2018 on the GPU), or name one: mullapudi2016, "
+                   "li2018 (GPU only)")
+      ->check(schedules);
   buildCmd->add_flag("!--no-fuse-heads", opts.fusion.heads,
                      "leave out horizontal head fusion (mtl-fuse-heads)");
   buildCmd->add_flag("!--no-fuse-join", opts.fusion.join,
@@ -420,6 +432,14 @@ int main(int argc, char **argv) {
                    "threads (Halide's pool and the FMA peak)")
       ->check(CLI::PositiveNumber);
   exploreCmd->add_flag("--json", explore.json, "print JSON for scripts");
+  exploreCmd
+      ->add_option("--schedules", explore.autoschedulers,
+                   "Halide autoschedulers compared with mtlc's schedules, "
+                   "each on the all-fusions build (default: auto; 'none' "
+                   "for none)")
+      ->delimiter(',')
+      ->check(
+          CLI::IsMember({"none", "auto", "mullapudi2016"}, CLI::ignore_case));
 
   try {
     app.parse(argc, argv);

@@ -158,6 +158,40 @@ TEST(TrainStep, GradientsMatchFiniteDifferences) {
   EXPECT_EQ(checked, 27);
 }
 
+/// `--schedule=auto` and friends: Halide's autoschedulers replace the
+/// hand-written schedules (AutoSchedule.h). The same train step must give
+/// the same losses and gradients, whatever schedules it runs.
+TEST(AutoSchedule, MatchesTheHandSchedules) {
+  mtl::kg::Function fn = trainStep(4, 16, 8, 16, 12, 6);
+  std::vector<HostTensor> args = trainArgs(fn), ref;
+  std::vector<double> ms;
+  ASSERT_EQ(benchmark(fn, args, 1, ref, ms, "heuristic"), "");
+  for (const char *schedule : {"auto"}) {
+    std::vector<HostTensor> out;
+    ASSERT_EQ(benchmark(fn, args, 1, out, ms, schedule), "") << schedule;
+    ASSERT_EQ(out.size(), ref.size());
+    for (size_t k = 0; k < out.size(); ++k) {
+      double scale = 1e-6;
+      for (float v : ref[k].f32)
+        scale = std::max(scale, double(std::fabs(v)));
+      ASSERT_EQ(out[k].f32.size(), ref[k].f32.size());
+      for (size_t i = 0; i < out[k].f32.size(); ++i)
+        ASSERT_NEAR(out[k].f32[i], ref[k].f32[i], 1e-4 * scale)
+            << schedule << " " << fn.outputs[k].name << "[" << i << "]";
+    }
+  }
+}
+
+TEST(AutoSchedule, UnknownScheduleIsAnError) {
+  mtl::kg::Function fn = trainStep(2, 8, 4, 8, 6, 5);
+  std::vector<HostTensor> args = trainArgs(fn), out;
+  std::vector<double> ms;
+  std::string err = benchmark(fn, args, 1, out, ms, "fastest");
+  EXPECT_NE(err.find("unknown schedule 'fastest'"), std::string::npos) << err;
+  err = benchmark(fn, args, 1, out, ms, "li2018");
+  EXPECT_NE(err.find("'li2018' is for GPU targets"), std::string::npos) << err;
+}
+
 bool fileContains(const std::string &path, const std::string &needle) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;

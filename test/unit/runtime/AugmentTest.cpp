@@ -77,9 +77,9 @@ TEST(Augment, DrawsAreSeededAndNoiseHasTheRightScale) {
   AugmentSpec spec;
   spec.noise = 0.1;
   std::vector<float> a(4000, 0.5f), b = a, c = a;
-  augmentImage(spec, a.data(), {40, 100}, nullptr, 7);
-  augmentImage(spec, b.data(), {40, 100}, nullptr, 7);
-  augmentImage(spec, c.data(), {40, 100}, nullptr, 8);
+  augmentImage(spec, a.data(), {40, 100}, {}, 7);
+  augmentImage(spec, b.data(), {40, 100}, {}, 7);
+  augmentImage(spec, c.data(), {40, 100}, {}, 8);
   EXPECT_EQ(a, b);
   EXPECT_NE(a, c);
   double mean = 0, sq = 0;
@@ -102,7 +102,7 @@ TEST(Augment, BoxFollowsTheImageOnRandomDraws) {
       for (int c = 4; c < 11; ++c)
         img[r * 20 + c] = 1.0f;
     float box[4] = {4 / 20.0f, 5 / 20.0f, 11 / 20.0f, 9 / 20.0f};
-    augmentImage(spec, img.data(), {20, 20, 1}, box, seed);
+    augmentImage(spec, img.data(), {20, 20, 1}, {box}, seed);
     int r0 = 20, r1 = -1, c0 = 20, c1 = -1;
     for (int r = 0; r < 20; ++r)
       for (int c = 0; c < 20; ++c)
@@ -114,6 +114,44 @@ TEST(Augment, BoxFollowsTheImageOnRandomDraws) {
     EXPECT_FLOAT_EQ(box[2], (c1 + 1) / 20.0f) << seed;
     EXPECT_FLOAT_EQ(box[3], (r1 + 1) / 20.0f) << seed;
   }
+}
+
+TEST(Augment, ItemTargetFollowsFlipNotShift) {
+  // The same 3x4 pattern as the canvas's content and as the item target: a
+  // flip mirrors both; a shift moves the canvas only (the item target is
+  // position-free).
+  AugmentSpec spec;
+  spec.flip = true;
+  spec.shift = 2;
+  int flipped = 0;
+  for (uint64_t seed = 0; seed < 16; ++seed) {
+    std::vector<float> img(8 * 8, 0.0f), item = tiny(), orig = tiny();
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 4; ++c)
+        img[(r + 2) * 8 + c + 2] = orig[r * 4 + c];
+    AugmentTargets targets;
+    targets.item = item.data();
+    targets.itemShape = {3, 4, 1};
+    augmentImage(spec, img.data(), {8, 8, 1}, targets, seed);
+    std::vector<float> mirrored = orig;
+    flipImage(mirrored.data(), 3, 4, 1);
+    ASSERT_TRUE(item == orig || item == mirrored) << seed;
+    bool isFlipped = item == mirrored;
+    flipped += isFlipped;
+    // The canvas holds the item target's pattern (mirrored with it),
+    // wherever the shift moved it.
+    std::vector<float> nonzero;
+    for (float v : img)
+      if (v != 0.0f)
+        nonzero.push_back(v);
+    std::vector<float> expect;
+    for (float v : item)
+      if (v != 0.0f)
+        expect.push_back(v);
+    EXPECT_EQ(nonzero, expect) << seed;
+  }
+  EXPECT_GT(flipped, 0);
+  EXPECT_LT(flipped, 16);
 }
 
 TEST(Augment, OnlyTrainingBatchesAreAugmented) {
