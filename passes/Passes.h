@@ -19,6 +19,9 @@ struct FusionOptions {
   bool join = true;     // mtl-fuse-join
   bool epilogue = true; // mtl-fuse-epilogue
   bool losses = true;   // mtl-fuse-losses
+  /// Head and join fusion consult their cost model (false: --fuse-always,
+  /// every candidate fused). Not a pass of its own, so not in flags().
+  bool costModel = true;
 
   /// Every flag with its pass's name, for tools that enumerate variants
   /// (`mtlc explore`): a new fusion pass adds its line here.

@@ -59,7 +59,17 @@ def MtlFuseHeads : Pass<"mtl-fuse-heads", "mlir::func::FuncOp"> {
     concatenated along their last axis (`mtl.concat`), sliced back per task
     (`mtl.slice_channels`). Parameters stay separate. Each group formed, and
     each one that could not be, is reported as a remark.
+
+    Cost model (on by default): parameters are stored separately, so a fused
+    product concatenates its per-task operands and slices its result on
+    every call. A group is fused only when that copying moves fewer bytes
+    than reading the shared tensor once instead of T times saves:
+    (T-1) |X| > 2 sum_t (|operands_t| + |result_t|).
   }];
+  let options = [
+    Option<"costModel", "cost-model", "bool", "true",
+           "fuse a group only where the cost model predicts a gain">,
+  ];
   let dependentDialects = ["::mtl::MtlDialect"];
 }
 
@@ -71,7 +81,15 @@ def MtlFuseJoin : Pass<"mtl-fuse-join", "mlir::func::FuncOp"> {
     only by the join into one product over the concatenated gradients and
     weights: `sum_t dy_t W_t^T = [dy_1 .. dy_T] [W_1 .. W_T]^T`. Leave it out
     when a gradient strategy needs the per-task gradients at the join.
+
+    Cost model (on by default): the T products write T gradients that the
+    join reads back; the fused product instead copies every dy_t and W_t
+    into the concatenations. Fused only where T |dX| > sum_t (|dy_t| + |W_t|).
   }];
+  let options = [
+    Option<"costModel", "cost-model", "bool", "true",
+           "fuse a join only where the cost model predicts a gain">,
+  ];
   let dependentDialects = ["::mtl::MtlDialect"];
 }
 

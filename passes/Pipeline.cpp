@@ -22,7 +22,8 @@ void mtl::buildInferencePipeline(mlir::OpPassManager &pm,
   keep.tasks = tasks;
   pm.addNestedPass<mlir::func::FuncOp>(createMtlDeadHeadElimination(keep));
   if (fusion.heads)
-    pm.addNestedPass<mlir::func::FuncOp>(createMtlFuseHeads());
+    pm.addNestedPass<mlir::func::FuncOp>(
+        createMtlFuseHeads(MtlFuseHeadsOptions{fusion.costModel}));
   pm.addPass(mlir::createCSEPass());
   if (fusion.epilogue)
     pm.addNestedPass<mlir::func::FuncOp>(createMtlFuseEpilogue());
@@ -46,9 +47,11 @@ void mtl::buildTrainingPipeline(mlir::OpPassManager &pm,
   // join fusion first, so the head fusion of the weight gradients and the
   // join's concatenated gradients are one value after CSE.
   if (fusion.join)
-    pm.addNestedPass<mlir::func::FuncOp>(createMtlFuseJoin());
+    pm.addNestedPass<mlir::func::FuncOp>(
+        createMtlFuseJoin(MtlFuseJoinOptions{fusion.costModel}));
   if (fusion.heads)
-    pm.addNestedPass<mlir::func::FuncOp>(createMtlFuseHeads());
+    pm.addNestedPass<mlir::func::FuncOp>(
+        createMtlFuseHeads(MtlFuseHeadsOptions{fusion.costModel}));
   if (fusion.join || fusion.heads)
     pm.addPass(mlir::createCSEPass());
   // After every rewrite and CSE, so the ops they mark are the ones that get

@@ -2,6 +2,9 @@
 #include "passes/fusion/FusionUtils.h"
 #include "ir/MtlOps.h"
 
+#include <algorithm>
+#include <cstdio>
+
 using namespace mlir;
 
 namespace mtl::fusion {
@@ -38,6 +41,25 @@ bool sameKind(Operation *a, Operation *b) {
   return a->getName() == b->getName() &&
          a->getNumOperands() == b->getNumOperands() &&
          a->getAttrDictionary() == b->getAttrDictionary();
+}
+
+int64_t byteSize(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  if (!t || !t.hasStaticShape())
+    return 0;
+  return t.getNumElements() *
+         std::max<int64_t>(1, t.getElementTypeBitWidth() / 8);
+}
+
+std::string formatBytes(int64_t bytes) {
+  char buf[32];
+  if (bytes >= 1000000)
+    std::snprintf(buf, sizeof buf, "%.1f MB", bytes / 1e6);
+  else if (bytes >= 1000)
+    std::snprintf(buf, sizeof buf, "%.1f KB", bytes / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(bytes));
+  return buf;
 }
 
 } // namespace mtl::fusion

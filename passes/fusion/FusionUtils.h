@@ -12,6 +12,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
 
+#include <string>
+
 namespace mtl::fusion {
 
 /// `type` with its last dimension replaced by `last`.
@@ -31,6 +33,12 @@ mlir::Operation *cloneWith(mlir::OpBuilder &b, mlir::Operation *like,
 
 /// Whether two ops have the same name, operand count and attributes.
 bool sameKind(mlir::Operation *a, mlir::Operation *b);
+
+/// Bytes of a statically shaped tensor value (0 for anything else).
+int64_t byteSize(mlir::Value v);
+
+/// "12.3 MB" / "45.6 KB" / "789 B", for the fusion remarks.
+std::string formatBytes(int64_t bytes);
 
 } // namespace mtl::fusion
 

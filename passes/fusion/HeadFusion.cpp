@@ -8,7 +8,9 @@
 // product over operands concatenated along their last axis, whose result is
 // sliced back per task: one GEMM / conv of width sum(M_t) instead of T thin
 // ones. Parameters stay separate (the concatenation is of their values), so
-// checkpoints do not change.
+// checkpoints do not change -- and the concatenation and the slices are
+// copies on every call: the cost model fuses a group only where they move
+// fewer bytes than the T-1 reads of the shared tensor the fusion saves.
 //
 //===----------------------------------------------------------------------===//
 #include "ir/MtlOps.h"
@@ -64,6 +66,30 @@ Operation *insertionPoint(ArrayRef<Operation *> group) {
   return point;
 }
 
+/// The cost model: fusing saves T-1 reads of the shared operand; it costs
+/// writing and re-reading the concatenated operands and the sliced results.
+bool profitable(ArrayRef<Operation *> group) {
+  Operation *first = group.front();
+  int64_t saved = (static_cast<int64_t>(group.size()) - 1) *
+                  fusion::byteSize(first->getOperand(0));
+  int64_t copied = 0;
+  for (Operation *op : group) {
+    for (unsigned i = 1; i < op->getNumOperands(); ++i)
+      copied += 2 * fusion::byteSize(op->getOperand(i));
+    copied += 2 * fusion::byteSize(op->getResult(0));
+  }
+  if (saved > copied)
+    return true;
+  first->emitRemark() << "not fused: the " << group.size() << " '"
+                      << first->getName().stripDialect()
+                      << "' products sharing this operand would copy "
+                      << fusion::formatBytes(copied)
+                      << " (concatenated operands, sliced results) to save "
+                      << fusion::formatBytes(saved)
+                      << " of reads (cost model; --fuse-always overrides)";
+  return false;
+}
+
 void fuse(ArrayRef<Operation *> group) {
   Operation *first = group.front();
   Operation *point = insertionPoint(group);
@@ -108,6 +134,7 @@ void fuse(ArrayRef<Operation *> group) {
 }
 
 struct FuseHeadsPass : mtl::impl::MtlFuseHeadsBase<FuseHeadsPass> {
+  using MtlFuseHeadsBase::MtlFuseHeadsBase;
   void runOnOperation() override {
     // Products keyed by their shared operand and their kind (name, operand
     // count, attributes: the same geometry), in program order.
@@ -125,7 +152,7 @@ struct FuseHeadsPass : mtl::impl::MtlFuseHeadsBase<FuseHeadsPass> {
     });
     for (auto &[operand, groups] : byOperand)
       for (auto &g : groups)
-        if (g.size() > 1)
+        if (g.size() > 1 && (!costModel || profitable(g)))
           fuse(g);
   }
 };

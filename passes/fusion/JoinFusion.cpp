@@ -35,7 +35,29 @@ bool isCandidate(Value v) {
   return op->hasOneUse();
 }
 
-void fuseJoin(JoinOp join) {
+/// The cost model: the T products write T gradients of the join's size that
+/// the join reads back; the fused product copies every dy_t and W_t into
+/// the concatenations instead.
+bool profitable(JoinOp join, ArrayRef<Operation *> group) {
+  int64_t saved =
+      static_cast<int64_t>(group.size()) * fusion::byteSize(join.getResult());
+  int64_t copied = 0;
+  for (Operation *op : group)
+    copied += fusion::byteSize(op->getOperand(0)) +
+              fusion::byteSize(op->getOperand(1));
+  if (saved > copied)
+    return true;
+  join.emitRemark() << "join of " << group.size()
+                    << " task gradients not fused: concatenating their "
+                       "operands would copy "
+                    << fusion::formatBytes(copied) << " to save "
+                    << fusion::formatBytes(saved)
+                    << " of gradient traffic (cost model; --fuse-always "
+                       "overrides)";
+  return false;
+}
+
+void fuseJoin(JoinOp join, bool costModel) {
   SmallVector<SmallVector<Operation *>> groups;
   SmallVector<Value> rest;
   for (Value in : join.getInputs()) {
@@ -54,8 +76,9 @@ void fuseJoin(JoinOp join) {
   OpBuilder b(join);
   SmallVector<Operation *> fusedAway;
   for (auto &g : groups) {
-    if (g.size() < 2) {
-      rest.push_back(g.front()->getResult(0));
+    if (g.size() < 2 || (costModel && !profitable(join, g))) {
+      for (Operation *op : g)
+        rest.push_back(op->getResult(0));
       continue;
     }
     // The forward's order (that of the weights' definitions): head fusion
@@ -96,11 +119,12 @@ void fuseJoin(JoinOp join) {
 }
 
 struct FuseJoinPass : mtl::impl::MtlFuseJoinBase<FuseJoinPass> {
+  using MtlFuseJoinBase::MtlFuseJoinBase;
   void runOnOperation() override {
     SmallVector<JoinOp> joins;
     getOperation().walk([&](JoinOp j) { joins.push_back(j); });
     for (JoinOp j : joins)
-      fuseJoin(j);
+      fuseJoin(j, costModel);
   }
 };
 } // namespace

@@ -60,6 +60,9 @@ std::vector<Variant> variants(const std::vector<std::string> &schedules) {
   FusionOptions none;
   for (auto &[name, flag] : FusionOptions::flags())
     none.*flag = false;
+  FusionOptions forced; // every head/join candidate, whatever it costs
+  forced.costModel = false;
+  v.push_back({"fusions forced", forced, ""});
   for (const std::string &s : schedules)
     if (s != "none")
       v.push_back({"sched " + s, FusionOptions(), s}); // all fusions on

@@ -405,6 +405,9 @@ int main(int argc, char **argv) {
                      "leave out epilogue fusion (mtl-fuse-epilogue)");
   buildCmd->add_flag("!--no-fuse-losses", opts.fusion.losses,
                      "leave out loss fusion (mtl-fuse-losses)");
+  buildCmd->add_flag("!--fuse-always", opts.fusion.costModel,
+                     "fuse every head/join candidate, even where the cost "
+                     "model predicts the copies cost more than they save");
   buildCmd->add_flag("--fusion-report", opts.fusionReport,
                      "print which fusion groups were formed, and why others "
                      "were not");

@@ -1,4 +1,4 @@
-// RUN: mtl-opt %s -split-input-file -mtl-fuse-heads -verify-diagnostics | FileCheck %s
+// RUN: mtl-opt %s -split-input-file -mtl-fuse-heads=cost-model=false -verify-diagnostics | FileCheck %s
 
 // Two dense heads read the same backbone tensor: one GEMM of width 10 + 4
 // over concatenated weights and biases, sliced back per head.
