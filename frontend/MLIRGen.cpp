@@ -239,17 +239,22 @@ private:
       int64_t have = 1, want = 1;
       for (int64_t d : in.drop_front())
         have *= d;
-      for (int64_t d : layer.shape)
-        want *= d;
+      std::vector<int64_t> dims = layer.shape;
+      auto inferred = llvm::find(dims, -1);
+      for (int64_t d : dims)
+        want *= d == -1 ? 1 : d;
+      if (inferred != dims.end() && want > 0 && have % want == 0)
+        *inferred = have / want, want = have; // PyTorch's view(-1)
       if (have != want) {
         emitError(keyLoc(layer, "shape"))
-            << "reshape to " << describeShape(layer.shape) << " needs " << want
-            << " values per sample, but its input " << describeShape(in)
-            << " has " << have << " per sample";
+            << "reshape to " << describeShape(layer.shape)
+            << (inferred != dims.end() ? " needs a multiple of " : " needs ")
+            << want << " values per sample, but its input "
+            << describeShape(in) << " has " << have << " per sample";
         return nullptr;
       }
       SmallVector<int64_t> shape{in.front()};
-      shape.append(layer.shape.begin(), layer.shape.end());
+      shape.append(dims.begin(), dims.end());
       op = b.create<ReshapeOp>(l, f32(shape), input);
     } else if (layer.op == "lstm" || layer.op == "gru") {
       // A sequence [N, T, F]; an image [N, H, W, C] is read row by row

@@ -847,13 +847,21 @@ spec::Layer Parser::parseLayer(const toml::table &t, size_t index,
                 {note("'shape' is the shape of one sample, e.g. [32, 7, 7]")});
         continue;
       }
+      bool inferred = false; // one -1: that dim from the others
       for (const toml::node &el : *a) {
         auto *i = el.as_integer();
-        if (!i)
+        if (!i) {
           error(at(el), "elements of 'shape' must be integers, got " +
                             std::string(typeName(el)));
-        else if (auto x = checkIntRange("shape", at(el), i->get(), 1, kMaxDim))
+        } else if (i->get() == -1 && l.op == "reshape") {
+          if (inferred)
+            error(at(el), "only one dim of 'shape' can be -1 (inferred)");
+          inferred = true;
+          l.shape.push_back(-1);
+        } else if (auto x = checkIntRange("shape", at(el), i->get(), 1,
+                                          kMaxDim)) {
           l.shape.push_back(*x);
+        }
       }
     } else if (e.key == "alpha") {
       if (auto v = getNumber(e, 0, /*loOpen=*/false))
