@@ -11,6 +11,7 @@
 #include "codegen/Lowering.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,12 @@ size_t count(const std::vector<int64_t> &shape) {
 
 } // namespace
 
+namespace {
+std::atomic<TaskGradCombiner> taskGradCombiner{nullptr};
+} // namespace
+
+void setJitTaskGradCombiner(TaskGradCombiner fn) { taskGradCombiner = fn; }
+
 std::shared_ptr<JitPipeline> jitCompiled(const kg::Function &fn,
                                          const std::string &kind,
                                          const std::string &schedule) {
@@ -48,6 +55,15 @@ std::shared_ptr<JitPipeline> jitCompiled(const kg::Function &fn,
   c->target = chooseTarget(kind, "").with_feature(Target::JIT);
   c->lf = lowerFunction(
       fn, c->target, autoschedulerFor(schedule, c->target.has_gpu_feature()));
+  if (TaskGradCombiner combiner = taskGradCombiner.load()) {
+    ExternSignature sig(Int(32), false,
+                        {Int(32), Int(32), type_of<halide_buffer_t *>(),
+                         type_of<halide_buffer_t *>()});
+    c->lf.pipeline.set_jit_externs(
+        {{"mtl_rt_combine_task_grads",
+          JITExtern(
+              ExternCFunction(reinterpret_cast<void *>(combiner), sig))}});
+  }
   c->lf.pipeline.compile_jit(c->target);
   cache[key] = c;
   return c;

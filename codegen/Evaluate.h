@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+struct halide_buffer_t;
+
 namespace mtl::codegen {
 
 /// A logical row-major tensor: `f32` holds F32 data, `i32` I32 data.
@@ -37,6 +39,16 @@ std::string benchmark(const kg::Function &fn,
                       std::vector<HostTensor> &outputs,
                       std::vector<double> &msPerCall,
                       const std::string &schedule = "");
+
+/// The function JIT-compiled task joins (`mtl.task_join`, a strategy's
+/// gradient method at the shared representation) call back, with the
+/// signature of the runtime's `mtl_rt_combine_task_grads`
+/// (runtime/strategy/CombineExtern.cpp): a model binary links that one; a
+/// tool that JIT-runs such a step (`mtlc explore`) installs it here first.
+using TaskGradCombiner = int (*)(int32_t tasks, int32_t taskMask,
+                                 halide_buffer_t *stacked,
+                                 halide_buffer_t *out);
+void setJitTaskGradCombiner(TaskGradCombiner fn);
 
 } // namespace mtl::codegen
 

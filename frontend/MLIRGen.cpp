@@ -249,8 +249,8 @@ private:
         emitError(keyLoc(layer, "shape"))
             << "reshape to " << describeShape(layer.shape)
             << (inferred != dims.end() ? " needs a multiple of " : " needs ")
-            << want << " values per sample, but its input "
-            << describeShape(in) << " has " << have << " per sample";
+            << want << " values per sample, but its input " << describeShape(in)
+            << " has " << have << " per sample";
         return nullptr;
       }
       SmallVector<int64_t> shape{in.front()};

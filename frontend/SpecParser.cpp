@@ -858,8 +858,8 @@ spec::Layer Parser::parseLayer(const toml::table &t, size_t index,
             error(at(el), "only one dim of 'shape' can be -1 (inferred)");
           inferred = true;
           l.shape.push_back(-1);
-        } else if (auto x = checkIntRange("shape", at(el), i->get(), 1,
-                                          kMaxDim)) {
+        } else if (auto x =
+                       checkIntRange("shape", at(el), i->get(), 1, kMaxDim)) {
           l.shape.push_back(*x);
         }
       }

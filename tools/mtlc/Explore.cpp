@@ -13,7 +13,9 @@
 #include "frontend/SpecParser.h"
 #include "passes/LowerToKernelGraph.h"
 #include "passes/Passes.h"
+#include "runtime/strategy/Strategy.h"
 #include "tools/mtlc/PeakFlops.h"
+#include "tools/mtlc/StrategyOptions.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -27,6 +29,11 @@
 #include <map>
 #include <random>
 
+// runtime/strategy/CombineExtern.cpp (libmtlrt, linked into mtlc).
+extern "C" int mtl_rt_combine_task_grads(int32_t tasks, int32_t taskMask,
+                                         halide_buffer_t *stacked,
+                                         halide_buffer_t *out);
+
 namespace mtl {
 
 namespace {
@@ -38,6 +45,8 @@ struct Variant {
   std::string name;
   FusionOptions fusion;
   std::string schedule; // "" = codegen/ops' schedules, else an autoscheduler
+  std::string gradient; // "" = the spec's strategy, else a gradient method
+                        // on the shared representation (task joins kept)
 };
 
 struct Result {
@@ -50,7 +59,8 @@ struct Result {
   std::string error;
 };
 
-std::vector<Variant> variants(const std::vector<std::string> &schedules) {
+std::vector<Variant> variants(const std::vector<std::string> &schedules,
+                              const std::vector<std::string> &gradients) {
   std::vector<Variant> v{{"all fusions", FusionOptions(), ""}};
   for (auto &[name, flag] : FusionOptions::flags()) {
     FusionOptions f;
@@ -66,14 +76,20 @@ std::vector<Variant> variants(const std::vector<std::string> &schedules) {
   for (const std::string &s : schedules)
     if (s != "none")
       v.push_back({"sched " + s, FusionOptions(), s}); // all fusions on
+  for (const std::string &g : gradients)
+    v.push_back({g + " (rep)", FusionOptions(), "", g});
   v.push_back({"all off", none, ""}); // last: explore runs it first
   return v;
 }
 
 /// The spec's train step built with `fusion`; empty name on error
 /// (reported on stderr).
-kg::Function buildTrainStep(const spec::Spec &spec,
-                            const FusionOptions &fusion) {
+kg::Function buildTrainStep(spec::Spec spec, const FusionOptions &fusion,
+                            const std::string &gradient = "") {
+  if (!gradient.empty()) {
+    spec.strategy.gradient = gradient;
+    spec.strategy.on = "rep";
+  }
   mlir::MLIRContext ctx;
   mlir::ScopedDiagnosticHandler handler(&ctx, [](mlir::Diagnostic &d) {
     if (d.getSeverity() == mlir::DiagnosticSeverity::Error)
@@ -84,7 +100,7 @@ kg::Function buildTrainStep(const spec::Spec &spec,
   if (!module)
     return {};
   mlir::PassManager pm(&ctx);
-  buildTrainingPipeline(pm, fusion);
+  buildTrainingPipeline(pm, fusion, strategyOptions(spec.strategy));
   if (mlir::failed(pm.run(*module)))
     return {};
   auto fn =
@@ -158,13 +174,26 @@ Result prepare(const Variant &variant, const spec::Spec &spec,
                kg::Function &fn, std::vector<HostTensor> &in) {
   Result r;
   r.name = variant.name;
-  fn = buildTrainStep(spec, variant.fusion);
+  fn = buildTrainStep(spec, variant.fusion, variant.gradient);
   if (fn.name.empty()) {
     r.error = "build failed";
     return r;
   }
-  for (const kg::Arg &a : fn.args)
-    in.push_back(args.at({a.kind, a.name}));
+  for (const kg::Arg &a : fn.args) {
+    auto it = args.find({a.kind, a.name});
+    if (it != args.end()) {
+      in.push_back(it->second);
+    } else if (a.kind == kg::ArgKind::LossWeights) {
+      // A strategy variant's run-time loss weights: every task weight 1.
+      HostTensor w;
+      w.shape = fn.values[a.value].shape;
+      w.f32.assign(w.shape.empty() ? 1 : w.shape[0], 1.0f);
+      in.push_back(w);
+    } else {
+      r.error = "argument '" + a.name + "' has no data";
+      return r;
+    }
+  }
   std::vector<HostTensor> out;
   // The first call compiles the pipeline (cached for the timed calls).
   std::vector<double> ms;
@@ -190,17 +219,49 @@ Result prepare(const Variant &variant, const spec::Spec &spec,
       }
     }
   }
+  if (!variant.gradient.empty()) // different by design: shows it acted
+    r.worst += " (the method changes the gradients)";
   return r;
 }
+
+/// While a task-join variant runs, its joins call the runtime's combine
+/// with the variant's gradient method, as in `./model train`; without one
+/// they sum (a plain join).
+class ActiveMethod {
+public:
+  ActiveMethod(const Variant &v, const spec::Spec &spec) {
+    if (v.gradient.empty())
+      return;
+    rt::StrategySpec config;
+    config.gradient = v.gradient;
+    config.on = "rep";
+    config.cagradC = spec.strategy.cagradC;
+    strategy = std::make_unique<rt::strategy::TaskStrategy>(
+        config, std::vector<double>(spec.tasks.size(), 1.0),
+        rt::OptimizerConfig(), /*seed=*/1);
+    strategy->beginStep(0);
+    rt::strategy::setActiveStrategy(strategy.get());
+  }
+  ~ActiveMethod() {
+    if (strategy)
+      rt::strategy::setActiveStrategy(nullptr);
+  }
+
+private:
+  std::unique_ptr<rt::strategy::TaskStrategy> strategy;
+};
 
 } // namespace
 
 int explore(const ExploreOptions &options) {
+  // The runtime's callback of the task joins (linked into mtlc).
+  codegen::setJitTaskGradCombiner(&mtl_rt_combine_task_grads);
   DiagnosticEngine diags;
   std::optional<spec::Spec> spec = parseSpecFile(options.spec, diags);
   if (!spec)
     return 1;
-  std::vector<Variant> all = variants(options.autoschedulers);
+  std::vector<Variant> all =
+      variants(options.autoschedulers, options.gradients);
   // The all-off build is the reference: run it first.
   std::rotate(all.begin(), all.end() - 1, all.end());
   kg::Function probe = buildTrainStep(*spec, all.front().fusion);
@@ -218,6 +279,7 @@ int explore(const ExploreOptions &options) {
       std::fprintf(stderr, "mtlc explore: building %s ...\n",
                    all[i].name.c_str());
     Tensors outputs;
+    ActiveMethod method(all[i], *spec);
     results.push_back(prepare(all[i], *spec, args,
                               i == 0 ? nullptr : &reference, outputs, fns[i],
                               inputs[i]));
@@ -235,6 +297,7 @@ int explore(const ExploreOptions &options) {
       std::vector<HostTensor> out;
       std::vector<double> ms;
       int steps = std::max(1, (options.steps + rounds - 1) / rounds);
+      ActiveMethod method(all[i], *spec);
       results[i].error = codegen::benchmark(fns[i], inputs[i], steps, out, ms,
                                             all[i].schedule);
       times[i].insert(times[i].end(), ms.begin(), ms.end());
@@ -261,6 +324,7 @@ int explore(const ExploreOptions &options) {
            {"schedule", all[&r - results.data()].schedule.empty()
                             ? "heuristic"
                             : all[&r - results.data()].schedule},
+           {"gradient_method", all[&r - results.data()].gradient},
            {"ms_per_step", r.msPerStep},
            {"gflop_per_step", r.gflopPerStep},
            {"gflops", r.gflops},

@@ -15,6 +15,10 @@ struct ExploreOptions {
   /// Autoschedulers (CodegenOptions::schedule names) each run as one more
   /// variant: all fusions, schedules by Halide instead of codegen/ops.
   std::vector<std::string> autoschedulers = {"auto"};
+  /// Gradient methods (pcgrad, mgda_ub, cagrad, imtl_g) each run as one
+  /// more variant: the spec's step with that method at the shared
+  /// representation (task joins kept, the runtime's combine called back).
+  std::vector<std::string> gradients;
 };
 
 /// Builds every fusion variant of the spec's train step (all on; each pass

@@ -18,6 +18,7 @@
 #include "passes/LowerToKernelGraph.h"
 #include "passes/Passes.h"
 #include "tools/mtlc/Explore.h"
+#include "tools/mtlc/StrategyOptions.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -149,18 +150,6 @@ frontend(mlir::MLIRContext &ctx, const std::string &path,
   return mtl::mlirGen(ctx, *spec);
 }
 
-/// What the spec's [strategy] asks of the train step.
-mtl::StrategyOptions strategyOptions(const mtl::spec::Strategy &st) {
-  mtl::StrategyOptions o;
-  o.runtimeWeights = st.runtimeWeights();
-  if (st.repJoin())
-    o.taskJoins = st.gradient != "none" && st.on == "rep"
-                      ? "gradient method '" + st.gradient + "' on 'rep'"
-                      : "weighting '" + st.weighting + "'";
-  o.perTaskParamGrads = st.paramGrads();
-  return o;
-}
-
 /// `--single-task=NAME`: the spec reduced to task NAME (its head and the
 /// backbone), named `<model>_<NAME>` so its checkpoints stay apart, with
 /// the static weighting. False (reported) for an unknown task.
@@ -244,7 +233,7 @@ int build(const BuildOptions &opts) {
     mtl::buildInferencePipeline(pm, opts.tasks, opts.fusion);
   else
     mtl::buildTrainingPipeline(pm, opts.fusion,
-                               strategyOptions(spec->strategy));
+                               mtl::strategyOptions(spec->strategy));
   if (mlir::failed(pm.run(*module)))
     return 1;
   timer.phase("passes");
@@ -443,6 +432,13 @@ int main(int argc, char **argv) {
       ->delimiter(',')
       ->check(
           CLI::IsMember({"none", "auto", "mullapudi2016"}, CLI::ignore_case));
+  exploreCmd
+      ->add_option("--strategies", explore.gradients,
+                   "gradient methods on the shared representation to time "
+                   "as variants (their cost: the unfused task join and the "
+                   "runtime's combine), e.g. pcgrad,mgda_ub,cagrad,imtl_g")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"pcgrad", "mgda_ub", "cagrad", "imtl_g"}));
 
   try {
     app.parse(argc, argv);

@@ -6,6 +6,7 @@ r = json.load(open(sys.argv[1]))
 names = [v["name"] for v in r["variants"]]
 assert names[0] == "all off" and "all fusions" in names, names
 assert any(n.startswith("no ") for n in names), names
+assert "fusions forced" in names and "sched auto" in names, names
 assert r["peak_gflops"] > 0, r
 for v in r["variants"]:
     assert v["error"] == "", v
