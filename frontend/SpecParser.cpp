@@ -684,7 +684,16 @@ void Parser::parseInput(const Entry &top) {
       if (auto s = getIdentifier(e))
         in.name = *s;
     } else if (e.key == "shape") {
-      if (auto v = getInts(e, 3, 1, "[H, W, C]", /*allowScalar=*/false))
+      // An image [H, W, C], a sequence [T, F] (recurrent layers read it
+      // step by step) or a feature vector [F] (tabular data, CSV).
+      const toml::array *a = e.node->as_array();
+      size_t n = a ? a->size() : 3;
+      if (a && (n < 1 || n > 3))
+        error(e.loc, "'shape' must have 1 to 3 elements ([H, W, C] image, "
+                     "[T, F] sequence or [F] features), got " +
+                         std::to_string(n));
+      else if (auto v = getInts(e, n, 1, "[H, W, C], [T, F] or [F]",
+                                /*allowScalar=*/false))
         in.shape = *v;
     } else {
       unknownKey(e, "[input]", kInputKeys);
@@ -692,7 +701,8 @@ void Parser::parseInput(const Entry &top) {
   }
   if (!in.keyLocs.count("shape") && !misspelt(t, "shape"))
     error(top.loc, "[input] has no 'shape'",
-          {note("add shape = [H, W, C], e.g. [28, 28, 1]")});
+          {note("add shape = [H, W, C], e.g. [28, 28, 1] (or [T, F] for a "
+                "sequence, [F] for features)")});
 }
 
 std::vector<const toml::table *>

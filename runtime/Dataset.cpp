@@ -101,7 +101,10 @@ Shape squeezeTrailing(Shape s) {
 
 void checkInputShape(const Shape &sample, const Descriptor &desc,
                      const std::string &path) {
-  if (squeezeTrailing(sample) != squeezeTrailing(desc.inputShape))
+  // A flat feature input [F] reads each image row-major (28x28 -> 784).
+  bool flat =
+      desc.inputShape.size() == 1 && numElements(sample) == desc.inputShape[0];
+  if (!flat && squeezeTrailing(sample) != squeezeTrailing(desc.inputShape))
     fail("{}: images are {}, but the model's input '{}' expects {}", path,
          toString(sample), desc.inputName, toString(desc.inputShape));
 }

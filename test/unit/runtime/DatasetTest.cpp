@@ -94,3 +94,26 @@ TEST(Dataset, ShapeAndCountMismatch) {
   msg = loadError(d, "");
   EXPECT_NE(msg.find("8 labels for 7 images"), std::string::npos) << msg;
 }
+
+TEST(Dataset, FlatInputReadsImagesRowMajor) {
+  // [input] shape = [4]: the 2x2 images as 4 features, in row-major order;
+  // a flat input of another size is still an error.
+  TempDir tmp;
+  test::writeFakeData(tmp.dir, 8, 8);
+  auto j = test::fakeDescriptor(tmp.dir);
+  auto flatten = [&](int64_t f) {
+    j["input"]["shape"] = {f};
+    for (auto &[name, p] : j["pipelines"].items())
+      for (auto &arg : p["args"])
+        if (arg["kind"] == "input")
+          arg["shape"] = {arg["shape"][0], f};
+  };
+  flatten(4);
+  Descriptor d = Descriptor::parse(j.dump());
+  Split train = loadSplit(d, "", true, 0);
+  EXPECT_EQ(train.imageShape, (Shape{4}));
+  EXPECT_EQ(train.images.size(), 32u);
+  flatten(5);
+  std::string msg = loadError(Descriptor::parse(j.dump()), "");
+  EXPECT_NE(msg.find("expects [5]"), std::string::npos) << msg;
+}
