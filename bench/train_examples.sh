@@ -6,7 +6,7 @@
 #
 # BUILD_DIR defaults to `build`; the examples default to all four reference
 # workloads. Each one is built with mtlc, trained for the epochs its spec
-# sets in [train] (multi_fashion 10, sequential_lstm 8, fashion_detect 10,
+# sets in [train] (multi_fashion 10, sequential_lstm 8, fashion_detect 12,
 # vae 10; EPOCHS=N overrides all of them), evaluated on the 10k test
 # samples, and its per-task metrics, epochs, compile and training minutes and
 # the machine are appended to out/bench/results.md (results.json beside it

@@ -6,7 +6,7 @@
 #
 # To stay under 5 minutes on 2 cores (compile ~1 min, ~2.6 min per epoch)
 # the demo trains DEMO_EPOCHS = 1 epoch; the full training to the targets
-# (10 epochs, the spec's [train] epochs) is bench/train_examples.sh.
+# (12 epochs, the spec's [train] epochs) is bench/train_examples.sh.
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
