@@ -407,13 +407,14 @@ int main(int argc, char **argv) {
   buildCmd->add_flag("-v,--verbose", opts.verbose, "print timing per phase");
   buildCmd
       ->add_option("-j,--jobs", opts.jobs,
-                   "step functions compiled in parallel (default: one per "
-                   "core)")
+                   "Halide pipelines compiled in parallel (a CPU step is one "
+                   "per kernel; default: one per core)")
       ->check(CLI::NonNegativeNumber);
 
   mtl::ExploreOptions explore;
   auto *exploreCmd = app.add_subcommand(
-      "explore", "compare the fusion variants of a spec's train step");
+      "explore", "compare fusion, schedule and strategy variants of a "
+                 "spec's train step");
   exploreCmd->add_option("spec", explore.spec, "model spec (.toml)")
       ->required()
       ->check(CLI::ExistingFile);
