@@ -144,6 +144,11 @@ private:
     Location l = loc(layer.loc);
     ArrayRef<int64_t> in = shapeOf(input);
     auto i64s = [&](ArrayRef<int64_t> v) { return b.getDenseI64ArrayAttr(v); };
+    // A pool's padding attribute only where the spec pads (absent = 0).
+    auto poolPadding = [&](const spec::Layer &layer) {
+      bool pads = llvm::any_of(layer.padding, [](int64_t p) { return p > 0; });
+      return pads ? b.getDenseI64ArrayAttr(layer.padding) : DenseI64ArrayAttr();
+    };
     auto needNHWC = [&]() {
       if (in.size() == 4)
         return true;
@@ -224,10 +229,10 @@ private:
                                  b.getF64FloatAttr(layer.eps));
     } else if (layer.op == "max_pool") {
       op = b.create<MaxPoolOp>(l, unranked(), input, i64s(layer.kernel),
-                               i64s(layer.stride));
+                               i64s(layer.stride), poolPadding(layer));
     } else if (layer.op == "avg_pool") {
       op = b.create<AvgPoolOp>(l, unranked(), input, i64s(layer.kernel),
-                               i64s(layer.stride));
+                               i64s(layer.stride), poolPadding(layer));
     } else if (layer.op == "global_avg_pool") {
       op = b.create<GlobalAvgPoolOp>(l, unranked(), input);
     } else if (layer.op == "upsample") {

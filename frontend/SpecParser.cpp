@@ -60,12 +60,12 @@ const std::map<std::string, Names> kOpKeys = {
      {"filters", "kernel", "stride", "padding", "dilation", "groups", "bias",
       "bias_init"}},
     {"relu", {}},
-    {"max_pool", {"kernel", "stride"}},
+    {"max_pool", {"kernel", "stride", "padding"}},
     {"flatten", {}},
     {"conv_transpose2d",
      {"filters", "kernel", "stride", "padding", "output_padding", "bias",
       "bias_init"}},
-    {"avg_pool", {"kernel", "stride"}},
+    {"avg_pool", {"kernel", "stride", "padding"}},
     {"global_avg_pool", {}},
     {"upsample", {"scale", "mode"}},
     {"reshape", {"shape"}},
@@ -953,6 +953,15 @@ spec::Layer Parser::parseLayer(const toml::table &t, size_t index,
       l.kernel = {2, 2};
     if (!stride)
       l.stride = l.kernel;
+    if (samePadding)
+      error(padding->loc,
+            "padding = \"same\" is for conv2d; a pool takes an integer or "
+            "[ph, pw]",
+            {note("a 3x3 pool with stride 1 keeps the size with padding = 1")});
+    else if (padding && l.padding.size() == 2 && l.kernel.size() == 2 &&
+             (l.padding[0] >= l.kernel[0] || l.padding[1] >= l.kernel[1]))
+      error(padding->loc, "a pool's padding must be smaller than its kernel",
+            {note("a window of padding only has no value")});
   } else if (l.op == "upsample") {
     if (l.scale.empty())
       l.scale = {2, 2};

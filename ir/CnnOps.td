@@ -75,13 +75,15 @@ def Mtl_LayerNormOp : Mtl_InferredOp<"layer_norm"> {
 //===----------------------------------------------------------------------===//
 
 def Mtl_AvgPoolOp : Mtl_InferredOp<"avg_pool"> {
-  let summary = "2-D average pooling over NHWC, no padding";
+  let summary = "2-D average pooling over NHWC";
   let description = [{
     The mean of each `kernel` window, windows `stride` apart; output size
-    `(H - KH) / sh + 1` (floor).
+    `(H + 2 ph - KH) / sh + 1` (floor). `padding` (absent = 0) pads with
+    zeros that count in the mean (PyTorch's `count_include_pad=True`).
   }];
   let arguments = (ins Mtl_F32Tensor:$input, DenseI64ArrayAttr:$kernel,
-                       DenseI64ArrayAttr:$stride);
+                       DenseI64ArrayAttr:$stride,
+                       OptionalAttr<DenseI64ArrayAttr>:$padding);
   let results = (outs Mtl_F32Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
@@ -206,7 +208,8 @@ def Mtl_AvgPoolGradOp : Mtl_GradOp<"avg_pool_grad"> {
   let summary = "spreads each window's gradient evenly over the window";
   let description = [{ The result has the type of the pooled input. }];
   let arguments = (ins Mtl_F32Tensor:$grad_output, DenseI64ArrayAttr:$kernel,
-                       DenseI64ArrayAttr:$stride);
+                       DenseI64ArrayAttr:$stride,
+                       OptionalAttr<DenseI64ArrayAttr>:$padding);
   let results = (outs Mtl_F32Tensor:$result);
 }
 

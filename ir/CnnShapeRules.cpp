@@ -89,11 +89,15 @@ FailureOr<Type> AvgPoolOp::inferResultType() {
     return Type();
   ArrayRef<int64_t> s = **x;
   auto k = getKernel(), st = getStride();
-  if (s[1] < k[0] || s[2] < k[1])
+  auto padding = poolPadding(*this, getPaddingAttr(), k);
+  if (failed(padding))
+    return failure();
+  ArrayRef<int64_t> p = *padding;
+  if (s[1] + 2 * p[0] < k[0] || s[2] + 2 * p[1] < k[1])
     return emitError() << "avg_pool kernel " << k[0] << "x" << k[1]
                        << " is larger than its input " << s[1] << "x" << s[2];
-  return f32Tensor(*this, {s[0], (s[1] - k[0]) / st[0] + 1,
-                           (s[2] - k[1]) / st[1] + 1, s[3]});
+  return f32Tensor(*this, {s[0], (s[1] + 2 * p[0] - k[0]) / st[0] + 1,
+                           (s[2] + 2 * p[1] - k[1]) / st[1] + 1, s[3]});
 }
 
 FailureOr<Type> GlobalAvgPoolOp::inferResultType() {

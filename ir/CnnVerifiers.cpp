@@ -105,7 +105,14 @@ LogicalResult AvgPoolGradOp::verify() {
   if (k.size() != 2 || s.size() != 2 || k[0] < 1 || k[1] < 1 || s[0] < 1 ||
       s[1] < 1)
     return emitOpError() << "kernel and stride must be 2 positive values";
-  if ((dx[1] - k[0]) / s[0] + 1 != dy[1] || (dx[2] - k[1]) / s[1] + 1 != dy[2])
+  int64_t ph = 0, pw = 0;
+  if (auto pad = getPaddingAttr()) {
+    if (pad.size() != 2 || pad[0] < 0 || pad[1] < 0)
+      return emitOpError() << "padding must be 2 non-negative values";
+    ph = pad[0], pw = pad[1];
+  }
+  if ((dx[1] + 2 * ph - k[0]) / s[0] + 1 != dy[1] ||
+      (dx[2] + 2 * pw - k[1]) / s[1] + 1 != dy[2])
     return emitOpError() << "result spatial size does not map to grad_output";
   return success();
 }

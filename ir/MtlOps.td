@@ -186,10 +186,14 @@ def Mtl_ReluOp : Mtl_InferredOp<"relu"> {
 }
 
 def Mtl_MaxPoolOp : Mtl_InferredOp<"max_pool"> {
-  let summary = "2-D max pooling over NHWC, no padding";
-  let description = [{ Output size `(H - KH) / sh + 1` (floor). }];
+  let summary = "2-D max pooling over NHWC";
+  let description = [{
+    Output size `(H + 2 ph - KH) / sh + 1` (floor). `padding` (absent = 0)
+    pads with -infinity: a padded position is never a window's maximum.
+  }];
   let arguments = (ins Mtl_F32Tensor:$input, DenseI64ArrayAttr:$kernel,
-                       DenseI64ArrayAttr:$stride);
+                       DenseI64ArrayAttr:$stride,
+                       OptionalAttr<DenseI64ArrayAttr>:$padding);
   let results = (outs Mtl_F32Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
@@ -294,7 +298,8 @@ def Mtl_ReluGradOp : Mtl_GradOp<"relu_grad"> {
 def Mtl_MaxPoolGradOp : Mtl_GradOp<"max_pool_grad"> {
   let summary = "routes each window's gradient to its (first) maximum";
   let arguments = (ins Mtl_F32Tensor:$grad_output, Mtl_F32Tensor:$input,
-                       DenseI64ArrayAttr:$kernel, DenseI64ArrayAttr:$stride);
+                       DenseI64ArrayAttr:$kernel, DenseI64ArrayAttr:$stride,
+                       OptionalAttr<DenseI64ArrayAttr>:$padding);
   let results = (outs Mtl_F32Tensor:$result);
 }
 

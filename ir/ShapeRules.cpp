@@ -98,12 +98,16 @@ FailureOr<Type> MaxPoolOp::inferResultType() {
     return emitError() << "max_pool expects an NHWC input of rank 4, got "
                        << str(*x);
   auto k = getKernel(), s = getStride();
-  if ((*x)[1] < k[0] || (*x)[2] < k[1])
+  auto padding = poolPadding(*this, getPaddingAttr(), k);
+  if (failed(padding))
+    return failure();
+  ArrayRef<int64_t> p = *padding;
+  if ((*x)[1] + 2 * p[0] < k[0] || (*x)[2] + 2 * p[1] < k[1])
     return emitError() << "max_pool kernel " << k[0] << "x" << k[1]
                        << " is larger than its input " << (*x)[1] << "x"
                        << (*x)[2];
-  return f32Tensor(*this, {(*x)[0], ((*x)[1] - k[0]) / s[0] + 1,
-                           ((*x)[2] - k[1]) / s[1] + 1, (*x)[3]});
+  return f32Tensor(*this, {(*x)[0], ((*x)[1] + 2 * p[0] - k[0]) / s[0] + 1,
+                           ((*x)[2] + 2 * p[1] - k[1]) / s[1] + 1, (*x)[3]});
 }
 
 FailureOr<Type> FlattenOp::inferResultType() {

@@ -37,6 +37,21 @@ LogicalResult checkPair(Operation *op, ArrayRef<int64_t> v, StringRef what,
   return success();
 }
 
+FailureOr<SmallVector<int64_t, 2>> poolPadding(Operation *op,
+                                               DenseI64ArrayAttr padding,
+                                               ArrayRef<int64_t> kernel) {
+  SmallVector<int64_t, 2> p{0, 0};
+  if (!padding)
+    return p;
+  if (failed(checkPair(op, padding.asArrayRef(), "padding", 0)))
+    return failure();
+  p.assign(padding.asArrayRef().begin(), padding.asArrayRef().end());
+  if (p[0] >= kernel[0] || p[1] >= kernel[1])
+    return op->emitError() << op->getName().stripDialect()
+                           << " padding must be smaller than the kernel";
+  return p;
+}
+
 LogicalResult verifyInferred(ShapeInference op) {
   FailureOr<Type> inferred = op.inferResultType();
   if (failed(inferred))

@@ -22,6 +22,12 @@ mlir::Type f32Tensor(mlir::Operation *op, llvm::ArrayRef<int64_t> shape);
 mlir::LogicalResult checkPair(mlir::Operation *op, llvm::ArrayRef<int64_t> v,
                               llvm::StringRef what, int64_t min);
 
+/// A pool's optional `padding` ([0, 0] when absent): a valid pair, each
+/// value below the kernel's (a window of padding only has no value).
+mlir::FailureOr<llvm::SmallVector<int64_t, 2>>
+poolPadding(mlir::Operation *op, mlir::DenseI64ArrayAttr padding,
+            llvm::ArrayRef<int64_t> kernel);
+
 /// A forward op is valid when its shape rule accepts the operands and the
 /// result is unranked (not inferred yet) or exactly the inferred type.
 mlir::LogicalResult verifyInferred(ShapeInference op);

@@ -14,7 +14,7 @@ namespace mtl::codegen {
 namespace {
 
 struct PoolGeom {
-  int N, H, W, C, kh, kw, sh, sw, Ho, Wo;
+  int N, H, W, C, kh, kw, sh, sw, Ho, Wo, ph = 0, pw = 0;
 };
 
 PoolGeom geometry(OpContext &ctx, const std::vector<int64_t> &x,
@@ -23,25 +23,39 @@ PoolGeom geometry(OpContext &ctx, const std::vector<int64_t> &x,
     throw LoweringError{"expects rank-4 NHWC tensors"};
   auto k = ctx.ints("kernel", 2);
   auto s = ctx.ints("stride", 2, k);
-  PoolGeom g{(int)x[0], (int)x[1], (int)x[2], (int)x[3], (int)k[0],
-             (int)k[1], (int)s[0], (int)s[1], (int)y[1], (int)y[2]};
-  if (g.kh < 1 || g.kw < 1 || g.sh < 1 || g.sw < 1 || y[0] != x[0] ||
-      y[3] != x[3] || g.Ho != (g.H - g.kh) / g.sh + 1 ||
-      g.Wo != (g.W - g.kw) / g.sw + 1)
+  auto p = ctx.ints("padding", 2, {0, 0});
+  PoolGeom g{(int)x[0], (int)x[1], (int)x[2], (int)x[3], (int)k[0], (int)k[1],
+             (int)s[0], (int)s[1], (int)y[1], (int)y[2], (int)p[0], (int)p[1]};
+  if (g.kh < 1 || g.kw < 1 || g.sh < 1 || g.sw < 1 || g.ph < 0 || g.pw < 0 ||
+      g.ph >= g.kh || g.pw >= g.kw || y[0] != x[0] || y[3] != x[3] ||
+      g.Ho != (g.H + 2 * g.ph - g.kh) / g.sh + 1 ||
+      g.Wo != (g.W + 2 * g.pw - g.kw) / g.sw + 1)
     throw LoweringError{"inconsistent max_pool shapes"};
   return g;
+}
+
+/// `x` read through a border of `pad` outside [0, H) x [0, W) (padding).
+Func padded(OpContext &ctx, const PoolGeom &g, Func x, Expr pad) {
+  if (g.ph == 0 && g.pw == 0)
+    return x;
+  Var c("c"), u("u"), v("v"), n("n");
+  Func f(ctx.name("padded"));
+  f(c, u, v, n) =
+      select(u >= 0 && u < g.W && v >= 0 && v < g.H,
+             x(c, clamp(u, 0, g.W - 1), clamp(v, 0, g.H - 1), n), pad);
+  return f; // inlined into the window expression
 }
 
 Func lowerMaxPool(OpContext &ctx) {
   if (ctx.inputs.size() != 1)
     throw LoweringError{"expects (x)"};
   PoolGeom g = geometry(ctx, ctx.inputShapes[0], ctx.shape);
-  Func x = ctx.inputs[0];
+  Func x = padded(ctx, g, ctx.inputs[0], Float(32).min());
   Var c("c"), u("u"), v("v"), n("n");
   Expr m;
   for (int ky = 0; ky < g.kh; ++ky)
     for (int kx = 0; kx < g.kw; ++kx) {
-      Expr e = x(c, u * g.sw + kx, v * g.sh + ky, n);
+      Expr e = x(c, u * g.sw + kx - g.pw, v * g.sh + ky - g.ph, n);
       m = m.defined() ? max(m, e) : e;
     }
   Func out(ctx.resultName);
@@ -56,13 +70,15 @@ Func lowerMaxPoolGrad(OpContext &ctx) {
   PoolGeom g = geometry(ctx, ctx.inputShapes[1], ctx.inputShapes[0]);
   if (ctx.shape != ctx.inputShapes[1])
     throw LoweringError{"result must have the shape of x"};
-  Func dy = ctx.inputs[0], x = ctx.inputs[1];
+  Func dy = ctx.inputs[0];
+  Func x = padded(ctx, g, ctx.inputs[1], Float(32).min());
   Var c("c"), u("u"), v("v"), n("n");
-  // Row-major index of the first maximum in each window.
+  // Row-major index of the first maximum in each window (a padded position
+  // is -inf: never the maximum, since a window holds a real one).
   Expr best, idx;
   for (int ky = 0; ky < g.kh; ++ky)
     for (int kx = 0; kx < g.kw; ++kx) {
-      Expr e = x(c, u * g.sw + kx, v * g.sh + ky, n);
+      Expr e = x(c, u * g.sw + kx - g.pw, v * g.sh + ky - g.ph, n);
       if (!best.defined()) {
         best = e;
         idx = 0;
@@ -79,7 +95,8 @@ Func lowerMaxPoolGrad(OpContext &ctx) {
   Expr sum = 0.0f;
   for (int ky = 0; ky < g.kh; ++ky)
     for (int kx = 0; kx < g.kw; ++kx) {
-      Expr px = u - kx, py = v - ky;
+      // Window (wx, wy) covers input u = wx * sw + kx - pw.
+      Expr px = u + g.pw - kx, py = v + g.ph - ky;
       Expr wx = px / g.sw, wy = py / g.sh; // floor division
       Expr valid = px % g.sw == 0 && py % g.sh == 0 && wx >= 0 && wx < g.Wo &&
                    wy >= 0 && wy < g.Ho;

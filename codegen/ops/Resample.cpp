@@ -29,14 +29,24 @@ Func lowerAvgPool(OpContext &ctx) {
   Geom g = nhwcGeom(ctx.inputShapes[0], ctx.shape);
   auto k = ctx.ints("kernel", 2);
   auto s = ctx.ints("stride", 2, k);
-  if (g.Ho != (g.H - k[0]) / s[0] + 1 || g.Wo != (g.W - k[1]) / s[1] + 1)
+  auto p = ctx.ints("padding", 2, {0, 0});
+  const int ph = p[0], pw = p[1];
+  if (g.Ho != (g.H + 2 * ph - k[0]) / s[0] + 1 ||
+      g.Wo != (g.W + 2 * pw - k[1]) / s[1] + 1)
     throw LoweringError{"inconsistent avg_pool shapes"};
   Func x = ctx.inputs[0];
   Var c("c"), u("u"), v("v"), n("n");
+  // Zero padding, counted in the mean (PyTorch's count_include_pad).
+  auto at = [&](Expr xx, Expr yy) {
+    if (ph == 0 && pw == 0)
+      return Expr(x(c, xx, yy, n));
+    return select(xx >= 0 && xx < g.W && yy >= 0 && yy < g.H,
+                  x(c, clamp(xx, 0, g.W - 1), clamp(yy, 0, g.H - 1), n), 0.0f);
+  };
   Expr sum = 0.0f;
   for (int ky = 0; ky < k[0]; ++ky)
     for (int kx = 0; kx < k[1]; ++kx)
-      sum += x(c, u * (int)s[1] + kx, v * (int)s[0] + ky, n);
+      sum += at(u * (int)s[1] + kx - pw, v * (int)s[0] + ky - ph);
   Func out(ctx.resultName);
   out(c, u, v, n) = sum * (1.0f / float(k[0] * k[1]));
   scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
@@ -48,15 +58,17 @@ Func lowerAvgPoolGrad(OpContext &ctx) {
   Geom g = nhwcGeom(ctx.shape, ctx.inputShapes[0]);
   auto k = ctx.ints("kernel", 2);
   auto s = ctx.ints("stride", 2, k);
-  const int sh = s[0], sw = s[1];
-  if (g.Ho != (g.H - k[0]) / sh + 1 || g.Wo != (g.W - k[1]) / sw + 1)
+  auto p = ctx.ints("padding", 2, {0, 0});
+  const int sh = s[0], sw = s[1], ph = p[0], pw = p[1];
+  if (g.Ho != (g.H + 2 * ph - k[0]) / sh + 1 ||
+      g.Wo != (g.W + 2 * pw - k[1]) / sw + 1)
     throw LoweringError{"inconsistent avg_pool_grad shapes"};
   Func dy = ctx.inputs[0];
   Var c("c"), u("u"), v("v"), n("n");
   Expr sum = 0.0f;
   for (int ky = 0; ky < k[0]; ++ky)
     for (int kx = 0; kx < k[1]; ++kx) {
-      Expr px = u - kx, py = v - ky;
+      Expr px = u + pw - kx, py = v + ph - ky;
       Expr wx = px / sw, wy = py / sh; // floor division
       Expr valid = px % sw == 0 && py % sh == 0 && wx >= 0 && wx < g.Wo &&
                    wy >= 0 && wy < g.Ho;

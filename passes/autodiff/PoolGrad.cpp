@@ -16,7 +16,7 @@ static void maxPoolGrad(mtl::autodiff::GradContext &ctx,
   auto pool = cast<mtl::MaxPoolOp>(ctx.op);
   grads[0] = ctx.builder.create<mtl::MaxPoolGradOp>(
       pool.getLoc(), pool.getInput().getType(), ctx.resultGrad, pool.getInput(),
-      pool.getKernelAttr(), pool.getStrideAttr());
+      pool.getKernelAttr(), pool.getStrideAttr(), pool.getPaddingAttr());
 }
 
 static void avgPoolGrad(mtl::autodiff::GradContext &ctx,
@@ -24,7 +24,7 @@ static void avgPoolGrad(mtl::autodiff::GradContext &ctx,
   auto pool = cast<mtl::AvgPoolOp>(ctx.op);
   grads[0] = ctx.builder.create<mtl::AvgPoolGradOp>(
       pool.getLoc(), pool.getInput().getType(), ctx.resultGrad,
-      pool.getKernelAttr(), pool.getStrideAttr());
+      pool.getKernelAttr(), pool.getStrideAttr(), pool.getPaddingAttr());
 }
 
 static void globalAvgPoolGrad(mtl::autodiff::GradContext &ctx,

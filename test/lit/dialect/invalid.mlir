@@ -56,6 +56,22 @@ func.func @pool_big(%x: tensor<2x1x1x4xf32>) {
 
 // -----
 
+func.func @pool_padding_too_big(%x: tensor<2x4x4x4xf32>) {
+  // expected-error @+1 {{max_pool padding must be smaller than the kernel}}
+  %p = mtl.max_pool %x {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, padding = array<i64: 2, 0>} : (tensor<2x4x4x4xf32>) -> tensor<*xf32>
+  return
+}
+
+// -----
+
+func.func @avg_pool_padding_negative(%x: tensor<2x4x4x4xf32>) {
+  // expected-error @+1 {{padding must be >= 0, got [-1, 0]}}
+  %p = mtl.avg_pool %x {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, padding = array<i64: -1, 0>} : (tensor<2x4x4x4xf32>) -> tensor<*xf32>
+  return
+}
+
+// -----
+
 func.func @ce_target(%l: tensor<4x10xf32>, %t: tensor<3xi32>, %m: tensor<4xf32>) {
   // expected-error @+1 {{softmax_cross_entropy expects class ids [4], got [3]}}
   %x = mtl.softmax_cross_entropy %l, %t, %m : (tensor<4x10xf32>, tensor<3xi32>, tensor<4xf32>) -> tensor<*xf32>

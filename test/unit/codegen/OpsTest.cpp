@@ -239,6 +239,62 @@ TEST(Pool, MaxPoolAndGradWithTies) {
   expectNear(out[1].f32, dx);
 }
 
+TEST(Pool, PaddedMaxAndAvgPoolAgainstLoops) {
+  // 3x3 windows, stride 2, padding 1: the border windows reach outside.
+  // max pads with -inf (ties broken by the first maximum in row-major
+  // order), avg with zeros that count in the mean.
+  const int N = 2, H = 6, W = 5, C = 16, K = 3, S = 2, P = 1;
+  const int Ho = (H + 2 * P - K) / S + 1, Wo = (W + 2 * P - K) / S + 1;
+  Builder b;
+  int x = b.arg(ArgKind::Input, "x", {N, H, W, C});
+  int dy = b.arg(ArgKind::Input, "dy", {N, Ho, Wo, C});
+  std::map<std::string, std::vector<int64_t>> ints = {
+      {"kernel", {K, K}}, {"stride", {S, S}}, {"padding", {P, P}}};
+  b.out(ArgKind::Prediction, "max",
+        b.op("max_pool", {x}, {N, Ho, Wo, C}, ints));
+  b.out(ArgKind::Grad, "max",
+        b.op("max_pool_grad", {dy, x}, {N, H, W, C}, ints));
+  b.out(ArgKind::Prediction, "avg",
+        b.op("avg_pool", {x}, {N, Ho, Wo, C}, ints));
+  b.out(ArgKind::Grad, "avg", b.op("avg_pool_grad", {dy}, {N, H, W, C}, ints));
+  auto X = randomTensor({N, H, W, C}, 9);
+  for (float &v : X.f32)
+    v = std::floor(v * 2) - 3; // negative, so a zero pad would show
+  auto DY = randomTensor({N, Ho, Wo, C}, 10);
+  auto at = [&](int n, int h, int w, int c) {
+    return ((size_t(n) * H + h) * W + w) * C + c;
+  };
+  std::vector<float> ymax, yavg, dmax(X.f32.size()), davg(X.f32.size());
+  for (int n = 0; n < N; ++n)
+    for (int ho = 0; ho < Ho; ++ho)
+      for (int wo = 0; wo < Wo; ++wo)
+        for (int c = 0; c < C; ++c) {
+          float g = DY.f32[((size_t(n) * Ho + ho) * Wo + wo) * C + c];
+          long best = -1;
+          float sum = 0;
+          for (int kh = 0; kh < K; ++kh)
+            for (int kw = 0; kw < K; ++kw) {
+              int h = ho * S + kh - P, w = wo * S + kw - P;
+              if (h < 0 || h >= H || w < 0 || w >= W)
+                continue;
+              size_t i = at(n, h, w, c);
+              sum += X.f32[i];
+              davg[i] += g / (K * K);
+              if (best < 0 || X.f32[i] > X.f32[best])
+                best = long(i);
+            }
+          ymax.push_back(X.f32[best]);
+          dmax[best] += g;
+          yavg.push_back(sum / (K * K));
+        }
+  std::vector<HostTensor> out;
+  ASSERT_EQ(evaluate(b.fn, {X, DY}, out), "");
+  expectNear(out[0].f32, ymax);
+  expectNear(out[1].f32, dmax);
+  expectNear(out[2].f32, yavg);
+  expectNear(out[3].f32, davg);
+}
+
 TEST(Loss, SoftmaxCrossEntropyWithMask) {
   const int N = 6, C = 5;
   Builder b;

@@ -61,6 +61,16 @@ TEST(GradCheck, MaxPoolOverlapping3x3Stride2) {
             /*distinct=*/true, 24);
 }
 
+// Padding 1 (-inf): a 3x3 stride-2 pool over 5x5 gives 3x3 windows, the
+// border ones partly outside the input.
+TEST(GradCheck, MaxPoolPadded3x3Stride2) {
+  gradCheck(R"(func.func @model() {
+  %x = mtl.param "x" : tensor<2x5x5x2xf32>
+  %y = mtl.max_pool %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, padding = array<i64: 1, 1>} : (tensor<2x5x5x2xf32>) -> tensor<*xf32>
+)" + mseTail("%y", "2x3x3x2", 2),
+            /*distinct=*/true, 24);
+}
+
 TEST(GradCheck, FlattenIntoDense) {
   gradCheck(R"(func.func @model() {
   %x = mtl.param "x" : tensor<2x3x3x2xf32>

@@ -11,6 +11,15 @@ TEST(ResampleGrad, AvgPoolOverlapping3x3Stride2) {
             false, 24);
 }
 
+// Zero padding 1, counted in the mean (PyTorch's count_include_pad).
+TEST(ResampleGrad, AvgPoolPadded3x3Stride2) {
+  gradCheck(R"(func.func @model() {
+  %x = mtl.param "x" : tensor<2x5x5x3xf32>
+  %y = mtl.avg_pool %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, padding = array<i64: 1, 1>} : (tensor<2x5x5x3xf32>) -> tensor<*xf32>
+)" + mseTail("%y", "2x3x3x3", 2),
+            false, 24);
+}
+
 TEST(ResampleGrad, GlobalAvgPool) {
   gradCheck(R"(func.func @model() {
   %x = mtl.param "x" : tensor<2x3x4x18xf32>
