@@ -13,8 +13,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <sstream>
 
 using namespace Halide;
@@ -38,6 +40,36 @@ size_t count(const std::vector<int64_t> &shape) {
 namespace {
 std::atomic<TaskGradCombiner> taskGradCombiner{nullptr};
 } // namespace
+
+Buffer<> hostBuffer(const kg::Value &v, const HostTensor &t) {
+  if (v.dtype == kg::DType::I32) {
+    Buffer<int32_t> b(halideSizes(v.shape));
+    std::copy(t.i32.begin(), t.i32.end(), b.data());
+    return b;
+  }
+  Buffer<float> b(halideSizes(v.shape));
+  std::copy(t.f32.begin(), t.f32.end(), b.data());
+  return b;
+}
+
+Buffer<> outputBuffer(const kg::Value &v) {
+  if (v.dtype == kg::DType::I32)
+    return Buffer<int32_t>(halideSizes(v.shape));
+  return Buffer<float>(halideSizes(v.shape));
+}
+
+HostTensor hostTensor(const kg::Value &v, Buffer<> b) {
+  HostTensor t;
+  t.shape = v.shape;
+  if (v.dtype == kg::DType::I32) {
+    Buffer<int32_t> ib = b;
+    t.i32.assign(ib.data(), ib.data() + count(v.shape));
+  } else {
+    Buffer<float> fb = b;
+    t.f32.assign(fb.data(), fb.data() + count(v.shape));
+  }
+  return t;
+}
 
 void setJitTaskGradCombiner(TaskGradCombiner fn) { taskGradCombiner = fn; }
 
@@ -67,6 +99,43 @@ std::shared_ptr<JitPipeline> jitCompiled(const kg::Function &fn,
   c->lf.pipeline.compile_jit(c->target);
   cache[key] = c;
   return c;
+}
+
+std::vector<HostTensor> randomArgs(const kg::Function &fn, unsigned seed) {
+  std::map<std::string, int64_t> classes;
+  for (const kg::Arg &o : fn.outputs)
+    if (o.kind == kg::ArgKind::Prediction)
+      classes[o.name] = fn.values[o.value].shape.back();
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<HostTensor> args;
+  for (const kg::Arg &a : fn.args) {
+    const kg::Value &v = fn.values[a.value];
+    HostTensor t;
+    t.shape = v.shape;
+    int64_t n = 1;
+    for (int64_t d : v.shape)
+      n *= d;
+    if (v.dtype == kg::DType::I32) {
+      int64_t c = a.kind == kg::ArgKind::Seed ? 1 << 20 : classes[a.name];
+      for (int64_t i = 0; i < n; ++i)
+        t.i32.push_back(int32_t(rng() % std::max<int64_t>(c, 1)));
+    } else if (a.kind == kg::ArgKind::Mask ||
+               a.kind == kg::ArgKind::LossWeights) {
+      t.f32.assign(n, 1.0f); // labelled rows; unit task weights
+    } else if (a.kind == kg::ArgKind::State) {
+      // Running statistics: a positive variance row is what they hold.
+      for (int64_t i = 0; i < n; ++i)
+        t.f32.push_back(0.5f + 0.25f * (uniform(rng) + 1.0f));
+    } else {
+      bool unit = a.kind == kg::ArgKind::Input || a.kind == kg::ArgKind::Target;
+      for (int64_t i = 0; i < n; ++i)
+        t.f32.push_back(unit ? 0.5f * (uniform(rng) + 1.0f)
+                             : 0.1f * uniform(rng));
+    }
+    args.push_back(std::move(t));
+  }
+  return args;
 }
 
 std::string evaluate(const kg::Function &fn,
@@ -99,29 +168,11 @@ std::string runCompiled(const kg::Function &fn,
                "' has the wrong shape or size";
       // Copied into Halide's own (128-byte aligned) allocations: the
       // pipelines declare that alignment for every buffer.
-      Buffer<> buf;
-      if (isInt) {
-        Buffer<int32_t> b(halideSizes(v.shape));
-        std::copy(t.i32.begin(), t.i32.end(), b.data());
-        buf = b;
-      } else {
-        Buffer<float> b(halideSizes(v.shape));
-        std::copy(t.f32.begin(), t.f32.end(), b.data());
-        buf = b;
-      }
-      params.set(c->lf.params[k], buf);
+      params.set(c->lf.params[k], hostBuffer(v, t));
     }
-    outputs.assign(fn.outputs.size(), HostTensor());
     std::vector<Buffer<>> bufs;
-    for (size_t k = 0; k < fn.outputs.size(); ++k) {
-      const kg::Value &v = fn.values[fn.outputs[k].value];
-      HostTensor &t = outputs[k];
-      t.shape = v.shape;
-      if (v.dtype == kg::DType::I32)
-        bufs.push_back(Buffer<int32_t>(halideSizes(v.shape)));
-      else
-        bufs.push_back(Buffer<float>(halideSizes(v.shape)));
-    }
+    for (const kg::Arg &o : fn.outputs)
+      bufs.push_back(outputBuffer(fn.values[o.value]));
     Realization r(bufs);
     msPerCall.clear();
     for (int i = 0; i < std::max(calls, 1); ++i) {
@@ -131,16 +182,9 @@ std::string runCompiled(const kg::Function &fn,
                               std::chrono::steady_clock::now() - start)
                               .count());
     }
-    for (size_t k = 0; k < fn.outputs.size(); ++k) {
-      HostTensor &t = outputs[k];
-      if (fn.values[fn.outputs[k].value].dtype == kg::DType::I32) {
-        Buffer<int32_t> b = bufs[k];
-        t.i32.assign(b.data(), b.data() + count(t.shape));
-      } else {
-        Buffer<float> b = bufs[k];
-        t.f32.assign(b.data(), b.data() + count(t.shape));
-      }
-    }
+    outputs.clear();
+    for (size_t k = 0; k < fn.outputs.size(); ++k)
+      outputs.push_back(hostTensor(fn.values[fn.outputs[k].value], bufs[k]));
     return "";
   }
 }

@@ -40,6 +40,12 @@ std::string benchmark(const kg::Function &fn,
                       std::vector<double> &msPerCall,
                       const std::string &schedule = "");
 
+/// Seeded arguments for a step function (`mtlc explore`, the GPU tests):
+/// class ids within each task's classes (taken from its prediction's last
+/// dim), masks and loss weights of ones, inputs and targets in [0, 1],
+/// running statistics in [0.5, 1], everything else in [-0.1, 0.1].
+std::vector<HostTensor> randomArgs(const kg::Function &fn, unsigned seed);
+
 /// The function JIT-compiled task joins (`mtl.task_join`, a strategy's
 /// gradient method at the shared representation) call back, with the
 /// signature of the runtime's `mtl_rt_combine_task_grads`

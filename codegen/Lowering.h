@@ -10,6 +10,7 @@
 #ifndef MTL_CODEGEN_LOWERING_H
 #define MTL_CODEGEN_LOWERING_H
 
+#include "codegen/Evaluate.h"
 #include "codegen/KernelGraph.h"
 
 #include <Halide.h>
@@ -142,6 +143,14 @@ struct JitPipeline {
 std::shared_ptr<JitPipeline> jitCompiled(const kg::Function &fn,
                                          const std::string &kind,
                                          const std::string &schedule = "");
+
+/// Host buffers of a JIT-run function (codegen::evaluate, the GPU tests):
+/// `t` copied into a Halide-owned (aligned) buffer of value `v`'s shape and
+/// type; an uninitialized buffer for an output of value `v`; and a buffer's
+/// host data back into a HostTensor.
+Halide::Buffer<> hostBuffer(const kg::Value &v, const HostTensor &t);
+Halide::Buffer<> outputBuffer(const kg::Value &v);
+HostTensor hostTensor(const kg::Value &v, Halide::Buffer<> b);
 
 /// The CPU/CUDA target for codegen: `override` if non-empty, else the
 /// explicit AVX-512 list when the host has AVX-512 (Zen 4 AMX trap, see

@@ -66,21 +66,6 @@ bool cudaAvailable(std::string &why) {
   return true; // the library stays loaded (Halide's runtime loads it too)
 }
 
-namespace {
-
-std::vector<int> halideSizes(const std::vector<int64_t> &shape) {
-  return std::vector<int>(shape.rbegin(), shape.rend());
-}
-
-size_t count(const std::vector<int64_t> &shape) {
-  size_t n = 1;
-  for (auto e : shape)
-    n *= static_cast<size_t>(e);
-  return n;
-}
-
-} // namespace
-
 std::string evaluateCuda(const kg::Function &fn,
                          const std::vector<codegen::HostTensor> &args,
                          std::vector<codegen::HostTensor> &outputs) {
@@ -91,46 +76,22 @@ std::string evaluateCuda(const kg::Function &fn,
     ParamMap params;
     std::vector<Buffer<>> inputs;
     for (size_t k = 0; k < args.size(); ++k) {
-      const kg::Value &v = fn.values[fn.args[k].value];
-      const codegen::HostTensor &t = args[k];
-      Buffer<> buf;
-      if (v.dtype == kg::DType::I32) {
-        Buffer<int32_t> b(halideSizes(v.shape));
-        std::copy(t.i32.begin(), t.i32.end(), b.data());
-        buf = b;
-      } else {
-        Buffer<float> b(halideSizes(v.shape));
-        std::copy(t.f32.begin(), t.f32.end(), b.data());
-        buf = b;
-      }
+      Buffer<> buf = hostBuffer(fn.values[fn.args[k].value], args[k]);
       // Written on the host: the pipeline must upload it.
       buf.raw_buffer()->set_host_dirty(true);
       params.set(c.lf.params[k], buf);
       inputs.push_back(buf);
     }
     std::vector<Buffer<>> bufs;
-    for (const kg::Arg &o : fn.outputs) {
-      const kg::Value &v = fn.values[o.value];
-      if (v.dtype == kg::DType::I32)
-        bufs.push_back(Buffer<int32_t>(halideSizes(v.shape)));
-      else
-        bufs.push_back(Buffer<float>(halideSizes(v.shape)));
-    }
+    for (const kg::Arg &o : fn.outputs)
+      bufs.push_back(outputBuffer(fn.values[o.value]));
     Realization r(bufs);
     c.lf.pipeline.realize(r, c.target, params);
-    outputs.assign(fn.outputs.size(), codegen::HostTensor());
+    outputs.clear();
     for (size_t k = 0; k < fn.outputs.size(); ++k) {
       Buffer<> &b = bufs[k];
       b.copy_to_host();
-      codegen::HostTensor &t = outputs[k];
-      t.shape = fn.values[fn.outputs[k].value].shape;
-      if (fn.values[fn.outputs[k].value].dtype == kg::DType::I32) {
-        Buffer<int32_t> ib = b;
-        t.i32.assign(ib.data(), ib.data() + count(t.shape));
-      } else {
-        Buffer<float> fb = b;
-        t.f32.assign(fb.data(), fb.data() + count(t.shape));
-      }
+      outputs.push_back(hostTensor(fn.values[fn.outputs[k].value], b));
       b.device_free();
     }
     for (Buffer<> &b : inputs)
@@ -148,29 +109,13 @@ std::string benchmarkCuda(const kg::Function &fn,
     ParamMap params;
     std::vector<Buffer<>> inputs, bufs;
     for (size_t k = 0; k < args.size(); ++k) {
-      const kg::Value &v = fn.values[fn.args[k].value];
-      const codegen::HostTensor &t = args[k];
-      Buffer<> buf;
-      if (v.dtype == kg::DType::I32) {
-        Buffer<int32_t> b(halideSizes(v.shape));
-        std::copy(t.i32.begin(), t.i32.end(), b.data());
-        buf = b;
-      } else {
-        Buffer<float> b(halideSizes(v.shape));
-        std::copy(t.f32.begin(), t.f32.end(), b.data());
-        buf = b;
-      }
+      Buffer<> buf = hostBuffer(fn.values[fn.args[k].value], args[k]);
       buf.raw_buffer()->set_host_dirty(true); // uploaded by the first call
       params.set(c.lf.params[k], buf);
       inputs.push_back(buf);
     }
-    for (const kg::Arg &o : fn.outputs) {
-      const kg::Value &v = fn.values[o.value];
-      if (v.dtype == kg::DType::I32)
-        bufs.push_back(Buffer<int32_t>(halideSizes(v.shape)));
-      else
-        bufs.push_back(Buffer<float>(halideSizes(v.shape)));
-    }
+    for (const kg::Arg &o : fn.outputs)
+      bufs.push_back(outputBuffer(fn.values[o.value]));
     Realization r(bufs);
     auto runOnce = [&] {
       c.lf.pipeline.realize(r, c.target, params);

@@ -34,7 +34,6 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
-#include <random>
 
 using namespace mtl;
 using codegen::HostTensor;
@@ -89,46 +88,6 @@ Built buildTrainStep(const std::string &path, int64_t batch,
   if (mlir::succeeded(fn))
     b.train = *fn;
   return b;
-}
-
-/// Seeded arguments (as `mtlc explore`): class ids within each task's
-/// classes, masks of ones, images and float targets in [0, 1], parameters
-/// and states small.
-std::vector<HostTensor> randomArgs(const kg::Function &fn, unsigned seed) {
-  std::map<std::string, int64_t> classes;
-  for (const kg::Arg &o : fn.outputs)
-    if (o.kind == kg::ArgKind::Prediction)
-      classes[o.name] = fn.values[o.value].shape.back();
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-  std::vector<HostTensor> args;
-  for (const kg::Arg &a : fn.args) {
-    const kg::Value &v = fn.values[a.value];
-    HostTensor t;
-    t.shape = v.shape;
-    int64_t n = 1;
-    for (int64_t d : v.shape)
-      n *= d;
-    if (v.dtype == kg::DType::I32) {
-      int64_t c = a.kind == kg::ArgKind::Seed ? 1 << 20 : classes[a.name];
-      for (int64_t i = 0; i < n; ++i)
-        t.i32.push_back(int32_t(rng() % std::max<int64_t>(c, 1)));
-    } else if (a.kind == kg::ArgKind::Mask ||
-               a.kind == kg::ArgKind::LossWeights) {
-      t.f32.assign(n, 1.0f); // labelled rows; unit task weights
-    } else if (a.kind == kg::ArgKind::State) {
-      // Running statistics: a positive variance row is what they hold.
-      for (int64_t i = 0; i < n; ++i)
-        t.f32.push_back(0.5f + 0.25f * (uniform(rng) + 1.0f));
-    } else {
-      bool unit = a.kind == kg::ArgKind::Input || a.kind == kg::ArgKind::Target;
-      for (int64_t i = 0; i < n; ++i)
-        t.f32.push_back(unit ? 0.5f * (uniform(rng) + 1.0f)
-                             : 0.1f * uniform(rng));
-    }
-    args.push_back(std::move(t));
-  }
-  return args;
 }
 
 double maxAbs(const HostTensor &t) {
@@ -199,7 +158,7 @@ TEST_P(TrainStepMatchesCpu, Example) {
   REQUIRE_GPU();
   Built b = buildTrainStep(examplePath(GetParam()), 8);
   ASSERT_FALSE(b.train.name.empty());
-  std::vector<HostTensor> args = randomArgs(b.train, 7), cpu, gpu;
+  std::vector<HostTensor> args = codegen::randomArgs(b.train, 7), cpu, gpu;
   ASSERT_EQ(codegen::evaluate(b.train, args, cpu), "");
   ASSERT_EQ(gputest::evaluateCuda(b.train, args, gpu), "");
   expectClose(b.train, gpu, cpu, 1e-3,
@@ -234,7 +193,7 @@ TEST(Gpu, FusedMatchesUnfused) {
       out[std::string(kg::toString(fn.outputs[k].kind)) + " " +
           fn.outputs[k].name] = v[k];
   };
-  std::vector<HostTensor> argsU = randomArgs(unfused.train, 11);
+  std::vector<HostTensor> argsU = codegen::randomArgs(unfused.train, 11);
   std::map<std::pair<int, std::string>, HostTensor> byName;
   for (size_t k = 0; k < unfused.train.args.size(); ++k)
     byName[{int(unfused.train.args[k].kind), unfused.train.args[k].name}] =
@@ -265,7 +224,7 @@ TEST(Gpu, DirectionalDerivative) {
   Built b = buildTrainStep(examplePath("fashion_mtl"), 8);
   const kg::Function &fn = b.train;
   ASSERT_FALSE(fn.name.empty());
-  std::vector<HostTensor> args = randomArgs(fn, 3), out;
+  std::vector<HostTensor> args = codegen::randomArgs(fn, 3), out;
   ASSERT_EQ(gputest::evaluateCuda(fn, args, out), "");
   // The direction is the gradient itself (unit length): the derivative
   // along it is |g|, large against the round-off of fp32 losses and the

@@ -27,7 +27,6 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
-#include <random>
 
 // runtime/strategy/CombineExtern.cpp (libmtlrt, linked into mtlc).
 extern "C" int mtl_rt_combine_task_grads(int32_t tasks, int32_t taskMask,
@@ -109,39 +108,13 @@ kg::Function buildTrainStep(spec::Spec spec, const FusionOptions &fusion,
   return mlir::succeeded(fn) ? *fn : kg::Function();
 }
 
-/// Seeded random arguments: class ids within each task's classes, masks and
-/// run-time loss weights of ones, everything else uniform in [-1, 1] ([0, 1]
-/// for images).
+/// Seeded random arguments (codegen::randomArgs), keyed by (kind, name) so
+/// every variant binds the same data whatever its argument order.
 Tensors randomArgs(const kg::Function &fn) {
-  std::map<std::string, int64_t> classes;
-  for (const kg::Arg &o : fn.outputs)
-    if (o.kind == kg::ArgKind::Prediction)
-      classes[o.name] = fn.values[o.value].shape.back();
-  std::mt19937 rng(1234);
-  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<HostTensor> values = codegen::randomArgs(fn, 1234);
   Tensors args;
-  for (const kg::Arg &a : fn.args) {
-    const kg::Value &v = fn.values[a.value];
-    HostTensor t;
-    t.shape = v.shape;
-    int64_t n = 1;
-    for (int64_t d : v.shape)
-      n *= d;
-    if (v.dtype == kg::DType::I32) {
-      int64_t c = a.kind == kg::ArgKind::Seed ? 1 << 20 : classes[a.name];
-      for (int64_t i = 0; i < n; ++i)
-        t.i32.push_back(int32_t(rng() % std::max<int64_t>(c, 1)));
-    } else if (a.kind == kg::ArgKind::Mask ||
-               a.kind == kg::ArgKind::LossWeights) {
-      t.f32.assign(n, 1.0f); // every sample labelled, every task weight 1
-    } else {
-      bool unit = a.kind == kg::ArgKind::Input || a.kind == kg::ArgKind::Target;
-      for (int64_t i = 0; i < n; ++i)
-        t.f32.push_back(unit ? 0.5f * (uniform(rng) + 1.0f)
-                             : 0.1f * uniform(rng));
-    }
-    args[{a.kind, a.name}] = t;
-  }
+  for (size_t k = 0; k < fn.args.size(); ++k)
+    args[{fn.args[k].kind, fn.args[k].name}] = std::move(values[k]);
   return args;
 }
 
