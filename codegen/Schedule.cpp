@@ -37,6 +37,23 @@ static int vectorWidth(int extent) {
   return 1;
 }
 
+/// Rows of a register tile with `nv` vector columns: ~20 accumulators (4x5,
+/// 3x6, 2x8, 1x12), or up to ~24 (28 zmm: the nv filter vectors and a
+/// broadcast must stay in registers too) when that divides the row extent.
+/// ShiftInwards recomputes the overlap of a last partial tile: 8-row tiles
+/// over 20 columns (conv2's grad-input) computed 24 (20 % waste).
+static int rowTile(int nv, int rows) {
+  static const int rowsFor[] = {8, 12, 8, 6, 5};
+  static const int maxRows[] = {8, 24, 12, 8, 6};
+  int def = std::min(rows, rowsFor[nv]);
+  if (rows % def == 0)
+    return def;
+  for (int r = maxRows[nv]; r >= (rowsFor[nv] + 1) / 2; --r)
+    if (rows % r == 0)
+      return r;
+  return def;
+}
+
 Var gpuStageImpl(Stage s, const std::vector<VarOrRVar> &v,
                  const std::vector<int> &ext) {
   Var tx("tx"), ty("ty"), bx("bx"), by("by");
@@ -106,9 +123,7 @@ void scheduleTiledContraction(Func out, Func acc, const std::vector<Var> &v,
   const int vw = vectorWidth(J);
   const int nv = vw > 1 ? std::min(4, J / vw) : 1;
   const int jT = vw > 1 ? vw * nv : J;
-  // ~20 accumulators: 4x5, 3x6, 2x8, 1x12 vectors x rows.
-  static const int rowsFor[] = {8, 12, 8, 6, 5};
-  const int iT = std::min(I, rowsFor[nv]);
+  const int iT = rowTile(nv, I);
 
   Var jo("jo"), ji("ji"), io("io"), ii("ii");
   out.split(v[spec.j], jo, ji, jT, TailStrategy::ShiftInwards)

@@ -19,6 +19,10 @@ namespace mtl::rt {
 
 struct TrainSpec;
 
+/// Parameters per task of the parallel optimizer loops (256 KiB of each
+/// stream: long enough to amortize a task, many tasks to balance threads).
+constexpr size_t kOptimizerGrain = 64 * 1024;
+
 struct OptimizerConfig {
   std::string kind = "adam"; // adam | sgd
   float lr = 1e-3f;

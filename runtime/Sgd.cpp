@@ -1,6 +1,7 @@
 //===- Sgd.cpp - SGD with momentum and weight decay ----------------------===//
 
 #include "runtime/Sgd.h"
+#include "runtime/ParallelFor.h"
 
 namespace mtl::rt {
 
@@ -9,13 +10,18 @@ Sgd::Sgd(const OptimizerConfig &config, size_t size)
 
 void Sgd::step(float *__restrict params, const float *__restrict grads) {
   const float lr = config.lr, mu = config.momentum, wd = config.weightDecay;
-  float *__restrict v = velocity.data();
+  float *vel = velocity.data();
   // Starting from v = 0 makes the first step v = g, as PyTorch does.
-  for (size_t i = 0; i < size; ++i) {
-    float g = grads[i] + wd * params[i];
-    v[i] = mu * v[i] + g;
-    params[i] -= lr * v[i];
-  }
+  parallelFor(size, kOptimizerGrain, [=](size_t begin, size_t end) {
+    float *__restrict p = params;
+    const float *__restrict gp = grads;
+    float *__restrict v = vel;
+    for (size_t i = begin; i < end; ++i) {
+      float g = gp[i] + wd * p[i];
+      v[i] = mu * v[i] + g;
+      p[i] -= lr * v[i];
+    }
+  });
   ++stepCount;
 }
 
