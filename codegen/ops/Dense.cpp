@@ -49,16 +49,21 @@ Func gemm(OpContext &ctx, std::function<Expr(Expr, Expr)> a,
 }
 
 /// Register tile of the blocked GEMMs: NV vectors of 16 along j times IT
-/// rows of i (24 zmm accumulators), IT dividing I so the unrolled rows need
-/// no guards. Returns false when the GEMM is too small to profit.
+/// rows of i (16-24 zmm accumulators), IT dividing I so the unrolled rows
+/// need no guards, and preferably 16 NV dividing J: the last column panel
+/// is shifted inwards, so 48-wide panels over J = 64 computed 96 columns.
+/// Returns false when the GEMM is too small to profit.
 bool blockedTile(int J, int I, int K, int &NV, int &IT, int minK = 256) {
   if (J < 48 || K < minK || I < 4 || (long)J * I * K < (1 << 22))
     return false;
-  for (auto [nv, it] : {std::pair{3, 8}, {4, 5}, {4, 4}, {3, 6}, {2, 8}})
-    if (I % it == 0) {
-      NV = nv, IT = it;
-      return true;
-    }
+  static const std::pair<int, int> tiles[] = {{3, 8}, {4, 5}, {4, 4},
+                                              {3, 6}, {2, 8}};
+  for (bool needJ : {true, false})
+    for (auto [nv, it] : tiles)
+      if (I % it == 0 && (!needJ || J % (16 * nv) == 0)) {
+        NV = nv, IT = it;
+        return true;
+      }
   return false;
 }
 
