@@ -51,6 +51,38 @@ Src zeroPadded(Func x, int H, int W) {
   };
 }
 
+/// A single output channel (a decoder's last layer): a register tile over
+/// output channels has nothing to vectorize, so the taps are accumulated as
+/// vectors over the input channels, one row of pixels at a time, and each
+/// pixel's vector is summed across its lanes (a vector reduce).
+Func singleChannelConv(OpContext &ctx, Func pad, Func filt,
+                       std::optional<Func> bias, int Ci, int KH, int KW, int sh,
+                       int sw, int ph, int pw) {
+  Var c("c"), x("x"), y("y"), n("n");
+  RDom k(0, KW, 0, KH, ctx.name("k"));
+  Func taps(ctx.name("taps"));
+  taps(c, x, y, n) = 0.0f;
+  taps(c, x, y, n) +=
+      filt(0, c, k.x, k.y) * pad(c, x * sw + k.x - pw, y * sh + k.y - ph, n);
+  RDom rc(0, Ci, ctx.name("rc"));
+  Func acc(ctx.name("acc"));
+  acc(c, x, y, n) = bias ? (*bias)(c) : Expr(0.0f);
+  acc(c, x, y, n) += taps(rc, x, y, n);
+  Func out(ctx.resultName);
+  out(c, x, y, n) = ctx.applyEpilogue(acc(c, x, y, n), {c, x, y, n});
+  const int VW = 16;
+  out.compute_root().parallel(n);
+  acc.compute_at(out, y);
+  acc.update().atomic().vectorize(rc, VW);
+  taps.compute_at(out, y).vectorize(c, VW);
+  taps.update()
+      .reorder(c, k.x, k.y, x)
+      .vectorize(c, VW)
+      .unroll(k.x)
+      .unroll(k.y);
+  return out;
+}
+
 /// out(co,x,y,n) = bias(co) + sum_{ci,kx,ky} filt(co,ci,kx,ky) *
 ///                 src(ci, x*sw+kx-pw, y*sh+ky-ph, n)
 Func directConv(OpContext &ctx, Src src, bool stage, Func filt,
@@ -64,6 +96,14 @@ Func directConv(OpContext &ctx, Src src, bool stage, Func filt,
   acc(c, x, y, n) = bias ? (*bias)(c) : Expr(0.0f);
   acc(c, x, y, n) += filt(c, r.x, r.y, r.z) *
                      pad(r.x, x * sw + r.y - pw, y * sh + r.z - ph, n);
+  if (!ctx.gpu && Co == 1 && Ci % 16 == 0) {
+    Func out =
+        singleChannelConv(ctx, pad, filt, bias, Ci, KH, KW, sh, sw, ph, pw);
+    if (stage) {
+      pad.compute_at(out, n).vectorize(c, 16);
+    }
+    return out;
+  }
   Func out(ctx.resultName);
   // A fused epilogue (activation) is applied to the register tile.
   out(c, x, y, n) = ctx.applyEpilogue(acc(c, x, y, n), {c, x, y, n});

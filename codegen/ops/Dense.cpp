@@ -56,8 +56,8 @@ Func gemm(OpContext &ctx, std::function<Expr(Expr, Expr)> a,
 bool blockedTile(int J, int I, int K, int &NV, int &IT, int minK = 256) {
   if (J < 48 || K < minK || I < 4 || (long)J * I * K < (1 << 22))
     return false;
-  static const std::pair<int, int> tiles[] = {{3, 8}, {4, 5}, {4, 4},
-                                              {3, 6}, {2, 8}};
+  static const std::pair<int, int> tiles[] = {
+      {3, 8}, {4, 5}, {4, 4}, {3, 6}, {2, 8}};
   for (bool needJ : {true, false})
     for (auto [nv, it] : tiles)
       if (I % it == 0 && (!needJ || J % (16 * nv) == 0)) {
@@ -201,7 +201,7 @@ Func lowerDenseBackwardInput(OpContext &ctx) {
     throw LoweringError{"inconsistent dense_backward_input shapes"};
   Func dy = ctx.inputs[0], w = ctx.inputs[1];
   int NV, IT;
-  if (!ctx.gpu && blockedTile(K, N, M, NV, IT))
+  if (!ctx.gpu && blockedTile(K, N, M, NV, IT, 64))
     return packedGemm(
         ctx, w, true,
         [=](Expr m, Expr n) {

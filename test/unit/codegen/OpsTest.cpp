@@ -127,7 +127,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Conv{3, 5, 5, 4, 3, 3, 128, 2, 2, 1, 1},
                       // whole-filter register tile (first / last layers)
                       Conv{2, 6, 6, 1, 3, 3, 32, 1, 1, 1, 1},
-                      Conv{2, 6, 6, 16, 3, 3, 1, 1, 1, 1, 1}));
+                      Conv{2, 6, 6, 16, 3, 3, 1, 1, 1, 1, 1},
+                      // one output channel, forward as a vector reduce
+                      Conv{2, 9, 7, 32, 3, 3, 1, 2, 2, 0, 0}));
 
 struct DenseShape {
   int N, K, M;
@@ -168,7 +170,9 @@ TEST_P(DenseTest, ForwardAndGradients) {
 INSTANTIATE_TEST_SUITE_P(Shapes, DenseTest,
                          ::testing::Values(DenseShape{7, 13, 37},
                                            DenseShape{8, 1000, 520},
-                                           DenseShape{20, 1024, 400}));
+                                           DenseShape{20, 1024, 400},
+                                           // blocked with a short reduction
+                                           DenseShape{64, 1024, 64}));
 
 TEST(Elementwise, ReluJoinReshapeBiasGrad) {
   Shape s = {4, 3, 5, 20};
