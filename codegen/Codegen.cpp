@@ -7,6 +7,7 @@
 #include "codegen/Codegen.h"
 #include "codegen/AutoSchedule.h"
 #include "codegen/Driver.h"
+#include "codegen/Isa.h"
 #include "codegen/Lowering.h"
 #include "codegen/Segments.h"
 
@@ -35,10 +36,32 @@ std::string compileFunctions(const std::vector<kg::Function> &functions,
                              std::vector<std::string> &outFiles) {
   Target target;
   std::string autoscheduler;
+  std::vector<Target> isaTargets; // --isa: one per listed instruction set
+  std::vector<std::string> isaNames;
   std::string err = guardedCall([&] {
     target = chooseTarget(options.target, options.halideTarget);
     autoscheduler =
         autoschedulerFor(options.schedule, target.has_gpu_feature());
+    if (!options.isas.empty()) {
+      if (options.target != "cpu" || !options.halideTarget.empty())
+        throw LoweringError{"--isa applies to the CPU target without "
+                            "--halide-target"};
+      isaNames = parseIsaList(options.isas);
+      // Most capable first: Halide's wrapper takes the first the CPU can
+      // run and the last unconditionally.
+      auto rank = [](const std::string &n) {
+        return n == "avx512" ? 0 : n == "avx2" ? 1 : 2;
+      };
+      std::sort(isaNames.begin(), isaNames.end(),
+                [&](const std::string &a, const std::string &b) {
+                  return rank(a) < rank(b);
+                });
+      for (const std::string &n : isaNames)
+        isaTargets.push_back(isaTarget(n).with_feature(Target::NoRuntime));
+      // The runtime (thread pool, CPU feature checks) runs everywhere the
+      // least capable variant does.
+      target = isaTargets.back().without_feature(Target::NoRuntime);
+    }
   });
   if (!err.empty())
     return err;
@@ -53,17 +76,42 @@ std::string compileFunctions(const std::vector<kg::Function> &functions,
   };
   std::vector<Job> jobs;
   std::vector<std::string> objects;
+  std::vector<std::string> archives; // linked after the objects
   auto compileOne = [&](const kg::Function &fn, const std::string &cname) {
-    LoweredFunction lf = lowerFunction(fn, target, autoscheduler);
     std::string prefix = dir + "/" + cname;
-    std::map<OutputFileType, std::string> files = {
-        {OutputFileType::object, prefix + ".o"}};
+    std::map<OutputFileType, std::string> files;
     if (options.emitStmt) {
       files[OutputFileType::stmt_html] = prefix + ".stmt.html";
       files[OutputFileType::stmt] = prefix + ".stmt";
     }
+    if (isaTargets.size() > 1) {
+      // One variant per instruction set, each lowered with its own register
+      // tiles (Isa.h), and Halide's wrapper `cname` choosing among them at
+      // the first call; Halide writes them as one archive.
+      files[OutputFileType::static_library] = prefix + ".a";
+      std::vector<std::string> suffixes;
+      for (const std::string &n : isaNames)
+        suffixes.push_back(n);
+      compile_multitarget(
+          cname, files, isaTargets, suffixes,
+          [&](const std::string &name, const Target &t) {
+            LoweredFunction lf = lowerFunction(fn, t, autoscheduler);
+            return lf.pipeline.compile_to_module(lf.arguments(), name, t);
+          });
+      return;
+    }
+    const Target t = isaTargets.empty() ? target : isaTargets[0];
+    LoweredFunction lf = lowerFunction(fn, t, autoscheduler);
+    files[OutputFileType::object] = prefix + ".o";
     lf.pipeline.compile_to(files, lf.arguments(), cname,
-                           target.with_feature(Target::NoRuntime));
+                           t.with_feature(Target::NoRuntime));
+  };
+  // Where compileOne leaves function `cname`'s code.
+  auto addOutput = [&](const std::string &cname) {
+    if (isaTargets.size() > 1)
+      archives.push_back(dir + "/" + cname + ".a");
+    else
+      objects.push_back(dir + "/" + cname + ".o");
   };
   std::vector<SegmentedFunction> split(functions.size());
   for (size_t f = 0; f < functions.size(); ++f) {
@@ -71,7 +119,7 @@ std::string compileFunctions(const std::vector<kg::Function> &functions,
     const std::string cname = "mtl_" + sanitize(fn.name);
     if (!segmented) {
       jobs.push_back({fn.name, [&, cname] { compileOne(fn, cname); }});
-      objects.push_back(dir + "/" + cname + ".o");
+      addOutput(cname);
       continue;
     }
     split[f] = segmentFunction(fn);
@@ -80,7 +128,7 @@ std::string compileFunctions(const std::vector<kg::Function> &functions,
       std::string sub = cname + "_s" + std::to_string(k);
       jobs.push_back({fn.name + " " + sf.segments[k].label,
                       [&, k, sub] { compileOne(sf.segments[k].fn, sub); }});
-      objects.push_back(dir + "/" + sub + ".o");
+      addOutput(sub);
     }
     jobs.push_back(
         {fn.name + " entry point", [&, cname, f] {
@@ -158,11 +206,15 @@ std::string compileFunctions(const std::vector<kg::Function> &functions,
         std::string sub = dir + "/" + cname + "_s" + std::to_string(k);
         all << "\n// ---- segment " << k << ": " << split[f].segments[k].label
             << "\n"
-            << std::ifstream(sub + ".stmt").rdbuf();
+            << std::ifstream(isaTargets.size() > 1
+                                 ? sub + "_" + isaNames[0] + ".stmt"
+                                 : sub + ".stmt")
+                   .rdbuf();
       }
     }
   }
   outFiles.insert(outFiles.end(), objects.begin(), objects.end());
+  outFiles.insert(outFiles.end(), archives.begin(), archives.end());
   return "";
 }
 

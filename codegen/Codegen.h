@@ -24,6 +24,10 @@ struct CodegenOptions {
   /// heuristic (the hand-written schedules of codegen/ops) | auto |
   /// mullapudi2016 | li2018 (Halide's autoschedulers, AutoSchedule.h).
   std::string schedule = "heuristic";
+  /// CPU instruction sets to compile every pipeline for, e.g.
+  /// "avx512,avx2,sse41" (Isa.h): one variant each, chosen at run time by
+  /// the CPU's features. "" = the host's alone.
+  std::string isas;
 };
 
 /// Compiles each Function to `<outDir>/mtl_<name>.o` (+ `.h`) with C entry

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/Evaluate.h"
 #include "codegen/AutoSchedule.h"
+#include "codegen/Isa.h"
 #include "codegen/Lowering.h"
 
 #include <algorithm>
@@ -84,7 +85,10 @@ std::shared_ptr<JitPipeline> jitCompiled(const kg::Function &fn,
   if (it != cache.end())
     return it->second;
   auto c = std::make_shared<JitPipeline>();
-  c->target = chooseTarget(kind, "").with_feature(Target::JIT);
+  // kind: cpu | cuda, or a CPU instruction set (avx512 | avx2 | sse41).
+  c->target = (kind == "cpu" || kind == "cuda" ? chooseTarget(kind, "")
+                                               : isaTarget(kind))
+                  .with_feature(Target::JIT);
   c->lf = lowerFunction(
       fn, c->target, autoschedulerFor(schedule, c->target.has_gpu_feature()));
   if (TaskGradCombiner combiner = taskGradCombiner.load()) {
@@ -138,11 +142,17 @@ std::vector<HostTensor> randomArgs(const kg::Function &fn, unsigned seed) {
   return args;
 }
 
+static std::string runOn(const kg::Function &fn,
+                         const std::vector<HostTensor> &args, int calls,
+                         std::vector<HostTensor> &outputs,
+                         std::vector<double> &msPerCall,
+                         const std::string &schedule, const std::string &kind);
+
 std::string evaluate(const kg::Function &fn,
                      const std::vector<HostTensor> &args,
-                     std::vector<HostTensor> &outputs) {
+                     std::vector<HostTensor> &outputs, const std::string &isa) {
   std::vector<double> unused;
-  return benchmark(fn, args, 1, outputs, unused);
+  return runOn(fn, args, 1, outputs, unused, "", isa.empty() ? "cpu" : isa);
 }
 
 namespace {
@@ -150,13 +160,13 @@ std::string runCompiled(const kg::Function &fn,
                         const std::vector<HostTensor> &args, int calls,
                         std::vector<HostTensor> &outputs,
                         std::vector<double> &msPerCall,
-                        const std::string &schedule) {
+                        const std::string &schedule, const std::string &kind) {
   {
     if (args.size() != fn.args.size())
       return "evaluate: " + fn.name + " takes " +
              std::to_string(fn.args.size()) + " arguments, got " +
              std::to_string(args.size());
-    std::shared_ptr<JitPipeline> c = jitCompiled(fn, "cpu", schedule);
+    std::shared_ptr<JitPipeline> c = jitCompiled(fn, kind, schedule);
     ParamMap params;
     for (size_t k = 0; k < args.size(); ++k) {
       const kg::Value &v = fn.values[fn.args[k].value];
@@ -190,16 +200,24 @@ std::string runCompiled(const kg::Function &fn,
 }
 } // namespace
 
+static std::string runOn(const kg::Function &fn,
+                         const std::vector<HostTensor> &args, int calls,
+                         std::vector<HostTensor> &outputs,
+                         std::vector<double> &msPerCall,
+                         const std::string &schedule, const std::string &kind) {
+  std::string result;
+  std::string err = guardedCall([&] {
+    result = runCompiled(fn, args, calls, outputs, msPerCall, schedule, kind);
+  });
+  return err.empty() ? result : err;
+}
+
 std::string benchmark(const kg::Function &fn,
                       const std::vector<HostTensor> &args, int calls,
                       std::vector<HostTensor> &outputs,
                       std::vector<double> &msPerCall,
                       const std::string &schedule) {
-  std::string result;
-  std::string err = guardedCall([&] {
-    result = runCompiled(fn, args, calls, outputs, msPerCall, schedule);
-  });
-  return err.empty() ? result : err;
+  return runOn(fn, args, calls, outputs, msPerCall, schedule, "cpu");
 }
 
 } // namespace mtl::codegen

@@ -25,10 +25,13 @@ struct HostTensor {
 };
 
 /// Runs `fn` on `args` (Function.args order); fills `outputs`
-/// (Function.outputs order). Returns "" or an error message.
+/// (Function.outputs order). Returns "" or an error message. `isa`: compile
+/// for that instruction set (avx512 | avx2 | sse41, Isa.h; "" = the host's),
+/// which the running CPU must have.
 std::string evaluate(const kg::Function &fn,
                      const std::vector<HostTensor> &args,
-                     std::vector<HostTensor> &outputs);
+                     std::vector<HostTensor> &outputs,
+                     const std::string &isa = "");
 
 /// Runs `fn` `calls` times on the same arguments (compiling it first, once,
 /// like evaluate) and records each call's wall time in milliseconds; the

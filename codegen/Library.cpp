@@ -151,15 +151,28 @@ std::string emitLibrary(const spec::Spec &spec, const kg::Function &predict,
   if (!err.empty())
     return err;
   // One archive: the API, the pipelines, and the runtime's own objects.
+  // Pipelines built for several instruction sets (--isa) come as archives
+  // of their variants: their members go in one by one.
   std::string cmd = "rm -rf " + shellQuote(runtimeDir) + " && mkdir -p " +
                     shellQuote(runtimeDir) + " && cd " +
                     shellQuote(runtimeDir) + " && ar x " +
-                    shellQuote(runtimeLibrary(options)) + " && rm -f " +
-                    shellQuote(archive) + " && ar rcs " + shellQuote(archive) +
-                    " " + shellQuote(glueObject);
+                    shellQuote(runtimeLibrary(options));
+  std::string members = " *.o";
+  for (size_t k = 0; k < objectFiles.size(); ++k) {
+    const std::string &o = objectFiles[k];
+    if (o.size() < 2 || o.substr(o.size() - 2) != ".a")
+      continue;
+    std::string sub = "variants" + std::to_string(k);
+    cmd += " && mkdir " + sub + " && (cd " + sub + " && ar x " +
+           shellQuote(std::filesystem::absolute(o).string()) + ")";
+    members += " " + sub + "/*.o";
+  }
+  cmd += " && rm -f " + shellQuote(archive) + " && ar rcs " +
+         shellQuote(archive) + " " + shellQuote(glueObject);
   for (const std::string &o : objectFiles)
-    cmd += " " + shellQuote(std::filesystem::absolute(o).string());
-  cmd += " *.o";
+    if (o.size() < 2 || o.substr(o.size() - 2) != ".a")
+      cmd += " " + shellQuote(std::filesystem::absolute(o).string());
+  cmd += members;
   err = runCommand(cmd, options.verbose, outDir + "/archive.log");
   if (!options.keepTemps) {
     std::remove(gluePath.c_str());

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/Lowering.h"
 #include "codegen/AutoSchedule.h"
+#include "codegen/Isa.h"
 
 #include <cctype>
 #include <set>
@@ -88,8 +89,7 @@ Target chooseTarget(const std::string &kind, const std::string &override) {
     // The detected Zen 4 target claims Sapphire Rapids, which lets LLVM emit
     // AMX; name the AVX-512 features explicitly instead (same fp32 speed).
     if (t.has_feature(Target::AVX512_Skylake))
-      t = Target("x86-64-linux-avx-avx2-avx512-avx512_cannonlake-"
-                 "avx512_skylake-f16c-fma-sse41");
+      t = isaTarget("avx512");
   }
   if (kind == "cuda" && !t.has_feature(Target::CUDA))
     t = t.with_feature(Target::CUDA).with_feature(Target::CUDACapability86);
@@ -123,6 +123,7 @@ static void constrain(const std::vector<int64_t> &shape, DimFn dim) {
 LoweredFunction lowerFunction(const kg::Function &fn, const Target &target,
                               const std::string &autoscheduler) {
   const bool gpu = target.has_gpu_feature();
+  IsaScope isaScope(target); // the register tiles of the op schedules
   const int nv = static_cast<int>(fn.values.size());
   auto checkId = [&](int id, const std::string &what) {
     if (id < 0 || id >= nv)

@@ -135,7 +135,8 @@ LoweredFunction lowerFunction(const kg::Function &fn,
 /// A step function JIT-compiled for `kind` ("cpu" or "cuda") with the
 /// schedule option `schedule` (AutoSchedule.h; "" = hand-written), once per
 /// distinct function, kind and schedule (cached by kg::fingerprint;
-/// thread-safe). For codegen::evaluate and the GPU tests.
+/// thread-safe). `kind`: cpu | cuda, or a CPU instruction set (avx512 |
+/// avx2 | sse41, Isa.h). For codegen::evaluate and the GPU tests.
 struct JitPipeline {
   LoweredFunction lf;
   Halide::Target target;

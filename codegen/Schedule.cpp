@@ -5,6 +5,7 @@
 // stages (Halide puts RVars innermost by default), constant extents.
 //
 //===----------------------------------------------------------------------===//
+#include "codegen/Isa.h"
 #include "codegen/Lowering.h"
 
 #include <algorithm>
@@ -29,10 +30,10 @@ std::vector<Expr> asExprs(const std::vector<Var> &v) {
   return std::vector<Expr>(v.begin(), v.end());
 }
 
-/// Widest vector (16 fp32 lanes for AVX-512) that fits `extent`, or 1.
+/// Widest vector (up to the ISA's fp32 lanes) that fits `extent`, or 1.
 static int vectorWidth(int extent) {
   for (int w : {16, 8, 4})
-    if (extent >= w)
+    if (w <= isa().lanes && extent >= w)
       return w;
   return 1;
 }
@@ -42,9 +43,16 @@ static int vectorWidth(int extent) {
 /// broadcast must stay in registers too) when that divides the row extent.
 /// ShiftInwards recomputes the overlap of a last partial tile: 8-row tiles
 /// over 20 columns (conv2's grad-input) computed 24 (20 % waste).
+/// With 16 registers (AVX2, SSE4.1): ~10-12 accumulators, at most 2
+/// vector columns.
 static int rowTile(int nv, int rows) {
-  static const int rowsFor[] = {8, 12, 8, 6, 5};
-  static const int maxRows[] = {8, 24, 12, 8, 6};
+  const bool wide = isa().vregs >= 32;
+  static const int rowsFor32[] = {8, 12, 8, 6, 5},
+                   maxRows32[] = {8, 24, 12, 8, 6};
+  static const int rowsFor16[] = {4, 8, 5, 4, 3},
+                   maxRows16[] = {4, 12, 6, 4, 3};
+  const int *rowsFor = wide ? rowsFor32 : rowsFor16;
+  const int *maxRows = wide ? maxRows32 : maxRows16;
   int def = std::min(rows, rowsFor[nv]);
   if (rows % def == 0)
     return def;
@@ -121,7 +129,7 @@ void scheduleTiledContraction(Func out, Func acc, const std::vector<Var> &v,
   }
   const int J = ext[spec.j], I = ext[spec.i];
   const int vw = vectorWidth(J);
-  const int nv = vw > 1 ? std::min(4, J / vw) : 1;
+  const int nv = vw > 1 ? std::min(isa().vregs >= 32 ? 4 : 2, J / vw) : 1;
   const int jT = vw > 1 ? vw * nv : J;
   const int iT = rowTile(nv, I);
 

@@ -10,6 +10,7 @@
 #include "runtime/Error.h"
 #include "runtime/Evaluator.h"
 #include "runtime/Heap.h"
+#include "runtime/IsaCap.h"
 #include "runtime/Predictor.h"
 #include "runtime/Trainer.h"
 
@@ -341,6 +342,7 @@ int run(const CompiledModel &compiled, int argc, char **argv,
     return 2;
   }
 
+  capIsaFromEnvironment(); // before the first kernel picks its variant
   Model model(compiled);
   if (*train)
     return cmdTrain(model, flags);

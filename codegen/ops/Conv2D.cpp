@@ -8,6 +8,7 @@
 // chunks (rfactor by hand) so two threads have work.
 //
 //===----------------------------------------------------------------------===//
+#include "codegen/Isa.h"
 #include "codegen/Lowering.h"
 #include "codegen/ops/CnnOps.h" // dilated / grouped convs: Conv2DGeneral.cpp
 
@@ -70,7 +71,7 @@ Func singleChannelConv(OpContext &ctx, Func pad, Func filt,
   acc(c, x, y, n) += taps(rc, x, y, n);
   Func out(ctx.resultName);
   out(c, x, y, n) = ctx.applyEpilogue(acc(c, x, y, n), {c, x, y, n});
-  const int VW = 16;
+  const int VW = isa().lanes;
   out.compute_root().parallel(n);
   acc.compute_at(out, y);
   acc.update().atomic().vectorize(rc, VW);
@@ -96,11 +97,11 @@ Func directConv(OpContext &ctx, Src src, bool stage, Func filt,
   acc(c, x, y, n) = bias ? (*bias)(c) : Expr(0.0f);
   acc(c, x, y, n) += filt(c, r.x, r.y, r.z) *
                      pad(r.x, x * sw + r.y - pw, y * sh + r.z - ph, n);
-  if (!ctx.gpu && Co == 1 && Ci % 16 == 0) {
+  if (!ctx.gpu && Co == 1 && Ci % isa().lanes == 0) {
     Func out =
         singleChannelConv(ctx, pad, filt, bias, Ci, KH, KW, sh, sw, ph, pw);
     if (stage) {
-      pad.compute_at(out, n).vectorize(c, 16);
+      pad.compute_at(out, n).vectorize(c, isa().lanes);
     }
     return out;
   }
@@ -195,38 +196,41 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
       dy(co, r.x, r.y, nn) *
       pad(ci, r.x * g.sw + kx - g.pw, r.y * g.sh + ky - g.ph, nn);
   part(co, ci, kx, ky, q) = acc(co, ci, kx, ky, q);
-  if (!ctx.gpu && g.Co % 64 == 0 && g.Ci % 4 == 0) {
+  // Register tiles: AVX-512 has 32 vector registers, AVX2 16.
+  const int L = isa().lanes, coVecs = isa().vregs >= 32 ? 4 : 2;
+  const int budget = isa().vregs >= 32 ? 24 : 12;
+  if (!ctx.gpu && g.Co % (coVecs * L) == 0 && g.Ci % 4 == 0) {
     // Blocked by image: the whole partial filter (Co x Ci x KW x KH, at
     // most a few hundred KB) stays in cache while one image's dy and input
     // (L2-sized) are swept once per (ci tile, kx, ky) with a register tile
-    // of 4 co vectors x 4 ci. Streaming the whole batch per output tile
-    // instead re-read dy from memory 36 times (25-35 GFLOP/s).
+    // of 4 co vectors x 4 ci (2 x 4 on AVX2). Streaming the whole batch per
+    // output tile instead re-read dy from memory 36 times (25-35 GFLOP/s).
     Var coo("coo"), coi("coi"), cov("cov"), cio("cio"), cii("cii");
-    part.compute_root().parallel(q).vectorize(co, 16);
-    acc.compute_at(part, q).vectorize(co, 16);
+    part.compute_root().parallel(q).vectorize(co, L);
+    acc.compute_at(part, q).vectorize(co, L);
     acc.update()
-        .split(co, coo, coi, 64)
-        .split(coi, coi, cov, 16)
+        .split(co, coo, coi, coVecs * L)
+        .split(coi, coi, cov, L)
         .split(ci, cio, cii, 4)
         .reorder(cov, coi, cii, r.x, r.y, cio, kx, ky, coo, r.z, q)
         .vectorize(cov)
         .unroll(coi)
         .unroll(cii);
-  } else if (!ctx.gpu && (g.Co % 16 == 0 || g.Ci % 16 == 0) &&
-             (g.Co / 16) * g.Ci * g.KW * g.KH <= 24 &&
-             (g.Ci / 16) * g.Co * g.KW * g.KH <= 24) {
+  } else if (!ctx.gpu && (g.Co % L == 0 || g.Ci % L == 0) &&
+             (g.Co / L) * g.Ci * g.KW * g.KH <= budget &&
+             (g.Ci / L) * g.Co * g.KW * g.KH <= budget) {
     // A small filter (first layer: Ci = 1; last: Co = 1): the whole filter
     // is the register tile (vectors along whichever channel dim is a
-    // multiple of 16, kx and ky unrolled), so dy and x are read once
+    // multiple of the lanes, kx and ky unrolled), so dy and x are read once
     // instead of once per filter tap (18 -> ~60 GFLOP/s, memory bound).
     const bool alongCo =
-        g.Co % 16 == 0 && (g.Co / 16) * g.Ci * g.KW * g.KH <= 24;
+        g.Co % L == 0 && (g.Co / L) * g.Ci * g.KW * g.KH <= budget;
     Var vec = alongCo ? co : ci, other = alongCo ? ci : co;
     Var vo("vo"), vi("vi");
     part.compute_root().parallel(q);
-    acc.compute_at(part, q).vectorize(vec, 16).unroll(vec).unroll(other);
+    acc.compute_at(part, q).vectorize(vec, L).unroll(vec).unroll(other);
     acc.update()
-        .split(vec, vo, vi, 16)
+        .split(vec, vo, vi, L)
         .reorder(vi, vo, other, kx, ky, r.x, r.y, r.z, q)
         .vectorize(vi)
         .unroll(vo)

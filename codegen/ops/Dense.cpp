@@ -17,6 +17,7 @@
 // broadcasts stream: 45 -> 105 GFLOP/s.
 //
 //===----------------------------------------------------------------------===//
+#include "codegen/Isa.h"
 #include "codegen/Lowering.h"
 
 #include <optional>
@@ -48,19 +49,23 @@ Func gemm(OpContext &ctx, std::function<Expr(Expr, Expr)> a,
   return out;
 }
 
-/// Register tile of the blocked GEMMs: NV vectors of 16 along j times IT
-/// rows of i (16-24 zmm accumulators), IT dividing I so the unrolled rows
-/// need no guards, and preferably 16 NV dividing J: the last column panel
-/// is shifted inwards, so 48-wide panels over J = 64 computed 96 columns.
-/// Returns false when the GEMM is too small to profit.
+/// Register tile of the blocked GEMMs: NV vectors along j times IT rows of i
+/// (16-24 zmm accumulators on AVX-512, 8-12 with AVX2's 16 registers), IT
+/// dividing I so the unrolled rows need no guards, and preferably the
+/// panel's width dividing J: the last column panel is shifted inwards, so
+/// 48-wide panels over J = 64 computed 96 columns. Returns false when the
+/// GEMM is too small to profit.
 bool blockedTile(int J, int I, int K, int &NV, int &IT, int minK = 256) {
-  if (J < 48 || K < minK || I < 4 || (long)J * I * K < (1 << 22))
+  const int VW = isa().lanes;
+  if (J < 3 * VW || K < minK || I < 4 || (long)J * I * K < (1 << 22))
     return false;
-  static const std::pair<int, int> tiles[] = {
+  static const std::vector<std::pair<int, int>> tiles32 = {
       {3, 8}, {4, 5}, {4, 4}, {3, 6}, {2, 8}};
+  static const std::vector<std::pair<int, int>> tiles16 = {
+      {2, 6}, {3, 4}, {2, 5}, {2, 4}, {1, 8}};
   for (bool needJ : {true, false})
-    for (auto [nv, it] : tiles)
-      if (I % it == 0 && (!needJ || J % (16 * nv) == 0)) {
+    for (auto [nv, it] : isa().vregs >= 32 ? tiles32 : tiles16)
+      if (I % it == 0 && (!needJ || J % (VW * nv) == 0)) {
         NV = nv, IT = it;
         return true;
       }
@@ -93,7 +98,7 @@ Func packedGemm(OpContext &ctx, Func a, bool aTransposed,
   acc(j, i) += apack(j, r) * b(r, i);
   Func out(ctx.resultName);
   out(j, i) = ctx.applyEpilogue(acc(j, i), {j, i});
-  const int VW = 16, JT = VW * NV, KB = reductionBlock(K);
+  const int VW = isa().lanes, JT = VW * NV, KB = reductionBlock(K);
   Var jo("jo"), ji("ji"), jv("jv"), jvo("jvo"), io("io"), ii("ii");
   RVar rko("rko"), rki("rki");
   out.compute_root()
@@ -113,11 +118,11 @@ Func packedGemm(OpContext &ctx, Func a, bool aTransposed,
       .unroll(rki, 4);
   apack.compute_at(acc, rko).store_in(MemoryType::Heap);
   if (aTransposed) {
-    // 16 x 16 blocks: vector loads along w's rows, transposed in registers.
+    // VW x VW blocks: vector loads along w's rows, transposed in registers.
     Var jx("jx"), rx("rx"), j2("j2"), r2("r2");
-    apack.tile(j, i, jx, rx, j2, r2, 16, 16).vectorize(j2).unroll(r2);
+    apack.tile(j, i, jx, rx, j2, r2, VW, VW).vectorize(j2).unroll(r2);
     src.compute_at(apack, jx)
-        .vectorize(src.args()[0], 16)
+        .vectorize(src.args()[0], VW)
         .unroll(src.args()[1]);
   } else {
     apack.vectorize(j, VW);
@@ -140,7 +145,7 @@ Func rowPackedGemm(OpContext &ctx, Func a, std::function<Expr(Expr, Expr)> b,
   acc(j, i) += a(j, r) * bpack(i % IT, r, i / IT);
   Func out(ctx.resultName);
   out(j, i) = ctx.applyEpilogue(acc(j, i), {j, i});
-  const int VW = 16, JT = VW * NV;
+  const int VW = isa().lanes, JT = VW * NV;
   Var jo("jo"), ji("ji"), io("io"), ii("ii"), t("t");
   out.compute_root()
       .split(j, jo, ji, JT, TailStrategy::ShiftInwards)

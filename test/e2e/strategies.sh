@@ -7,13 +7,7 @@
 # A run stopped after epoch 1 and resumed must end exactly where the
 # uninterrupted run ends (learned weights included), and the single-task
 # baseline builds and trains.
-set -euo pipefail
-mtlc=$1
-work=$2
-here=$(cd "$(dirname "$0")" && pwd)
-rm -rf "$work" && mkdir -p "$work/data"
-cd "$work"
-python3 "$here/gen_data.py" data
+source "$(dirname "$0")/setup.sh"
 for on in rep param; do
   sed -e "s|@DATA@|$work/data|" -e "s|@ON@|$on|" "$here/strategy.toml" > $on.toml
   "$mtlc" build $on.toml -o $on

@@ -2,14 +2,8 @@
 # End to end: mtlc builds a three-task spec into a binary, which trains ~100
 # steps on generated data; every task's loss must fall, eval must beat
 # chance, and bad inputs must fail cleanly.
-set -euo pipefail
-mtlc=$1
-work=$2
-here=$(cd "$(dirname "$0")" && pwd)
-rm -rf "$work" && mkdir -p "$work/data"
-cd "$work"
-python3 "$here/gen_data.py" data
-sed "s|@DATA@|$work/data|" "$here/small.toml" > small.toml
+source "$(dirname "$0")/setup.sh"
+small_spec
 
 "$mtlc" build small.toml -o small
 ./small train --quiet --log train.jsonl
@@ -43,23 +37,7 @@ PY
 # used from C: the same predictions as the binary's `predict`.
 "$mtlc" build small.toml --emit=lib --tasks=label,recon -o lib
 grep -q "small_predict(small \*model, const float \*input, float \*label, float \*recon)" lib/small.h
-cc -O1 -Ilib "$here/lib_predict.c" lib/libsmall.a -lfmt -lz -lpthread -ldl -lstdc++ -lm -o lib_predict
-python3 - <<'PY'
-import gzip, struct
-raw = gzip.open("data/t10k-images-idx3-ubyte.gz").read()[16:16 + 32 * 144]
-open("inputs.f32", "wb").write(struct.pack("<%df" % len(raw), *[b / 255.0 for b in raw]))
-PY
-./lib_predict small.ckpt inputs.f32 4 > lib.json
-./small predict --index 0 --count 4 --json > predict.json
-python3 - <<'PY'
-import json
-lib = json.load(open("lib.json"))
-ref = json.load(open("predict.json"))["predictions"]
-for a, b in zip(lib, ref):
-    assert a["class"] == b["tasks"]["label"]["class"], (a, b)
-    assert abs(a["probability"] - b["tasks"]["label"]["probability"]) < 1e-4, (a, b)
-print("library predictions match the binary's:", lib)
-PY
+lib_matches_binary lib small.ckpt
 
 # Resume continues from the checkpoint's epoch.
 ./small train --quiet --resume --epochs 3 --log train.jsonl

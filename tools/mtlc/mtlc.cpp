@@ -43,6 +43,7 @@ struct BuildOptions {
   std::string target; // "" = the spec's [compile] target
   std::string emit = "bin";
   std::string halideTarget;
+  std::string isas; // --isa: CPU instruction sets with run-time dispatch
   std::string schedule = "heuristic";
   bool printIrAfterAll = false;
   bool fusionReport = false;
@@ -117,6 +118,7 @@ int buildLibrary(const BuildOptions &opts, mtl::spec::Spec spec,
   mtl::codegen::CodegenOptions cg;
   cg.target = opts.target.empty() ? spec.compile.target : opts.target;
   cg.halideTarget = opts.halideTarget;
+  cg.isas = opts.isas;
   cg.schedule = opts.schedule;
   cg.outDir = dir;
   std::vector<std::string> objects;
@@ -288,6 +290,7 @@ int build(const BuildOptions &opts) {
   mtl::codegen::CodegenOptions cg;
   cg.target = target;
   cg.halideTarget = opts.halideTarget;
+  cg.isas = opts.isas;
   cg.schedule = opts.schedule;
   std::filesystem::path tmp =
       objectsOnly ? std::filesystem::path(output)
@@ -377,6 +380,12 @@ int main(int argc, char **argv) {
       "backbone, trained alone (model name <model>_<task>)");
   buildCmd->add_option("--halide-target", opts.halideTarget,
                        "explicit Halide target string (overrides --target)");
+  buildCmd->add_option(
+      "--isa", opts.isas,
+      "CPU instruction sets to compile every kernel for, each with its own "
+      "register tiles, the best one the CPU has chosen at run time (a "
+      "portable binary), e.g. --isa=avx512,avx2,sse41; default: the host's "
+      "alone");
   const auto schedules = CLI::IsMember(
       {"heuristic", "auto", "mullapudi2016", "li2018"}, CLI::ignore_case);
   buildCmd

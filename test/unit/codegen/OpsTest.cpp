@@ -1,6 +1,7 @@
 //===- OpsTest.cpp - Each op's Halide lowering against naive loops -------===//
 #include "TestUtil.h"
 
+#include <Halide.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -12,11 +13,25 @@ using namespace mtl::codegen::test;
 namespace {
 
 /// Runs a one-output function and returns the output.
-HostTensor run1(const mtl::kg::Function &fn, const std::vector<HostTensor> &a) {
+HostTensor run1(const mtl::kg::Function &fn, const std::vector<HostTensor> &a,
+                const std::string &isa = "") {
   std::vector<HostTensor> out;
-  std::string err = evaluate(fn, a, out);
+  std::string err = evaluate(fn, a, out, isa);
   EXPECT_EQ(err, "");
   return out.empty() ? HostTensor{} : out[0];
+}
+
+/// The instruction sets whose register tiles the conv and GEMM tests check:
+/// the host's, and those of `mtlc build --isa` this CPU can run.
+std::vector<std::string> testIsas() {
+  std::vector<std::string> isas = {""};
+  Halide::Target host = Halide::get_host_target();
+  if (host.has_feature(Halide::Target::AVX2) &&
+      host.has_feature(Halide::Target::FMA))
+    isas.push_back("avx2");
+  if (host.has_feature(Halide::Target::SSE41))
+    isas.push_back("sse41");
+  return isas;
 }
 
 void expectNear(const std::vector<float> &got, const std::vector<float> &want,
@@ -78,7 +93,10 @@ TEST_P(ConvTest, Forward) {
             X.f32[((size_t(n) * c.H + h) * c.W + w) * c.Ci + ci] *
             Wt.f32[((kh * c.KW + kw) * c.Ci + ci) * c.Co + co];
   });
-  expectNear(run1(b.fn, {X, Wt, B}).f32, ref);
+  for (const std::string &isa : testIsas()) {
+    SCOPED_TRACE("isa " + (isa.empty() ? std::string("host") : isa));
+    expectNear(run1(b.fn, {X, Wt, B}, isa).f32, ref);
+  }
 }
 
 TEST_P(ConvTest, BackwardInputAndFilter) {
@@ -107,10 +125,13 @@ TEST_P(ConvTest, BackwardInputAndFilter) {
         rdw[wi] += g * X.f32[xi];
       }
   });
-  std::vector<HostTensor> out;
-  ASSERT_EQ(evaluate(b.fn, {X, Wt, DY}, out), "");
-  expectNear(out[0].f32, rdx);
-  expectNear(out[1].f32, rdw, 1e-3f);
+  for (const std::string &isa : testIsas()) {
+    SCOPED_TRACE("isa " + (isa.empty() ? std::string("host") : isa));
+    std::vector<HostTensor> out;
+    ASSERT_EQ(evaluate(b.fn, {X, Wt, DY}, out, isa), "");
+    expectNear(out[0].f32, rdx);
+    expectNear(out[1].f32, rdw, 1e-3f);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -158,11 +179,14 @@ TEST_P(DenseTest, ForwardAndGradients) {
         dw[k * M + m] += X.f32[n * K + k] * DY.f32[n * M + m];
       }
     }
-  std::vector<HostTensor> out;
-  ASSERT_EQ(evaluate(b.fn, {X, W, B, DY}, out), "");
-  expectNear(out[0].f32, y);
-  expectNear(out[1].f32, dx);
-  expectNear(out[2].f32, dw);
+  for (const std::string &isa : testIsas()) {
+    SCOPED_TRACE("isa " + (isa.empty() ? std::string("host") : isa));
+    std::vector<HostTensor> out;
+    ASSERT_EQ(evaluate(b.fn, {X, W, B, DY}, out, isa), "");
+    expectNear(out[0].f32, y);
+    expectNear(out[1].f32, dx);
+    expectNear(out[2].f32, dw);
+  }
 }
 
 // Small (plain register tile) and large enough for the packed, k-blocked
