@@ -11,7 +11,11 @@
 # N training pairs, default 0 = all 60k), LIMIT_TEST (default 0 = all 10k),
 # SEED (default 1). WEIGHTINGS, GRADIENTS_REP and GRADIENTS_PARAM (space
 # separated) pick a subset of the strategies (default: all of them; the
-# single-task baselines and the spec as written always run). Five binaries
+# single-task baselines and the spec as written always run). KEEP=1 keeps
+# the rows of an earlier run in out/bench/strategies (its binaries too) and
+# trains only the strategies it lacks, then rewrites the table with all of
+# them: a budget too long for one sitting can be run in parts (a run whose
+# NAME.eval.json is there is not trained again, only tabled). Five binaries
 # are built: the spec as written (static
 # weights, fused join: the speed reference), one with run-time weights and
 # the task join calling the runtime back (every weighting and every
@@ -32,8 +36,10 @@ SEED=${SEED:-1}
 WEIGHTINGS=${WEIGHTINGS-equal uncertainty dwa gradnorm rlw}
 GRADIENTS_REP=${GRADIENTS_REP-pcgrad mgda_ub cagrad imtl_g}
 GRADIENTS_PARAM=${GRADIENTS_PARAM-pcgrad mgda_ub cagrad imtl_g}
+KEEP=${KEEP:-0}
 out="$root/out/bench/strategies"
-rm -rf "$out" && mkdir -p "$out"
+[ "$KEEP" = 1 ] || rm -rf "$out"
+mkdir -p "$out"
 cd "$out"
 spec="$root/examples/multi_fashion.toml"
 
@@ -44,22 +50,38 @@ with_strategy() { # $1: [strategy] body -> spec file on stdout
 with_strategy 'gradient = "pcgrad"\non = "rep"' > rep.toml
 with_strategy 'gradient = "pcgrad"\non = "param"' > param.toml
 
+# build BINARY [mtlc build args...] (kept from an earlier run with KEEP=1)
+build() {
+  local bin=$1
+  shift
+  [ "$KEEP" = 1 ] && [ -x "$bin" ] && return
+  "$mtlc" build "$@" -o "$bin"
+}
 echo "== building"
-"$mtlc" build "$spec" -o plain
-[ -z "$WEIGHTINGS$GRADIENTS_REP" ] || "$mtlc" build rep.toml -o rep
-[ -z "$GRADIENTS_PARAM" ] || "$mtlc" build param.toml -o param
-"$mtlc" build "$spec" --single-task=left -o single_left
-"$mtlc" build "$spec" --single-task=right -o single_right
+build plain "$spec"
+[ -z "$WEIGHTINGS$GRADIENTS_REP" ] || build rep rep.toml
+[ -z "$GRADIENTS_PARAM" ] || build param param.toml
+build single_left "$spec" --single-task=left
+build single_right "$spec" --single-task=right
 
 # run NAME BINARY [train flags...]: trains, evaluates, appends a JSON line.
 run() {
   local name=$1 bin=$2
   shift 2
+  if [ "$KEEP" = 1 ] && [ -f results.jsonl ] &&
+    grep -qF "\"name\": \"$name\"" results.jsonl; then
+    echo "== $name (kept)"
+    return
+  fi
   echo "== $name"
-  "./$bin" train --quiet --epochs "$EPOCHS" --limit-train "$LIMIT_TRAIN" \
-    --seed "$SEED" --checkpoint "$name.ckpt" --log "$name.jsonl" "$@"
-  "./$bin" eval --json --checkpoint "$name.ckpt" --limit-test "$LIMIT_TEST" \
-    > "$name.eval.json"
+  # With KEEP=1, a run whose evaluation is there (trained by an earlier or a
+  # parallel invocation with the same commands) only gets its row.
+  if [ "$KEEP" != 1 ] || [ ! -s "$name.eval.json" ]; then
+    "./$bin" train --quiet --epochs "$EPOCHS" --limit-train "$LIMIT_TRAIN" \
+      --seed "$SEED" --checkpoint "$name.ckpt" --log "$name.jsonl" "$@"
+    "./$bin" eval --json --checkpoint "$name.ckpt" --limit-test "$LIMIT_TEST" \
+      > "$name.eval.json"
+  fi
   python3 - "$name" <<'PY' >> results.jsonl
 import json, sys
 name = sys.argv[1]
@@ -86,7 +108,7 @@ for g in $GRADIENTS_PARAM; do
 done
 
 python3 - "$root/docs/strategies.md" "$EPOCHS" "$LIMIT_TRAIN" "$LIMIT_TEST" "$SEED" <<'PY'
-import json, sys, subprocess
+import json, os, sys, subprocess
 doc, epochs, limit_train, limit_test, seed = sys.argv[1:]
 rows = [json.loads(l) for l in open("results.jsonl")]
 by = {r["name"]: r for r in rows}
@@ -103,9 +125,11 @@ for r in rows:
     lines.append(f'| {r["name"]} | {r["acc"]["left"]:.4f} | {r["acc"]["right"]:.4f} | {dm:+.2f} | {r["ms_per_step"]:.1f} |')
 cpu = subprocess.run("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2", shell=True,
                      capture_output=True, text=True).stdout.strip()
+cores = subprocess.run('nproc', capture_output=True, text=True).stdout.strip()
+threads = os.environ.get("HL_NUM_THREADS") or cores
 budget = (f"Budget: {epochs} epochs, {'all' if limit_train == '0' else limit_train} training pairs, "
           f"{'all' if limit_test == '0' else limit_test} test pairs, seed {seed}; "
-          f"{subprocess.run('nproc', capture_output=True, text=True).stdout.strip()} cores ({cpu}).")
+          f"{threads} thread(s) per run on {cores} cores ({cpu}).")
 table = budget + "\n\n" + "\n".join(lines) + "\n"
 open("table.md", "w").write(table)
 text = open(doc).read()

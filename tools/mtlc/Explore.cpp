@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -45,7 +46,8 @@ struct Variant {
   FusionOptions fusion;
   std::string schedule; // "" = codegen/ops' schedules, else an autoscheduler
   std::string gradient; // "" = the spec's strategy, else a gradient method
-                        // on the shared representation (task joins kept)
+  std::string on = "rep"; // where: the shared representation (task joins
+                          // kept) or the shared parameters (param)
 };
 
 struct Result {
@@ -75,8 +77,13 @@ std::vector<Variant> variants(const std::vector<std::string> &schedules,
   for (const std::string &s : schedules)
     if (s != "none")
       v.push_back({"sched " + s, FusionOptions(), s}); // all fusions on
-  for (const std::string &g : gradients)
-    v.push_back({g + " (rep)", FusionOptions(), "", g});
+  for (const std::string &g : gradients) {
+    // METHOD or METHOD:rep / METHOD:param (--strategies)
+    size_t colon = g.find(':');
+    std::string method = g.substr(0, colon);
+    std::string on = colon == std::string::npos ? "rep" : g.substr(colon + 1);
+    v.push_back({method + " (" + on + ")", FusionOptions(), "", method, on});
+  }
   v.push_back({"all off", none, ""}); // last: explore runs it first
   return v;
 }
@@ -84,10 +91,11 @@ std::vector<Variant> variants(const std::vector<std::string> &schedules,
 /// The spec's train step built with `fusion`; empty name on error
 /// (reported on stderr).
 kg::Function buildTrainStep(spec::Spec spec, const FusionOptions &fusion,
-                            const std::string &gradient = "") {
+                            const std::string &gradient = "",
+                            const std::string &on = "rep") {
   if (!gradient.empty()) {
     spec.strategy.gradient = gradient;
-    spec.strategy.on = "rep";
+    spec.strategy.on = on;
   }
   mlir::MLIRContext ctx;
   mlir::ScopedDiagnosticHandler handler(&ctx, [](mlir::Diagnostic &d) {
@@ -140,6 +148,43 @@ double relDiff(const HostTensor &a, const HostTensor &b, double largest) {
   return diff / std::max(scale, 1e-30);
 }
 
+/// A `param` variant's per-task gradients of the shared parameters
+/// (outputs of kind task_grad), combined with the active gradient method
+/// into one gradient per parameter, as the runtime does after each step
+/// (runtime/strategy/RunStrategy.cpp; the step lists each parameter's task
+/// gradients in the spec's task order); `ms` receives the combine's time.
+std::map<std::string, HostTensor>
+combineParamGrads(const kg::Function &fn, const std::vector<HostTensor> &out,
+                  double *ms = nullptr) {
+  std::map<std::string, std::vector<std::pair<std::string, size_t>>> byParam;
+  for (size_t i = 0; i < fn.outputs.size(); ++i)
+    if (fn.outputs[i].kind == kg::ArgKind::TaskGrad)
+      byParam[fn.outputs[i].name].emplace_back(fn.outputs[i].task, i);
+  std::map<std::string, HostTensor> combined;
+  std::vector<std::vector<const float *>> blocks;
+  std::vector<int64_t> sizes;
+  std::vector<float *> outs;
+  for (auto &[name, grads] : byParam) {
+    HostTensor &c = combined[name];
+    c.shape = out[grads[0].second].shape;
+    c.f32.assign(out[grads[0].second].f32.size(), 0.0f);
+    std::vector<const float *> ptrs;
+    for (auto &[task, i] : grads)
+      ptrs.push_back(out[i].f32.data());
+    blocks.push_back(ptrs);
+    sizes.push_back(static_cast<int64_t>(c.f32.size()));
+    outs.push_back(c.f32.data());
+  }
+  auto start = std::chrono::steady_clock::now();
+  if (rt::strategy::TaskStrategy *s = rt::strategy::activeStrategy())
+    s->combineBlocks(blocks, sizes, outs);
+  if (ms)
+    *ms = std::chrono::duration<double, std::milli>(
+              std::chrono::steady_clock::now() - start)
+              .count();
+  return combined;
+}
+
 /// Builds and compiles a variant and runs it once: its outputs and its
 /// static figures. Timing comes later, interleaved with the others.
 Result prepare(const Variant &variant, const spec::Spec &spec,
@@ -147,7 +192,7 @@ Result prepare(const Variant &variant, const spec::Spec &spec,
                kg::Function &fn, std::vector<HostTensor> &in) {
   Result r;
   r.name = variant.name;
-  fn = buildTrainStep(spec, variant.fusion, variant.gradient);
+  fn = buildTrainStep(spec, variant.fusion, variant.gradient, variant.on);
   if (fn.name.empty()) {
     r.error = "build failed";
     return r;
@@ -180,6 +225,9 @@ Result prepare(const Variant &variant, const spec::Spec &spec,
   r.naiveMB = plan.naiveBytes / 1048576.0;
   for (size_t i = 0; i < fn.outputs.size(); ++i)
     outputs[{fn.outputs[i].kind, fn.outputs[i].name}] = out[i];
+  if (variant.on == "param") // the optimizer's gradients, as a run has them
+    for (auto &[name, g] : combineParamGrads(fn, out))
+      outputs[{kg::ArgKind::Grad, name}] = g;
   if (reference) {
     std::map<kg::ArgKind, double> largest;
     for (auto &[key, ref] : *reference)
@@ -207,7 +255,7 @@ public:
       return;
     rt::StrategySpec config;
     config.gradient = v.gradient;
-    config.on = "rep";
+    config.on = v.on;
     config.cagradC = spec.strategy.cagradC;
     strategy = std::make_unique<rt::strategy::TaskStrategy>(
         config, std::vector<double>(spec.tasks.size(), 1.0),
@@ -273,6 +321,12 @@ int explore(const ExploreOptions &options) {
       ActiveMethod method(all[i], *spec);
       results[i].error = codegen::benchmark(fns[i], inputs[i], steps, out, ms,
                                             all[i].schedule);
+      if (all[i].on == "param" && results[i].error.empty())
+        for (double &t : ms) { // each step's combine after it
+          double combineMs = 0;
+          combineParamGrads(fns[i], out, &combineMs);
+          t += combineMs;
+        }
       times[i].insert(times[i].end(), ms.begin(), ms.end());
     }
   for (size_t i = 0; i < all.size(); ++i) {

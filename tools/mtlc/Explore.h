@@ -15,9 +15,11 @@ struct ExploreOptions {
   /// Autoschedulers (CodegenOptions::schedule names) each run as one more
   /// variant: all fusions, schedules by Halide instead of codegen/ops.
   std::vector<std::string> autoschedulers = {"auto"};
-  /// Gradient methods (pcgrad, mgda_ub, cagrad, imtl_g) each run as one
+  /// Gradient methods (pcgrad, mgda_ub, cagrad, imtl_g), each run as one
   /// more variant: the spec's step with that method at the shared
-  /// representation (task joins kept, the runtime's combine called back).
+  /// representation (task joins kept, the runtime's combine called back);
+  /// `method:param` places it on the shared parameters instead (one
+  /// backbone sweep per task, then the runtime's combine over them).
   std::vector<std::string> gradients;
 };
 

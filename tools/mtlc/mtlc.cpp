@@ -444,11 +444,16 @@ int main(int argc, char **argv) {
           CLI::IsMember({"none", "auto", "mullapudi2016"}, CLI::ignore_case));
   exploreCmd
       ->add_option("--strategies", explore.gradients,
-                   "gradient methods on the shared representation to time "
-                   "as variants (their cost: the unfused task join and the "
-                   "runtime's combine), e.g. pcgrad,mgda_ub,cagrad,imtl_g")
+                   "gradient methods to time as variants, on the shared "
+                   "representation (their cost: the unfused task join and "
+                   "the runtime's combine) or, as METHOD:param, on the "
+                   "shared parameters (a backbone sweep per task and the "
+                   "combine over them), e.g. pcgrad,mgda_ub,cagrad:param")
       ->delimiter(',')
-      ->check(CLI::IsMember({"pcgrad", "mgda_ub", "cagrad", "imtl_g"}));
+      ->check(CLI::IsMember(
+          {"pcgrad", "mgda_ub", "cagrad", "imtl_g", "pcgrad:rep",
+           "mgda_ub:rep", "cagrad:rep", "imtl_g:rep", "pcgrad:param",
+           "mgda_ub:param", "cagrad:param", "imtl_g:param"}));
 
   try {
     app.parse(argc, argv);
