@@ -63,6 +63,7 @@ struct Options {
   std::string opFilter;
   mtl::FusionOptions fusion;
   std::string target = "cpu"; // cpu | cuda (one run on the GPU)
+  std::string isa;            // "" = the host's; avx512 | avx2 | sse41
   int worker = 0; // internal: run as the worker for this thread count
 };
 
@@ -260,7 +261,7 @@ std::string runCalls(const Options &o, const mtl::kg::Function &fn,
   if (o.target == "cuda")
     return mtl::gputest::benchmarkCuda(fn, args, calls, ms);
   std::vector<HostTensor> out;
-  return mtl::codegen::benchmark(fn, args, calls, out, ms);
+  return mtl::codegen::benchmark(fn, args, calls, out, ms, "", o.isa);
 }
 
 /// Median ms of `fn` on `args`: one untimed call (compiles, first touch),
@@ -301,7 +302,7 @@ int worker(const Options &o) {
     j["peak_gflops"] = mtl::gputest::cudaPeakGflops(what);
     j["device"] = what;
   } else {
-    j["peak_gflops"] = mtl::measurePeakGflops(o.worker);
+    j["peak_gflops"] = mtl::measurePeakGflops(o.worker, 0.3, o.isa);
   }
   std::mt19937 rng(1234);
   const bool tty = isatty(2);
@@ -402,6 +403,10 @@ int main(int argc, char **argv) {
                  "cpu (Halide's thread pool, one run per --threads) or cuda "
                  "(the CUDA schedules, one run on the GPU)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--isa", o.isa,
+                 "compile the kernels for this CPU instruction set, with its "
+                 "register tiles (as mtlc build --isa), and measure its peak")
+      ->check(CLI::IsMember({"avx512", "avx2", "sse41"}));
   app.add_option("--worker", o.worker)->group(""); // internal
   try {
     app.parse(argc, argv);

@@ -216,8 +216,9 @@ std::string benchmark(const kg::Function &fn,
                       const std::vector<HostTensor> &args, int calls,
                       std::vector<HostTensor> &outputs,
                       std::vector<double> &msPerCall,
-                      const std::string &schedule) {
-  return runOn(fn, args, calls, outputs, msPerCall, schedule, "cpu");
+                      const std::string &schedule, const std::string &isa) {
+  return runOn(fn, args, calls, outputs, msPerCall, schedule,
+               isa.empty() ? "cpu" : isa);
 }
 
 } // namespace mtl::codegen

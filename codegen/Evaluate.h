@@ -36,12 +36,14 @@ std::string evaluate(const kg::Function &fn,
 /// Runs `fn` `calls` times on the same arguments (compiling it first, once,
 /// like evaluate) and records each call's wall time in milliseconds; the
 /// outputs are those of the last call. `schedule`: as
-/// CodegenOptions::schedule ("" = the hand-written schedules).
+/// CodegenOptions::schedule ("" = the hand-written schedules); `isa` as for
+/// evaluate.
 std::string benchmark(const kg::Function &fn,
                       const std::vector<HostTensor> &args, int calls,
                       std::vector<HostTensor> &outputs,
                       std::vector<double> &msPerCall,
-                      const std::string &schedule = "");
+                      const std::string &schedule = "",
+                      const std::string &isa = "");
 
 /// Seeded arguments for a step function (`mtlc explore`, the GPU tests):
 /// class ids within each task's classes (taken from its prediction's last

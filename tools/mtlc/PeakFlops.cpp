@@ -60,19 +60,31 @@ __attribute__((target("avx2,fma"))) double avx2(double seconds, float *sink) {
   MTL_FMA_CHAINS(__m256, _mm256_set1_ps, _mm256_fmadd_ps, 8)
 }
 
+__attribute__((target("sse4.1"))) inline __m128 mulAdd(__m128 a, __m128 b,
+                                                       __m128 c) {
+  return _mm_add_ps(_mm_mul_ps(a, b), c);
+}
+
+__attribute__((target("sse4.1"))) double sse41(double seconds, float *sink) {
+  MTL_FMA_CHAINS(__m128, _mm_set1_ps, mulAdd, 4)
+}
+
 #undef MTL_FMA_CHAINS
 
 } // namespace
 
 namespace {
-double measureOnce(int threads, double seconds) {
-  bool has512 = __builtin_cpu_supports("avx512f");
+double measureOnce(int threads, double seconds, std::string isa) {
+  if (isa.empty())
+    isa = __builtin_cpu_supports("avx512f") ? "avx512" : "avx2";
   std::vector<double> rates(std::max(threads, 1));
   std::vector<float> sinks(rates.size());
   std::vector<std::thread> pool;
   for (size_t t = 0; t < rates.size(); ++t)
     pool.emplace_back([&, t] {
-      rates[t] = has512 ? avx512(seconds, &sinks[t]) : avx2(seconds, &sinks[t]);
+      rates[t] = isa == "avx512" ? avx512(seconds, &sinks[t])
+                 : isa == "avx2" ? avx2(seconds, &sinks[t])
+                                 : sse41(seconds, &sinks[t]);
     });
   for (std::thread &t : pool)
     t.join();
@@ -83,11 +95,12 @@ double measureOnce(int threads, double seconds) {
 }
 } // namespace
 
-double mtl::measurePeakGflops(int threads, double seconds) {
+double mtl::measurePeakGflops(int threads, double seconds,
+                              const std::string &isa) {
   // The best of three: a peak is what the machine can do, and a shared
   // machine's other load only ever lowers a measurement.
   double best = 0;
   for (int i = 0; i < 3; ++i)
-    best = std::max(best, measureOnce(threads, seconds / 3));
+    best = std::max(best, measureOnce(threads, seconds / 3, isa));
   return best;
 }
