@@ -31,6 +31,10 @@ std::string resolveTarget(const CodegenOptions &options) {
   return err.empty() ? out : "error: " + err;
 }
 
+std::string checkIsaList(const std::string &isas) {
+  return guardedCall([&] { parseIsaList(isas); });
+}
+
 std::string compileFunctions(const std::vector<kg::Function> &functions,
                              const CodegenOptions &options,
                              std::vector<std::string> &outFiles) {
@@ -201,13 +205,16 @@ std::string compileFunctions(const std::vector<kg::Function> &functions,
       const std::string cname = "mtl_" + sanitize(functions[f].name);
       std::ofstream all(dir + "/" + cname + ".stmt");
       all << "// " << functions[f].name << ": " << split[f].segments.size()
-          << " pipelines run in order (one per kernel; codegen/Segments.h)\n";
+          << " pipelines run in order (one per kernel; codegen/Segments.h)"
+          << (isaTargets.size() > 1 ? ", their " + isaNames[0] + " variants"
+                                    : std::string())
+          << "\n";
       for (size_t k = 0; k < split[f].segments.size(); ++k) {
         std::string sub = dir + "/" + cname + "_s" + std::to_string(k);
         all << "\n// ---- segment " << k << ": " << split[f].segments[k].label
             << "\n"
             << std::ifstream(isaTargets.size() > 1
-                                 ? sub + "_" + isaNames[0] + ".stmt"
+                                 ? sub + "-" + isaNames[0] + ".stmt"
                                  : sub + ".stmt")
                    .rdbuf();
       }

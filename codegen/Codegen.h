@@ -45,6 +45,9 @@ std::string compileFunctions(const std::vector<kg::Function> &functions,
 /// The Halide target string `options` resolves to, or "error: ...".
 std::string resolveTarget(const CodegenOptions &options);
 
+/// "" if `isas` is a valid CodegenOptions::isas list, else why not.
+std::string checkIsaList(const std::string &isas);
+
 } // namespace mtl::codegen
 
 #endif // MTL_CODEGEN_CODEGEN_H

@@ -380,12 +380,16 @@ int main(int argc, char **argv) {
       "backbone, trained alone (model name <model>_<task>)");
   buildCmd->add_option("--halide-target", opts.halideTarget,
                        "explicit Halide target string (overrides --target)");
-  buildCmd->add_option(
-      "--isa", opts.isas,
-      "CPU instruction sets to compile every kernel for, each with its own "
-      "register tiles, the best one the CPU has chosen at run time (a "
-      "portable binary), e.g. --isa=avx512,avx2,sse41; default: the host's "
-      "alone");
+  buildCmd
+      ->add_option(
+          "--isa", opts.isas,
+          "CPU instruction sets to compile every kernel for, each with its own "
+          "register tiles, the best one the CPU has chosen at run time (a "
+          "portable binary), e.g. --isa=avx512,avx2,sse41; default: the host's "
+          "alone")
+      ->check([](const std::string &isas) {
+        return mtl::codegen::checkIsaList(isas);
+      });
   const auto schedules = CLI::IsMember(
       {"heuristic", "auto", "mullapudi2016", "li2018"}, CLI::ignore_case);
   buildCmd
@@ -450,10 +454,10 @@ int main(int argc, char **argv) {
                    "shared parameters (a backbone sweep per task and the "
                    "combine over them), e.g. pcgrad,mgda_ub,cagrad:param")
       ->delimiter(',')
-      ->check(CLI::IsMember(
-          {"pcgrad", "mgda_ub", "cagrad", "imtl_g", "pcgrad:rep",
-           "mgda_ub:rep", "cagrad:rep", "imtl_g:rep", "pcgrad:param",
-           "mgda_ub:param", "cagrad:param", "imtl_g:param"}));
+      ->check(CLI::IsMember({"pcgrad", "mgda_ub", "cagrad", "imtl_g",
+                             "pcgrad:rep", "mgda_ub:rep", "cagrad:rep",
+                             "imtl_g:rep", "pcgrad:param", "mgda_ub:param",
+                             "cagrad:param", "imtl_g:param"}));
 
   try {
     app.parse(argc, argv);
