@@ -44,8 +44,8 @@ using Tensors = std::map<std::pair<kg::ArgKind, std::string>, HostTensor>;
 struct Variant {
   std::string name;
   FusionOptions fusion;
-  std::string schedule; // "" = codegen/ops' schedules, else an autoscheduler
-  std::string gradient; // "" = the spec's strategy, else a gradient method
+  std::string schedule;   // "" = codegen/ops' schedules, else an autoscheduler
+  std::string gradient;   // "" = the spec's strategy, else a gradient method
   std::string on = "rep"; // where: the shared representation (task joins
                           // kept) or the shared parameters (param)
 };
