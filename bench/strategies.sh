@@ -9,7 +9,9 @@
 #
 # Budget (environment): EPOCHS (default 10, the spec's), LIMIT_TRAIN (first
 # N training pairs, default 0 = all 60k), LIMIT_TEST (default 0 = all 10k),
-# SEED (default 1). WEIGHTINGS, GRADIENTS_REP and GRADIENTS_PARAM (space
+# SEED (default 1); SEEDS="1 2 3" trains every row once per seed and tables
+# the means (LibMTL's practice: one seed cannot order strategies whose
+# differences are the size of float-order noise). WEIGHTINGS, GRADIENTS_REP and GRADIENTS_PARAM (space
 # separated) pick a subset of the strategies (default: all of them; the
 # single-task baselines and the spec as written always run). KEEP=1 keeps
 # the rows of an earlier run in out/bench/strategies (its binaries too) and
@@ -33,6 +35,7 @@ EPOCHS=${EPOCHS:-10}
 LIMIT_TRAIN=${LIMIT_TRAIN:-0}
 LIMIT_TEST=${LIMIT_TEST:-0}
 SEED=${SEED:-1}
+SEEDS=${SEEDS:-$SEED}
 WEIGHTINGS=${WEIGHTINGS-equal uncertainty dwa gradnorm rlw}
 GRADIENTS_REP=${GRADIENTS_REP-pcgrad mgda_ub cagrad imtl_g}
 GRADIENTS_PARAM=${GRADIENTS_PARAM-pcgrad mgda_ub cagrad imtl_g}
@@ -64,34 +67,40 @@ build plain "$spec"
 build single_left "$spec" --single-task=left
 build single_right "$spec" --single-task=right
 
-# run NAME BINARY [train flags...]: trains, evaluates, appends a JSON line.
+# run NAME BINARY [train flags...]: trains and evaluates once per seed,
+# appends a JSON line per seed.
 run() {
-  local name=$1 bin=$2
+  local name=$1 bin=$2 seed stem
   shift 2
-  if [ "$KEEP" = 1 ] && [ -f results.jsonl ] &&
-    grep -qF "\"name\": \"$name\"" results.jsonl; then
-    echo "== $name (kept)"
-    return
-  fi
-  echo "== $name"
-  # With KEEP=1, a run whose evaluation is there (trained by an earlier or a
-  # parallel invocation with the same commands) only gets its row.
-  if [ "$KEEP" != 1 ] || [ ! -s "$name.eval.json" ]; then
-    "./$bin" train --quiet --epochs "$EPOCHS" --limit-train "$LIMIT_TRAIN" \
-      --seed "$SEED" --checkpoint "$name.ckpt" --log "$name.jsonl" "$@"
-    "./$bin" eval --json --checkpoint "$name.ckpt" --limit-test "$LIMIT_TEST" \
-      > "$name.eval.json"
-  fi
-  python3 - "$name" <<'PY' >> results.jsonl
+  for seed in $SEEDS; do
+    stem=$name
+    [ "$SEEDS" = "$SEED" ] || stem="$name@s$seed" # one seed: the old names
+    if [ "$KEEP" = 1 ] && [ -f results.jsonl ] &&
+      grep -qF "\"name\": \"$name\", \"seed\": $seed" results.jsonl; then
+      echo "== $name, seed $seed (kept)"
+      continue
+    fi
+    echo "== $name, seed $seed"
+    # With KEEP=1, a run whose evaluation is there (trained by an earlier or
+    # a parallel invocation with the same commands) only gets its row.
+    if [ "$KEEP" != 1 ] || [ ! -s "$stem.eval.json" ]; then
+      "./$bin" train --quiet --epochs "$EPOCHS" --limit-train "$LIMIT_TRAIN" \
+        --seed "$seed" --checkpoint "$stem.ckpt" --log "$stem.jsonl" "$@"
+      "./$bin" eval --json --checkpoint "$stem.ckpt" \
+        --limit-test "$LIMIT_TEST" > "$stem.eval.json"
+    fi
+    python3 - "$name" "$seed" "$stem" <<'PY' >> results.jsonl
 import json, sys
-name = sys.argv[1]
-ev = json.load(open(f"{name}.eval.json"))
-epochs = [json.loads(l) for l in open(f"{name}.jsonl") if '"epoch"' in l and '"step"' not in l]
-steps = sum(1 for l in open(f"{name}.jsonl") if '"step"' in l)
+name, seed, stem = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ev = json.load(open(f"{stem}.eval.json"))
+epochs = [json.loads(l) for l in open(f"{stem}.jsonl") if '"epoch"' in l and '"step"' not in l]
+steps = sum(1 for l in open(f"{stem}.jsonl") if '"step"' in l)
 secs = sum(e["seconds"] for e in epochs)
 acc = {t: m.get("accuracy") for t, m in ev["tasks"].items()}
-print(json.dumps({"name": name, "acc": acc, "ms_per_step": 1000 * secs / max(steps, 1)}))
+print(json.dumps({"name": name, "seed": seed, "acc": acc,
+                  "ms_per_step": 1000 * secs / max(steps, 1)}))
 PY
+  done
 }
 
 run single_left single_left
@@ -107,11 +116,21 @@ for g in $GRADIENTS_PARAM; do
   run "$g (param)" param --weighting equal --gradient "$g"
 done
 
-python3 - "$root/docs/strategies.md" "$EPOCHS" "$LIMIT_TRAIN" "$LIMIT_TEST" "$SEED" <<'PY'
+python3 - "$root/docs/strategies.md" "$EPOCHS" "$LIMIT_TRAIN" "$LIMIT_TEST" "$SEEDS" <<'PY'
 import json, os, sys, subprocess
-doc, epochs, limit_train, limit_test, seed = sys.argv[1:]
-rows = [json.loads(l) for l in open("results.jsonl")]
-by = {r["name"]: r for r in rows}
+doc, epochs, limit_train, limit_test, seeds = sys.argv[1:]
+# One row per strategy: the mean over its seeds (in order of appearance).
+runs = [json.loads(l) for l in open("results.jsonl")]
+rows, by = [], {}
+for r in runs:
+    if r["name"] not in by:
+        by[r["name"]] = {"name": r["name"], "runs": []}
+        rows.append(by[r["name"]])
+    by[r["name"]]["runs"].append(r)
+for row in rows:
+    n = len(row["runs"])
+    row["acc"] = {t: sum(r["acc"][t] for r in row["runs"]) / n for t in row["runs"][0]["acc"]}
+    row["ms_per_step"] = sum(r["ms_per_step"] for r in row["runs"]) / n
 single = {"left": by["single_left"]["acc"]["left"], "right": by["single_right"]["acc"]["right"]}
 lines = ["| strategy | left acc | right acc | Δm (%) | ms/step |", "|---|---|---|---|---|"]
 for r in rows:
@@ -128,7 +147,8 @@ cpu = subprocess.run("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2", shell=
 cores = subprocess.run('nproc', capture_output=True, text=True).stdout.strip()
 threads = os.environ.get("HL_NUM_THREADS") or cores
 budget = (f"Budget: {epochs} epochs, {'all' if limit_train == '0' else limit_train} training pairs, "
-          f"{'all' if limit_test == '0' else limit_test} test pairs, seed {seed}; "
+          f"{'all' if limit_test == '0' else limit_test} test pairs, "
+          f"{'seed ' + seeds if len(seeds.split()) == 1 else 'seeds ' + ', '.join(seeds.split()) + ' (each row: the mean over them)'}; "
           f"{threads} thread(s) per run on {cores} cores ({cpu}).")
 table = budget + "\n\n" + "\n".join(lines) + "\n"
 open("table.md", "w").write(table)
