@@ -50,16 +50,7 @@ std::string compileFunctions(const std::vector<kg::Function> &functions,
       if (options.target != "cpu" || !options.halideTarget.empty())
         throw LoweringError{"--isa applies to the CPU target without "
                             "--halide-target"};
-      isaNames = parseIsaList(options.isas);
-      // Most capable first: Halide's wrapper takes the first the CPU can
-      // run and the last unconditionally.
-      auto rank = [](const std::string &n) {
-        return n == "avx512" ? 0 : n == "avx2" ? 1 : 2;
-      };
-      std::sort(isaNames.begin(), isaNames.end(),
-                [&](const std::string &a, const std::string &b) {
-                  return rank(a) < rank(b);
-                });
+      isaNames = parseIsaList(options.isas); // most capable first
       for (const std::string &n : isaNames)
         isaTargets.push_back(isaTarget(n).with_feature(Target::NoRuntime));
       // The runtime (thread pool, CPU feature checks) runs everywhere the

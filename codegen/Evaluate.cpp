@@ -142,19 +142,6 @@ std::vector<HostTensor> randomArgs(const kg::Function &fn, unsigned seed) {
   return args;
 }
 
-static std::string runOn(const kg::Function &fn,
-                         const std::vector<HostTensor> &args, int calls,
-                         std::vector<HostTensor> &outputs,
-                         std::vector<double> &msPerCall,
-                         const std::string &schedule, const std::string &kind);
-
-std::string evaluate(const kg::Function &fn,
-                     const std::vector<HostTensor> &args,
-                     std::vector<HostTensor> &outputs, const std::string &isa) {
-  std::vector<double> unused;
-  return runOn(fn, args, 1, outputs, unused, "", isa.empty() ? "cpu" : isa);
-}
-
 namespace {
 std::string runCompiled(const kg::Function &fn,
                         const std::vector<HostTensor> &args, int calls,
@@ -210,6 +197,13 @@ static std::string runOn(const kg::Function &fn,
     result = runCompiled(fn, args, calls, outputs, msPerCall, schedule, kind);
   });
   return err.empty() ? result : err;
+}
+
+std::string evaluate(const kg::Function &fn,
+                     const std::vector<HostTensor> &args,
+                     std::vector<HostTensor> &outputs, const std::string &isa) {
+  std::vector<double> unused;
+  return runOn(fn, args, 1, outputs, unused, "", isa.empty() ? "cpu" : isa);
 }
 
 std::string benchmark(const kg::Function &fn,

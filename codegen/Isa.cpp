@@ -3,6 +3,7 @@
 #include "codegen/Isa.h"
 #include "codegen/Lowering.h"
 
+#include <algorithm>
 #include <sstream>
 
 using namespace Halide;
@@ -56,6 +57,13 @@ std::vector<std::string> parseIsaList(const std::string &list) {
   }
   if (names.empty())
     throw LoweringError{"empty instruction set list"};
+  // Most capable first: Halide's multi-target wrapper takes the first the
+  // CPU can run, and the last unconditionally.
+  auto rank = [](const std::string &n) { return isaOf(isaTarget(n)).lanes; };
+  std::stable_sort(names.begin(), names.end(),
+                   [&](const std::string &a, const std::string &b) {
+                     return rank(a) > rank(b);
+                   });
   return names;
 }
 

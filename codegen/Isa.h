@@ -49,8 +49,8 @@ private:
 /// sse41); throws LoweringError for another name.
 Halide::Target isaTarget(const std::string &name);
 
-/// "avx512,avx2" -> {"avx512", "avx2"}; throws LoweringError on an unknown
-/// or repeated name, or an empty list.
+/// "sse41,avx512" -> {"avx512", "sse41"}: the names, most capable first;
+/// throws LoweringError on an unknown or repeated name, or an empty list.
 std::vector<std::string> parseIsaList(const std::string &list);
 
 } // namespace mtl::codegen

@@ -454,10 +454,13 @@ int main(int argc, char **argv) {
                    "shared parameters (a backbone sweep per task and the "
                    "combine over them), e.g. pcgrad,mgda_ub,cagrad:param")
       ->delimiter(',')
-      ->check(CLI::IsMember({"pcgrad", "mgda_ub", "cagrad", "imtl_g",
-                             "pcgrad:rep", "mgda_ub:rep", "cagrad:rep",
-                             "imtl_g:rep", "pcgrad:param", "mgda_ub:param",
-                             "cagrad:param", "imtl_g:param"}));
+      ->check(CLI::IsMember([] {
+        std::vector<std::string> allowed; // METHOD, METHOD:rep, METHOD:param
+        for (const char *m : {"pcgrad", "mgda_ub", "cagrad", "imtl_g"})
+          for (const char *on : {"", ":rep", ":param"})
+            allowed.push_back(std::string(m) + on);
+        return allowed;
+      }()));
 
   try {
     app.parse(argc, argv);
