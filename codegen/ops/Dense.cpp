@@ -51,11 +51,14 @@ Func gemm(OpContext &ctx, std::function<Expr(Expr, Expr)> a,
 
 /// Register tile of the blocked GEMMs: NV vectors along j times IT rows of i
 /// (16-24 zmm accumulators on AVX-512, 8-12 with AVX2's 16 registers), IT
-/// dividing I so the unrolled rows need no guards, and preferably the
-/// panel's width dividing J: the last column panel is shifted inwards, so
-/// 48-wide panels over J = 64 computed 96 columns. Returns false when the
-/// GEMM is too small to profit.
-bool blockedTile(int J, int I, int K, int &NV, int &IT, int minK = 256) {
+/// dividing I so the unrolled rows need no guards. Preferred: a tile whose
+/// panel width divides J (the last panel is shifted inwards, recomputing the
+/// overlap: 48-wide panels over J = 64 computed 96 columns). With `shiftOk`,
+/// a strong tile with under 1/16 of J recomputed comes before the weakest
+/// (2x8): the forward over J = 1568 gains ~10 % with 3x8 (1 % recomputed).
+/// Returns false when the GEMM is too small to profit.
+bool blockedTile(int J, int I, int K, int &NV, int &IT, int minK = 256,
+                 bool shiftOk = false) {
   const int VW = isa().lanes;
   if (J < 3 * VW || K < minK || I < 4 || (long)J * I * K < (1 << 22))
     return false;
@@ -63,21 +66,38 @@ bool blockedTile(int J, int I, int K, int &NV, int &IT, int minK = 256) {
       {3, 8}, {4, 5}, {4, 4}, {3, 6}, {2, 8}};
   static const std::vector<std::pair<int, int>> tiles16 = {
       {2, 6}, {3, 4}, {2, 5}, {2, 4}, {1, 8}};
-  for (bool needJ : {true, false})
-    for (auto [nv, it] : isa().vregs >= 32 ? tiles32 : tiles16)
-      if (I % it == 0 && (!needJ || J % (VW * nv) == 0)) {
+  const auto &tiles = isa().vregs >= 32 ? tiles32 : tiles16;
+  auto pick = [&](size_t n, bool shift) {
+    for (size_t t = 0; t < n; ++t) {
+      auto [nv, it] = tiles[t];
+      const int jt = VW * nv, waste = (J + jt - 1) / jt * jt - J;
+      if (I % it == 0 && (shift ? 16 * waste <= J : waste == 0)) {
         NV = nv, IT = it;
         return true;
       }
-  return false;
+    }
+    return false;
+  };
+  return pick(tiles.size() - 1, false) ||
+         (shiftOk && pick(tiles.size() - 1, true)) ||
+         pick(tiles.size(), false) || pick(tiles.size(), true);
 }
 
-/// A reduction block of about 128 that divides K, else 128 with a guard.
-int reductionBlock(int K) {
+/// The reduction block: with many column panels (J >= 1024) the smallest
+/// divisor of K in [160, 224], else one of ~128 that divides K, else 128
+/// with a guard. Measured on one thread (interleaved rounds): the recon_fc
+/// forward (J = 1568, K = 3200) 94 -> 102 GFLOP/s from 128 to 160, its
+/// grad-input (J = 3200, K = 1568) 74 -> 82 from 112 to 224; the heads'
+/// forward (J = 128-256) is best at 128 (112 vs 101 at 200 for J = 128).
+int reductionBlock(int K, int J) {
+  if (J >= 1024)
+    for (int kb = 160; kb <= 224; kb += 4)
+      if (K % kb == 0)
+        return kb;
   for (int kb = 128; kb >= 64; kb -= 16)
     if (K % kb == 0)
       return kb;
-  return 128;
+  return std::min(K, 128);
 }
 
 /// Forward / grad-in: out(j, i) = init(j) + sum_r A(j, r) B(r, i) where A is
@@ -98,7 +118,7 @@ Func packedGemm(OpContext &ctx, Func a, bool aTransposed,
   acc(j, i) += apack(j, r) * b(r, i);
   Func out(ctx.resultName);
   out(j, i) = ctx.applyEpilogue(acc(j, i), {j, i});
-  const int VW = isa().lanes, JT = VW * NV, KB = reductionBlock(K);
+  const int VW = isa().lanes, JT = VW * NV, KB = reductionBlock(K, J);
   Var jo("jo"), ji("ji"), jv("jv"), jvo("jvo"), io("io"), ii("ii");
   RVar rko("rko"), rki("rki");
   out.compute_root()
@@ -131,9 +151,12 @@ Func packedGemm(OpContext &ctx, Func a, bool aTransposed,
 }
 
 /// Grad-w: out(j, i) = sum_r A(j, r) B(r, i) with a short r (the batch); B
-/// is packed into IT-wide row tiles so each tile's broadcasts are contiguous,
-/// and row tiles are the outer loop: a B tile stays in L1 while A (dy, L2)
-/// streams past it (80 -> 105 GFLOP/s against A-panel-outer).
+/// is packed into IT-wide row tiles so each tile's broadcasts are contiguous.
+/// Blocks of IB row tiles are the outer loop: the block's B tiles stay in L1
+/// while A (dy, L2) streams past them, and each A panel serves IB tiles
+/// before the next is loaded (one tile per panel: 91 -> 107 GFLOP/s on the
+/// recon_fc shape with IB = 4; row tiles outer beat A-panel-outer 105 to 80
+/// on Zen 4).
 Func rowPackedGemm(OpContext &ctx, Func a, std::function<Expr(Expr, Expr)> b,
                    int J, int I, int K, int NV, int IT) {
   Var j("j"), i("i"), bi("bi"), br("br"), bo("bo");
@@ -146,17 +169,19 @@ Func rowPackedGemm(OpContext &ctx, Func a, std::function<Expr(Expr, Expr)> b,
   Func out(ctx.resultName);
   out(j, i) = ctx.applyEpilogue(acc(j, i), {j, i});
   const int VW = isa().lanes, JT = VW * NV;
-  Var jo("jo"), ji("ji"), io("io"), ii("ii"), t("t");
+  const int IB = (I / IT) % 4 == 0 ? 4 : (I / IT) % 2 == 0 ? 2 : 1;
+  Var jo("jo"), ji("ji"), io("io"), ii("ii"), iob("iob"), ioi("ioi"), t("t");
   out.compute_root()
       .split(j, jo, ji, JT, TailStrategy::ShiftInwards)
       .split(i, io, ii, IT)
-      .reorder(ji, ii, jo, io)
+      .split(io, iob, ioi, IB)
+      .reorder(ji, ii, ioi, jo, iob)
       .vectorize(ji, VW)
       .unroll(ji)
       .unroll(ii)
-      .fuse(jo, io, t)
+      .fuse(jo, iob, t)
       .parallel(t);
-  acc.compute_at(out, t).vectorize(j, VW).unroll(j).unroll(i);
+  acc.compute_at(out, ioi).vectorize(j, VW).unroll(j).unroll(i);
   acc.update().reorder(j, i, r).vectorize(j, VW).unroll(j).unroll(i).unroll(
       r, K % 4 == 0 ? 4 : 1);
   bpack.compute_root().parallel(bo);
@@ -177,7 +202,7 @@ Func lowerDense(OpContext &ctx) {
   if (ctx.inputs.size() == 3)
     b = ctx.inputs[2];
   int NV, IT;
-  if (!ctx.gpu && blockedTile(M, N, K, NV, IT))
+  if (!ctx.gpu && blockedTile(M, N, K, NV, IT, 256, true))
     return packedGemm(
         ctx, w, false,
         [=](Expr k, Expr n) {
@@ -206,7 +231,7 @@ Func lowerDenseBackwardInput(OpContext &ctx) {
     throw LoweringError{"inconsistent dense_backward_input shapes"};
   Func dy = ctx.inputs[0], w = ctx.inputs[1];
   int NV, IT;
-  if (!ctx.gpu && blockedTile(K, N, M, NV, IT, 64))
+  if (!ctx.gpu && blockedTile(K, N, M, NV, IT, 64, true))
     return packedGemm(
         ctx, w, true,
         [=](Expr m, Expr n) {
