@@ -12,6 +12,7 @@
 #include "codegen/Lowering.h"
 #include "codegen/ops/CnnOps.h" // dilated / grouped convs: Conv2DGeneral.cpp
 
+#include <algorithm>
 #include <optional>
 
 using namespace Halide;
@@ -196,16 +197,20 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
       dy(co, r.x, r.y, nn) *
       pad(ci, r.x * g.sw + kx - g.pw, r.y * g.sh + ky - g.ph, nn);
   part(co, ci, kx, ky, q) = acc(co, ci, kx, ky, q);
-  // Register tiles: AVX-512 has 32 vector registers, AVX2 16.
-  const int L = isa().lanes, coVecs = isa().vregs >= 32 ? 4 : 2;
+  // Register tiles: AVX-512 has 32 vector registers, AVX2 16. A layer
+  // with fewer output channels (recon_conv1: Co = 16) gets fewer co vectors
+  // and more input channels per tile, the same 16 (8) accumulators.
+  const int L = isa().lanes, maxVecs = isa().vregs >= 32 ? 4 : 2;
+  const int coVecs = std::max(1, std::min(maxVecs, g.Co / L)),
+            ciTile = 4 * maxVecs / coVecs;
   // The whole-filter tile below may spill a few of AVX2's 16 registers:
   // still far better than the scalar tile a single channel would get.
   const int budget = isa().vregs >= 32 ? 24 : 18;
-  if (!ctx.gpu && g.Co % (coVecs * L) == 0 && g.Ci % 4 == 0) {
+  if (!ctx.gpu && g.Co % (coVecs * L) == 0 && g.Ci % ciTile == 0) {
     // Blocked by image: the whole partial filter (Co x Ci x KW x KH, at
     // most a few hundred KB) stays in cache while one image's dy and input
     // (L2-sized) are swept once per (ci tile, kx, ky) with a register tile
-    // of 4 co vectors x 4 ci (2 x 4 on AVX2). Streaming the whole batch per
+    // of 4 co vectors x 4 ci (2 x 4 on AVX2; 1 x 16 for Co = 16). Streaming the whole batch per
     // output tile instead re-read dy from memory 36 times (25-35 GFLOP/s).
     Var coo("coo"), coi("coi"), cov("cov"), cio("cio"), cii("cii");
     part.compute_root().parallel(q).vectorize(co, L);
@@ -213,7 +218,7 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
     acc.update()
         .split(co, coo, coi, coVecs * L)
         .split(coi, coi, cov, L)
-        .split(ci, cio, cii, 4)
+        .split(ci, cio, cii, ciTile)
         .reorder(cov, coi, cii, r.x, r.y, cio, kx, ky, coo, r.z, q)
         .vectorize(cov)
         .unroll(coi)

@@ -146,6 +146,8 @@ INSTANTIATE_TEST_SUITE_P(
                       // image-blocked grad-filter schedule (Co % 64 == 0)
                       Conv{2, 6, 6, 8, 3, 3, 64, 1, 1, 1, 1},
                       Conv{3, 5, 5, 4, 3, 3, 128, 2, 2, 1, 1},
+                      // ... with one co vector x 16 ci (a decoder's Co = 16)
+                      Conv{2, 6, 5, 32, 3, 3, 16, 1, 1, 1, 1},
                       // whole-filter register tile (first / last layers)
                       Conv{2, 6, 6, 1, 3, 3, 32, 1, 1, 1, 1},
                       Conv{2, 6, 6, 16, 3, 3, 1, 1, 1, 1, 1},
