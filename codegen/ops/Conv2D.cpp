@@ -174,6 +174,28 @@ Func lowerConv2DBackwardInput(OpContext &ctx) {
                     g.KH, g.KW, 1, 1, g.KH - 1 - g.ph, g.KW - 1 - g.pw);
 }
 
+/// Vectors per register tile of the small-filter grad-filter schedule, and
+/// whether they run along Co (else along Ci): the whole filter (Co/L or
+/// Ci/L vectors x the other channel dim x the taps) when it fits `budget`
+/// accumulators, else the most vectors along Co whose tile (vectors x Ci x
+/// taps) fits and divides Co; 0 when neither does.
+int smallFilterTile(const ConvGeom &g, int L, int budget, bool &alongCo) {
+  const int taps = g.KW * g.KH;
+  alongCo = true;
+  if (g.Co % L == 0 && (g.Co / L) * g.Ci * taps <= budget)
+    return g.Co / L;
+  if (g.Ci % L == 0 && (g.Ci / L) * g.Co * taps <= budget) {
+    alongCo = false;
+    return g.Ci / L;
+  }
+  if (g.Co % L != 0)
+    return 0;
+  for (int v = std::min(g.Co / L, budget / (g.Ci * taps)); v >= 2; --v)
+    if ((g.Co / L) % v == 0)
+      return v;
+  return 0;
+}
+
 Func lowerConv2DBackwardFilter(OpContext &ctx) {
   if (isGeneralConv(ctx))
     return lowerConv2DBackwardFilterGeneral(ctx);
@@ -223,22 +245,24 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
         .vectorize(cov)
         .unroll(coi)
         .unroll(cii);
-  } else if (!ctx.gpu && (g.Co % L == 0 || g.Ci % L == 0) &&
-             (g.Co / L) * g.Ci * g.KW * g.KH <= budget &&
-             (g.Ci / L) * g.Co * g.KW * g.KH <= budget) {
+  } else if (bool alongCo;
+             !ctx.gpu && smallFilterTile(g, L, budget, alongCo) > 0) {
     // A small filter (first layer: Ci = 1; last: Co = 1): the whole filter
     // is the register tile (vectors along whichever channel dim is a
     // multiple of the lanes, kx and ky unrolled), so dy and x are read once
     // instead of once per filter tap (18 -> ~60 GFLOP/s, memory bound).
-    const bool alongCo =
-        g.Co % L == 0 && (g.Co / L) * g.Ci * g.KW * g.KH <= budget;
+    // With AVX2's 16 registers the first layer's 4 x 9 vectors do not fit:
+    // its tile is 2 co vectors x 9 taps, and dy and x are read twice
+    // (the generic tile re-read them per tap).
+    const int vecs = smallFilterTile(g, L, budget, alongCo);
     Var vec = alongCo ? co : ci, other = alongCo ? ci : co;
-    Var vo("vo"), vi("vi");
+    Var vt("vt"), vin("vin"), vo("vo"), vi("vi");
     part.compute_root().parallel(q);
     acc.compute_at(part, q).vectorize(vec, L).unroll(vec).unroll(other);
     acc.update()
-        .split(vec, vo, vi, L)
-        .reorder(vi, vo, other, kx, ky, r.x, r.y, r.z, q)
+        .split(vec, vt, vin, vecs * L)
+        .split(vin, vo, vi, L)
+        .reorder(vi, vo, other, kx, ky, r.x, r.y, r.z, vt, q)
         .vectorize(vi)
         .unroll(vo)
         .unroll(other)
