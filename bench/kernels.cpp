@@ -1,6 +1,7 @@
 //===- kernels.cpp - Per-kernel time of a spec's train step ---------------===//
 //
-//   mtl-bench-kernels SPEC [--threads 1,2] [--min-ms 150] [--rounds N] [--json] ...
+//   mtl-bench-kernels SPEC [--threads 1,2] [--min-ms 150] [--rounds N] [--json]
+//   ...
 //
 // Lowers the spec's train step to the kernel graph exactly as `mtlc build`
 // does (same passes, same fusion flags), cuts it into its kernels (one node,
@@ -363,8 +364,8 @@ int worker(const Options &o) {
     j["kernels"].push_back(
         {{"index", t.index},
          {"ms", median(t.ms)},
-         {"best_ms", t.ms.empty() ? 0.0
-                                  : *std::min_element(t.ms.begin(), t.ms.end())},
+         {"best_ms",
+          t.ms.empty() ? 0.0 : *std::min_element(t.ms.begin(), t.ms.end())},
          {"calls", int(t.ms.size())},
          {"compile_s", t.compileS},
          {"error", t.err}});

@@ -232,8 +232,9 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
     // Blocked by image: the whole partial filter (Co x Ci x KW x KH, at
     // most a few hundred KB) stays in cache while one image's dy and input
     // (L2-sized) are swept once per (ci tile, kx, ky) with a register tile
-    // of 4 co vectors x 4 ci (2 x 4 on AVX2; 1 x 16 for Co = 16). Streaming the whole batch per
-    // output tile instead re-read dy from memory 36 times (25-35 GFLOP/s).
+    // of 4 co vectors x 4 ci (2 x 4 on AVX2; 1 x 16 for Co = 16). Streaming the
+    // whole batch per output tile instead re-read dy from memory 36 times
+    // (25-35 GFLOP/s).
     Var coo("coo"), coi("coi"), cov("cov"), cio("cio"), cii("cii");
     part.compute_root().parallel(q).vectorize(co, L);
     acc.compute_at(part, q).vectorize(co, L);

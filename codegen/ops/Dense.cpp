@@ -10,11 +10,12 @@
 // Large GEMMs (the fused head layers: 128 x 3200 x 2016) follow the Goto
 // recipe, measured in process CPU time on one Zen 4 core (TOOLCHAIN.md):
 // forward and grad-in keep a JT x I accumulator panel per column panel,
-// run k in blocks of ~128 with each A block packed contiguous (for grad-in
-// the packing is also the transpose of w, so no transposed copy of the
+// run k in blocks (reductionBlock) with each A block packed contiguous (for
+// grad-in the packing is also the transpose of w, so no transposed copy of the
 // weights exists): 45 -> 110 GFLOP/s forward, 12 -> 90 grad-in. Grad-w has
 // a short reduction (the batch) and instead packs x into row tiles so the
-// broadcasts stream: 45 -> 105 GFLOP/s.
+// broadcasts stream: 45 -> 105 GFLOP/s. (Zen 4 figures; this VM's are in
+// docs/performance.md.)
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Isa.h"
