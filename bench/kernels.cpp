@@ -1,7 +1,6 @@
 //===- kernels.cpp - Per-kernel time of a spec's train step ---------------===//
 //
-//   mtl-bench-kernels SPEC [--threads 1,2] [--min-ms 150] [--rounds N] [--json]
-//   ...
+//   mtl-bench-kernels SPEC [--threads 1,2] [--rounds N] [--json] ...
 //
 // Lowers the spec's train step to the kernel graph exactly as `mtlc build`
 // does (same passes, same fusion flags), cuts it into its kernels (one node,
