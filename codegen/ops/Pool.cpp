@@ -90,7 +90,6 @@ Func lowerMaxPoolGrad(OpContext &ctx) {
     }
   Func arg(ctx.name("argmax"));
   arg(c, u, v, n) = idx;
-  scheduleElementwise(arg, {c, u, v, n}, ctx.inputShapes[0], ctx.gpu);
 
   Expr sum = 0.0f;
   for (int ky = 0; ky < g.kh; ++ky)
@@ -108,6 +107,19 @@ Func lowerMaxPoolGrad(OpContext &ctx) {
   // A fused epilogue (the relu_grad of the layer below) shares the pass.
   out(c, u, v, n) = ctx.applyEpilogue(sum, {c, u, v, n});
   scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
+  if (ctx.gpu) {
+    scheduleElementwise(arg, {c, u, v, n}, ctx.inputShapes[0], ctx.gpu);
+  } else {
+    // Per image, inside the pass over the image: the window maxima are read
+    // while the image's x is in cache for the epilogue (relu_grad reads it
+    // again), and the argmax map never goes to memory.
+    arg.compute_at(out, n);
+    for (int w : {16, 8, 4})
+      if (g.C % w == 0) {
+        arg.vectorize(c, w);
+        break;
+      }
+  }
   return out;
 }
 
