@@ -82,6 +82,10 @@ void writeCheckpoint(const std::string &path, const CheckpointState &state) {
   header["epoch"] = state.epoch;
   header["global_step"] = state.globalStep;
   header["seed"] = state.seed;
+  if (state.bestEpoch > 0) {
+    header["best_epoch"] = state.bestEpoch;
+    header["best_validation_loss"] = state.bestValidationLoss;
+  }
   int64_t offset = 0;
   header["params"] = json::array();
   for (const auto &[name, shape] : state.params) {
@@ -173,6 +177,9 @@ CheckpointState readCheckpoint(const std::string &path) {
     state.epoch = header.at("epoch").get<int64_t>();
     state.globalStep = header.at("global_step").get<int64_t>();
     state.seed = header.value<uint64_t>("seed", 0);
+    state.bestEpoch = header.value<int64_t>("best_epoch", 0);
+    state.bestValidationLoss =
+        header.value<double>("best_validation_loss", 0.0);
     if (header.at("floats").get<size_t>() != dataFloats)
       fail("{}: checkpoint holds {} floats, header says {}", path, dataFloats,
            header.at("floats").get<size_t>());

@@ -36,6 +36,10 @@ struct CheckpointState {
   /// The multi-task strategy's named state arrays (learned weights, loss
   /// history, ...); empty for a static weighting.
   std::vector<std::pair<std::string, std::vector<float>>> strategyState;
+  /// `train --keep-best`: the lowest validation loss so far and its epoch
+  /// (bestEpoch 0: none recorded).
+  double bestValidationLoss = 0.0;
+  int64_t bestEpoch = 0;
 };
 
 /// Writes atomically; throws Error (and leaves `path` untouched) on failure.

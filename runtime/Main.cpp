@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Bench.h"
+#include "runtime/Checkpoint.h"
 #include "runtime/CompiledModel.h"
 #include "runtime/Error.h"
 #include "runtime/Evaluator.h"
@@ -32,6 +33,7 @@ struct Flags {
   double lr = 0.0;
   uint64_t seed = 0;
   bool seedSet = false, resume = false, quiet = false, json = false;
+  bool keepBest = false;
   int64_t index = 0, count = 1, steps = 20, warmup = 3;
 };
 
@@ -87,6 +89,7 @@ int cmdTrain(Model &model, const Flags &flags) {
   options.seed = flags.seedSet ? flags.seed : d.train.seed;
   options.checkpoint = flags.checkpoint;
   options.resume = flags.resume;
+  options.keepBest = flags.keepBest;
   options.quiet = flags.quiet;
   options.log = flags.log;
   options.weighting = flags.weighting;
@@ -108,6 +111,11 @@ int cmdTrain(Model &model, const Flags &flags) {
   train(model, data.train, options);
   if (!flags.quiet)
     fmt::print("checkpoint: {}\n", options.checkpoint);
+  if (!flags.quiet && options.keepBest) {
+    CheckpointState last = readCheckpoint(options.checkpoint);
+    fmt::print("best: epoch {} (validation loss {:.4f}): {}.best\n",
+               last.bestEpoch, last.bestValidationLoss, options.checkpoint);
+  }
   return 0;
 }
 
@@ -288,6 +296,9 @@ int run(const CompiledModel &compiled, int argc, char **argv,
       "Random seed (init and data order)");
   addCheckpoint(train);
   train->add_flag("--resume", flags.resume, "Continue from the checkpoint");
+  train->add_flag("--keep-best", flags.keepBest,
+                  "Also keep the epoch with the lowest validation loss in "
+                  "CHECKPOINT.best (needs [data] validation)");
   addDataDir(train);
   train
       ->add_option("--limit-train", flags.limitTrain,

@@ -129,6 +129,15 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
   Batcher batcher(data, d.batch, Batcher::Mode::Train, seed, &d.data.augment);
   const bool validate = options.validation && options.validation->size > 0 &&
                         model.hasPipeline("eval_step");
+  if (options.keepBest && !validate)
+    fail("--keep-best needs a validation split: set [data] validation in the "
+         "spec (a share of the training set, e.g. 0.1)");
+  if (options.keepBest && options.checkpoint.empty())
+    fail("--keep-best needs a checkpoint path");
+  const std::string bestPath = options.checkpoint + ".best";
+  // The best so far survives a resume through the checkpoint's header.
+  int64_t bestEpoch = options.resume ? resumed.bestEpoch : 0;
+  double bestLoss = options.resume ? resumed.bestValidationLoss : 0.0;
   const int64_t batches = batcher.batchesPerEpoch();
   if (batches == 0)
     fail("the training set has {} samples, fewer than one batch of {}",
@@ -213,11 +222,18 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
     s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     s.samplesPerSecond = batches * d.batch / std::max(s.seconds, 1e-9);
     std::string valLine;
+    bool best = false;
     if (validate) {
       EvalResult v = evaluate(model, *options.validation);
       for (const TaskMetrics &m : v.tasks)
         s.validation.push_back(m.values());
       valLine = taskLine(v.tasks);
+      const double valLoss = weightedLoss(d, v.tasks);
+      if (options.keepBest && (bestEpoch == 0 || valLoss < bestLoss)) {
+        best = true;
+        bestEpoch = s.epoch;
+        bestLoss = valLoss;
+      }
     }
     summaries.push_back(s);
     if (log) {
@@ -237,6 +253,8 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
             val[d.tasks[t].name][name] = value;
         line["validation"] = val;
       }
+      if (options.keepBest)
+        line["best_epoch"] = bestEpoch;
       writeLog(line);
     }
     if (!options.quiet)
@@ -246,11 +264,18 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
                  s.epoch, options.epochs, s.loss, taskLine(metrics), s.seconds,
                  s.samplesPerSecond);
     if (!options.quiet && !valLine.empty())
-      fmt::print(out, "  validation ({} samples): {}\n",
-                 options.validation->size, valLine);
+      fmt::print(out, "  validation ({} samples): {}{}\n",
+                 options.validation->size, valLine,
+                 best ? fmt::format(" (best: {})", bestPath) : "");
     if (!options.checkpoint.empty()) {
       CheckpointState snap = model.snapshot(*opt, epoch + 1, step, seed);
       taskStrategy.save(snap);
+      snap.bestEpoch = bestEpoch;
+      snap.bestValidationLoss = bestLoss;
+      // The best copy first: a crash between the two writes leaves the
+      // previous checkpoint, whose header still names the previous best.
+      if (best)
+        writeCheckpoint(bestPath, snap);
       writeCheckpoint(options.checkpoint, snap);
     }
     std::fflush(out);

@@ -3,7 +3,8 @@
 // For each epoch: batches -> train_step (input, targets, masks, params ->
 // losses, predictions, grads of the weighted loss sum) -> optimizer update
 // -> running per-task loss and metrics -> progress -> checkpoint at the end
-// of the epoch. A non-finite loss stops the run before anything is saved.
+// of the epoch (and, with keepBest, a copy when the validation loss is the
+// lowest so far). A non-finite loss stops the run before anything is saved.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MTL_RUNTIME_TRAINER_H
@@ -30,6 +31,11 @@ struct TrainOptions {
   std::string weighting, gradient;
   /// Evaluated with eval_step after every epoch when non-null and non-empty.
   const Split *validation = nullptr;
+  /// Also keep the checkpoint of the epoch with the lowest validation loss
+  /// (the weighted sum over tasks, as the training objective) in
+  /// `checkpoint + ".best"`: early stopping without stopping. Needs a
+  /// validation split and a checkpoint.
+  bool keepBest = false;
 };
 
 struct EpochSummary {

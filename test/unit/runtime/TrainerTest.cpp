@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 
 using namespace mtl::rt;
 using mtl::rt::test::TempDir;
@@ -286,4 +287,67 @@ TEST_F(TrainerTest, UnlabelledSamplesAreMaskedPerTask) {
             (std::vector<float>{2, 1, 0}));
   pipeline.run();
   EXPECT_TRUE(std::isfinite(pipeline.loss(1)));
+}
+
+TEST_F(TrainerTest, KeepBestKeepsTheLowestValidationLoss) {
+  json j = test::fakeDescriptor(tmp.dir);
+  j["data"]["validation"] = 0.25;
+  auto run = [&](int64_t epochs, bool resume) {
+    Model model(test::fakeCompiledModel(j.dump()));
+    TrainingData data = loadTraining(model.desc(), "", 0);
+    TrainOptions options;
+    options.epochs = epochs;
+    options.lr = 0.05f;
+    options.quiet = true;
+    options.checkpoint = ckpt;
+    options.resume = resume;
+    options.keepBest = true;
+    options.validation = &data.validation;
+    return std::make_pair(train(model, data.train, options), model.desc());
+  };
+  auto [first, desc] = run(2, false);
+  auto [rest, desc2] = run(5, true);
+  first.insert(first.end(), rest.begin(), rest.end());
+  ASSERT_EQ(first.size(), 5u);
+  // The expected best: the weighted sum of the tasks' validation losses.
+  int64_t bestEpoch = 0;
+  double bestLoss = 0;
+  for (const EpochSummary &s : first) {
+    double loss = 0;
+    for (size_t t = 0; t < s.validation.size(); ++t)
+      for (const auto &[name, value] : s.validation[t])
+        if (name == "loss")
+          loss += desc.tasks[t].weight * value;
+    if (bestEpoch == 0 || loss < bestLoss)
+      bestEpoch = s.epoch, bestLoss = loss;
+  }
+  CheckpointState last = readCheckpoint(ckpt),
+                  best = readCheckpoint(ckpt + ".best");
+  EXPECT_EQ(last.epoch, 5);
+  EXPECT_EQ(last.bestEpoch, bestEpoch);
+  EXPECT_NEAR(last.bestValidationLoss, bestLoss, 1e-9 + 1e-6 * bestLoss);
+  EXPECT_EQ(best.epoch, bestEpoch);
+  EXPECT_EQ(best.bestEpoch, bestEpoch);
+  if (bestEpoch != 5)
+    EXPECT_NE(best.values, last.values);
+}
+
+TEST_F(TrainerTest, KeepBestNeedsAValidationSplit) {
+  Model model(test::fakeCompiledModel(descriptor));
+  Split data = loadSplit(model.desc(), "", true, 0);
+  TrainOptions options;
+  options.quiet = true;
+  options.checkpoint = ckpt;
+  options.keepBest = true;
+  try {
+    train(model, data, options);
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error &e) {
+    EXPECT_NE(
+        std::string(e.what()).find("--keep-best needs a validation split"),
+        std::string::npos)
+        << e.what();
+  }
+  std::ifstream f(ckpt);
+  EXPECT_FALSE(f.good());
 }
