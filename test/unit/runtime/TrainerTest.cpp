@@ -207,6 +207,13 @@ TEST_F(TrainerTest, CliErrors) {
   EXPECT_NE(r.rc, 0);
   EXPECT_EQ(r.err.rfind("model: error:", 0), 0u) << r.err;
 
+  r = runMain(descriptor, {"model", "train", "--keep-best", "--checkpoint",
+                           tmp.path("kb.ckpt")});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("model: error: --keep-best needs a validation split"),
+            std::string::npos)
+      << r.err;
+
   r = runMain(descriptor, {"model", "frobnicate"});
   EXPECT_NE(r.rc, 0);
   EXPECT_EQ(r.err.rfind("model: error:", 0), 0u) << r.err;
