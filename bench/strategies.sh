@@ -13,7 +13,12 @@
 # the means (LibMTL's practice: one seed cannot order strategies whose
 # differences are the size of float-order noise). WEIGHTINGS, GRADIENTS_REP and GRADIENTS_PARAM (space
 # separated) pick a subset of the strategies (default: all of them; the
-# single-task baselines and the spec as written always run). KEEP=1 keeps
+# single-task baselines and the spec as written always run).
+# VALIDATION=0.1 holds that share of the training pairs out (data.validation)
+# and trains every row with `--keep-best`: each row is evaluated at its
+# epoch of lowest validation loss (early stopping without stopping), so a
+# long budget compares every model at its best instead of the single-task
+# models overfitted. KEEP=1 keeps
 # the rows of an earlier run in out/bench/strategies (its binaries too) and
 # trains only the strategies it lacks, then rewrites the table with all of
 # them: a budget too long for one sitting can be run in parts (a run whose
@@ -40,11 +45,21 @@ WEIGHTINGS=${WEIGHTINGS-equal uncertainty dwa gradnorm rlw}
 GRADIENTS_REP=${GRADIENTS_REP-pcgrad mgda_ub cagrad imtl_g}
 GRADIENTS_PARAM=${GRADIENTS_PARAM-pcgrad mgda_ub cagrad imtl_g}
 KEEP=${KEEP:-0}
+VALIDATION=${VALIDATION:-0}
 out="$root/out/bench/strategies"
 [ "$KEEP" = 1 ] || rm -rf "$out"
 mkdir -p "$out"
 cd "$out"
 spec="$root/examples/multi_fashion.toml"
+best=()
+if [ "$VALIDATION" != 0 ]; then
+  # The spec with `validation` in its [data] table.
+  sed "/^\[data\]/a validation = $VALIDATION" "$spec" > spec.toml
+  grep -q "^validation = $VALIDATION" spec.toml ||
+    { echo "strategies.sh: no [data] table in $spec" >&2; exit 1; }
+  spec="$out/spec.toml"
+  best=(--keep-best)
+fi
 
 with_strategy() { # $1: [strategy] body -> spec file on stdout
   cat "$spec"
@@ -85,8 +100,11 @@ run() {
     # a parallel invocation with the same commands) only gets its row.
     if [ "$KEEP" != 1 ] || [ ! -s "$stem.eval.json" ]; then
       "./$bin" train --quiet --epochs "$EPOCHS" --limit-train "$LIMIT_TRAIN" \
-        --seed "$seed" --checkpoint "$stem.ckpt" --log "$stem.jsonl" "$@"
-      "./$bin" eval --json --checkpoint "$stem.ckpt" \
+        --seed "$seed" --checkpoint "$stem.ckpt" --log "$stem.jsonl" \
+        ${best[@]+"${best[@]}"} "$@"
+      local ck="$stem.ckpt"
+      [ "$VALIDATION" = 0 ] || ck="$stem.ckpt.best"
+      "./$bin" eval --json --checkpoint "$ck" \
         --limit-test "$LIMIT_TEST" > "$stem.eval.json"
     fi
     python3 - "$name" "$seed" "$stem" <<'PY' >> results.jsonl
@@ -97,8 +115,11 @@ epochs = [json.loads(l) for l in open(f"{stem}.jsonl") if '"epoch"' in l and '"s
 steps = sum(1 for l in open(f"{stem}.jsonl") if '"step"' in l)
 secs = sum(e["seconds"] for e in epochs)
 acc = {t: m.get("accuracy") for t, m in ev["tasks"].items()}
-print(json.dumps({"name": name, "seed": seed, "acc": acc,
-                  "ms_per_step": 1000 * secs / max(steps, 1)}))
+row = {"name": name, "seed": seed, "acc": acc,
+       "ms_per_step": 1000 * secs / max(steps, 1)}
+if epochs and "best_epoch" in epochs[-1]:
+    row["best_epoch"] = epochs[-1]["best_epoch"]
+print(json.dumps(row))
 PY
   done
 }
@@ -116,9 +137,10 @@ for g in $GRADIENTS_PARAM; do
   run "$g (param)" param --weighting equal --gradient "$g"
 done
 
-python3 - "$root/docs/strategies.md" "$EPOCHS" "$LIMIT_TRAIN" "$LIMIT_TEST" "$SEEDS" <<'PY'
+python3 - "$root/docs/strategies.md" "$EPOCHS" "$LIMIT_TRAIN" "$LIMIT_TEST" "$SEEDS" "$VALIDATION" <<'PY'
 import json, os, sys, subprocess
-doc, epochs, limit_train, limit_test, seeds = sys.argv[1:]
+doc, epochs, limit_train, limit_test, seeds, validation = sys.argv[1:]
+val = validation != "0"
 # One row per strategy: the mean over its seeds (in order of appearance).
 runs = [json.loads(l) for l in open("results.jsonl")]
 rows, by = [], {}
@@ -131,17 +153,20 @@ for row in rows:
     n = len(row["runs"])
     row["acc"] = {t: sum(r["acc"][t] for r in row["runs"]) / n for t in row["runs"][0]["acc"]}
     row["ms_per_step"] = sum(r["ms_per_step"] for r in row["runs"]) / n
+    row["best"] = ", ".join(str(r.get("best_epoch", "?")) for r in row["runs"])
 single = {"left": by["single_left"]["acc"]["left"], "right": by["single_right"]["acc"]["right"]}
-lines = ["| strategy | left acc | right acc | Δm (%) | ms/step |", "|---|---|---|---|---|"]
+lines = ["| strategy | left acc | right acc | Δm (%) | ms/step |" + (" best epoch |" if val else ""),
+         "|---|---|---|---|---|" + ("---|" if val else "")]
+extra = lambda r: f' {r["best"]} |' if val else ""
 for r in rows:
     if r["name"].startswith("single_"):
         t = r["name"][len("single_"):]
         left = f'{r["acc"][t]:.4f}' if t == "left" else "—"
         right = f'{r["acc"][t]:.4f}' if t == "right" else "—"
-        lines.append(f'| single-task {t} | {left} | {right} | 0 (reference) | {r["ms_per_step"]:.1f} |')
+        lines.append(f'| single-task {t} | {left} | {right} | 0 (reference) | {r["ms_per_step"]:.1f} |' + extra(r))
         continue
     dm = 100 * sum((r["acc"][t] - single[t]) / single[t] for t in single) / len(single)
-    lines.append(f'| {r["name"]} | {r["acc"]["left"]:.4f} | {r["acc"]["right"]:.4f} | {dm:+.2f} | {r["ms_per_step"]:.1f} |')
+    lines.append(f'| {r["name"]} | {r["acc"]["left"]:.4f} | {r["acc"]["right"]:.4f} | {dm:+.2f} | {r["ms_per_step"]:.1f} |' + extra(r))
 cpu = subprocess.run("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2", shell=True,
                      capture_output=True, text=True).stdout.strip()
 cores = subprocess.run('nproc', capture_output=True, text=True).stdout.strip()
@@ -149,7 +174,10 @@ threads = os.environ.get("HL_NUM_THREADS") or cores
 budget = (f"Budget: {epochs} epochs, {'all' if limit_train == '0' else limit_train} training pairs, "
           f"{'all' if limit_test == '0' else limit_test} test pairs, "
           f"{'seed ' + seeds if len(seeds.split()) == 1 else 'seeds ' + ', '.join(seeds.split()) + ' (each row: the mean over them)'}; "
-          f"{threads} thread(s) per run on {cores} cores ({cpu}).")
+          f"{threads} thread(s) per run on {cores} cores ({cpu})."
+          + (f" {validation} of the training pairs held out for validation; every run is evaluated "
+             f"at its epoch of lowest validation loss (`train --keep-best`; the best epoch per seed "
+             f"in the last column)." if val else ""))
 table = budget + "\n\n" + "\n".join(lines) + "\n"
 open("table.md", "w").write(table)
 text = open(doc).read()
