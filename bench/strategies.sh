@@ -11,9 +11,10 @@
 # N training pairs, default 0 = all 60k), LIMIT_TEST (default 0 = all 10k),
 # SEED (default 1); SEEDS="1 2 3" trains every row once per seed and tables
 # the means (LibMTL's practice: one seed cannot order strategies whose
-# differences are the size of float-order noise). WEIGHTINGS, GRADIENTS_REP and GRADIENTS_PARAM (space
-# separated) pick a subset of the strategies (default: all of them; the
-# single-task baselines and the spec as written always run).
+# differences are the size of float-order noise). WEIGHTINGS, GRADIENTS_REP
+# and GRADIENTS_PARAM (space separated) pick a subset of the strategies
+# (default: all of them; the single-task baselines and the spec as written
+# always run).
 # VALIDATION=0.1 holds that share of the training pairs out (data.validation)
 # and trains every row with `--keep-best`: each row is evaluated at its
 # epoch of lowest validation loss (early stopping without stopping), so a

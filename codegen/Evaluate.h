@@ -34,7 +34,9 @@ std::string evaluate(const kg::Function &fn,
                      const std::string &isa = "");
 
 /// Runs `fn` `calls` times on the same arguments (compiling it first, once,
-/// like evaluate) and records each call's wall time in milliseconds; the
+/// like evaluate; with calls > 1 one more untimed call first, which pays the
+/// fresh outputs' page faults) and records each call's wall time in
+/// milliseconds; the
 /// outputs are those of the last call. `schedule`: as
 /// CodegenOptions::schedule ("" = the hand-written schedules); `isa` as for
 /// evaluate.

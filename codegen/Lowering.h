@@ -174,6 +174,9 @@ inline int hdim(const std::vector<int64_t> &shape, int i) {
   return static_cast<int>(shape[shape.size() - 1 - i]);
 }
 
+/// The widest of 16, 8 and 4 lanes that divides `extent` (no tail), or 1.
+int dividingLanes(int extent);
+
 /// compute_root, vectorize dim 0, parallel over the outermost dim (CPU) or
 /// gpu_tile (GPU), for a Func with only a pure definition.
 void scheduleElementwise(Halide::Func f, const std::vector<Halide::Var> &v,

@@ -38,6 +38,13 @@ static int vectorWidth(int extent) {
   return 1;
 }
 
+int dividingLanes(int extent) {
+  for (int w : {16, 8, 4})
+    if (extent % w == 0)
+      return w;
+  return 1;
+}
+
 /// Rows of a register tile with `nv` vector columns: ~20 accumulators (4x5,
 /// 3x6, 2x8, 1x12), or up to ~24 (28 zmm: the nv filter vectors and a
 /// broadcast must stay in registers too) when that divides the row extent.

@@ -6,7 +6,6 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Bench.h"
-#include "runtime/Checkpoint.h"
 #include "runtime/CompiledModel.h"
 #include "runtime/Error.h"
 #include "runtime/Evaluator.h"
@@ -111,11 +110,6 @@ int cmdTrain(Model &model, const Flags &flags) {
   train(model, data.train, options);
   if (!flags.quiet)
     fmt::print("checkpoint: {}\n", options.checkpoint);
-  if (!flags.quiet && options.keepBest) {
-    CheckpointState last = readCheckpoint(options.checkpoint);
-    fmt::print("best: epoch {} (validation loss {:.4f}): {}.best\n",
-               last.bestEpoch, last.bestValidationLoss, options.checkpoint);
-  }
   return 0;
 }
 

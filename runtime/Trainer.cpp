@@ -283,6 +283,9 @@ std::vector<EpochSummary> train(Model &model, const Split &data,
   if (!options.quiet && options.resume && firstEpoch >= options.epochs)
     fmt::print(out, "nothing to do: the checkpoint already has {} epochs\n",
                firstEpoch);
+  if (!options.quiet && options.keepBest && bestEpoch > 0)
+    fmt::print(out, "best: epoch {} (validation loss {:.4f}): {}\n", bestEpoch,
+               bestLoss, bestPath);
   return summaries;
 }
 

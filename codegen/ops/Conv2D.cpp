@@ -119,11 +119,8 @@ Func directConv(OpContext &ctx, Src src, bool stage, Func filt,
     } else {
       // Zero padding staged per image, inside the parallel batch loop.
       pad.compute_at(out, n);
-      for (int w : {16, 8, 4})
-        if (Ci % w == 0) {
-          pad.vectorize(c, w);
-          break;
-        }
+      if (int w = dividingLanes(Ci); w > 1)
+        pad.vectorize(c, w);
     }
   }
   return out;
@@ -228,6 +225,8 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
   // The whole-filter tile below may spill a few of AVX2's 16 registers:
   // still far better than the scalar tile a single channel would get.
   const int budget = isa().vregs >= 32 ? 24 : 18;
+  bool alongCo = true;
+  const int smallVecs = ctx.gpu ? 0 : smallFilterTile(g, L, budget, alongCo);
   if (!ctx.gpu && g.Co % (coVecs * L) == 0 && g.Ci % ciTile == 0) {
     // Blocked by image: the whole partial filter (Co x Ci x KW x KH, at
     // most a few hundred KB) stays in cache while one image's dy and input
@@ -246,8 +245,7 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
         .vectorize(cov)
         .unroll(coi)
         .unroll(cii);
-  } else if (bool alongCo;
-             !ctx.gpu && smallFilterTile(g, L, budget, alongCo) > 0) {
+  } else if (smallVecs > 0) {
     // A small filter (first layer: Ci = 1; last: Co = 1): the whole filter
     // is the register tile (vectors along whichever channel dim is a
     // multiple of the lanes, kx and ky unrolled), so dy and x are read once
@@ -255,13 +253,12 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
     // With AVX2's 16 registers the first layer's 4 x 9 vectors do not fit:
     // its tile is 2 co vectors x 9 taps, and dy and x are read twice
     // (the generic tile re-read them per tap).
-    const int vecs = smallFilterTile(g, L, budget, alongCo);
     Var vec = alongCo ? co : ci, other = alongCo ? ci : co;
     Var vt("vt"), vin("vin"), vo("vo"), vi("vi");
     part.compute_root().parallel(q);
     acc.compute_at(part, q).vectorize(vec, L).unroll(vec).unroll(other);
     acc.update()
-        .split(vec, vt, vin, vecs * L)
+        .split(vec, vt, vin, smallVecs * L)
         .split(vin, vo, vi, L)
         .reorder(vi, vo, other, kx, ky, r.x, r.y, r.z, vt, q)
         .vectorize(vi)
@@ -287,11 +284,8 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
       gpuStage(pad, {c, u, v, n}, {g.Ci, g.W + 2 * g.pw, g.H + 2 * g.ph, g.N});
     } else {
       pad.parallel(n);
-      for (int w : {16, 8, 4})
-        if (g.Ci % w == 0) {
-          pad.vectorize(c, w);
-          break;
-        }
+      if (int w = dividingLanes(g.Ci); w > 1)
+        pad.vectorize(c, w);
     }
   }
   return out;

@@ -63,11 +63,8 @@ void stagePerImage(OpContext &ctx, Func pad, Func out, Var n,
     return;
   }
   pad.compute_at(out, n);
-  for (int w : {16, 8, 4})
-    if (channels % w == 0) {
-      pad.vectorize(pv[0], w);
-      break;
-    }
+  if (int w = dividingLanes(channels); w > 1)
+    pad.vectorize(pv[0], w);
 }
 
 } // namespace

@@ -114,11 +114,8 @@ Func lowerMaxPoolGrad(OpContext &ctx) {
     // while the image's x is in cache for the epilogue (relu_grad reads it
     // again), and the argmax map never goes to memory.
     arg.compute_at(out, n);
-    for (int w : {16, 8, 4})
-      if (g.C % w == 0) {
-        arg.vectorize(c, w);
-        break;
-      }
+    if (int w = dividingLanes(g.C); w > 1)
+      arg.vectorize(c, w);
   }
   return out;
 }

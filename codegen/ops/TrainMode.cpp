@@ -135,12 +135,7 @@ Func channelSum(OpContext &ctx, const std::vector<int64_t> &s,
   // Vectors that divide C: Halide 14 miscomputed the guarded tail lanes of
   // these reductions when the term reads another per-channel Func (the
   // variance around the mean gave 0 for the last channel of C = 5).
-  int w = 1;
-  for (int lanes : {16, 8, 4})
-    if (C % lanes == 0) {
-      w = lanes;
-      break;
-    }
+  const int w = dividingLanes(C);
   if (w > 1) {
     part.vectorize(c, w);
     part.update().vectorize(c, w);
