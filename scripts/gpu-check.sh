@@ -4,6 +4,12 @@
 #
 #   bash scripts/gpu-check.sh [--build DIR] [--out DIR] [--budget SECONDS]
 #                             [--no-examples] [--no-kernels]
+#                             [--bundle FILE]
+#
+# --bundle FILE: use the tools, example binaries, libraries and data packed
+# here by scripts/gpu-bundle.sh instead of building (for GPU machines without
+# the Debian toolchain, e.g. the `device` tool's: carry .gpu/bundle.tar.xz);
+# phase 2 unpacks it and phase 4 runs the test binaries directly.
 #
 # Phases, most important first, each under a time limit so that the report is
 # always written (default budget 540 s, sized for an H100 machine with 16
@@ -32,6 +38,7 @@ out=$root/out/gpu-check
 budget=540
 examples=1
 kernels=1
+bundle=
 while [ $# -gt 0 ]; do
   case $1 in
     --build) build=$2; shift 2 ;;
@@ -39,7 +46,8 @@ while [ $# -gt 0 ]; do
     --budget) budget=$2; shift 2 ;;
     --no-examples) examples=0; shift ;;
     --no-kernels) kernels=0; shift ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --bundle) bundle=$2; shift 2 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "gpu-check.sh: error: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -75,26 +83,42 @@ else
   say "- nvidia-smi: not found"
 fi
 
-# 2. Build.
+# 2. Build (or unpack the prebuilt bundle).
 say
 say "## Build"
 say
-log "configure + build in $build ($jobs jobs)"
-start=$(date +%s)
-if [ ! -f "$build/build.ninja" ]; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    > "$out/configure.log" 2>&1 || fail "cmake (configure.log)"
-fi
-if timeout $(( $(left) > 60 ? $(left) - 60 : 60 )) \
-    ninja -C "$build" -j"$jobs" mtlc mtlrt gpu_tests ptx_tests mtl-gpu-probe \
-    mtl-bench-kernels > "$out/build.log" 2>&1; then
-  say "- built in $(( $(date +%s) - start )) s (mtlc, runtime, gpu_tests, ptx_tests, mtl-bench-kernels)"
+if [ -n "$bundle" ]; then
+  log "unpacking $bundle"
+  start=$(date +%s)
+  b=$out/bundle
+  rm -rf "$b" && mkdir -p "$b"
+  if ! tar -C "$b" -xJf "$bundle" > "$out/bundle.log" 2>&1; then
+    fail "unpacking $bundle (bundle.log)"; cat "$report"; exit 1
+  fi
+  export LD_LIBRARY_PATH=$b/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export MTL_SOURCE_DIR=$root MTL_DATA_DIR=$b/data MTL_PREBUILT_MODELS=$b/models
+  bin=$b/bin
+  probe=$bin/mtl-gpu-probe
+  say "- prebuilt bundle $(basename "$bundle") ($(( $(stat -c %s "$bundle") / 1048576 )) MiB) unpacked in $(( $(date +%s) - start )) s; models built with --target=cuda on the packing machine"
 else
-  fail "build (build.log, last lines below)"
-  say '```'; tail -20 "$out/build.log" >> "$report"; say '```'
-  cat "$report"; exit 1
+  log "configure + build in $build ($jobs jobs)"
+  start=$(date +%s)
+  if [ ! -f "$build/build.ninja" ]; then
+    cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      > "$out/configure.log" 2>&1 || fail "cmake (configure.log)"
+  fi
+  if timeout $(( $(left) > 60 ? $(left) - 60 : 60 )) \
+      ninja -C "$build" -j"$jobs" mtlc mtlrt gpu_tests ptx_tests mtl-gpu-probe \
+      mtl-bench-kernels > "$out/build.log" 2>&1; then
+    say "- built in $(( $(date +%s) - start )) s (mtlc, runtime, gpu_tests, ptx_tests, mtl-bench-kernels)"
+  else
+    fail "build (build.log, last lines below)"
+    say '```'; tail -20 "$out/build.log" >> "$report"; say '```'
+    cat "$report"; exit 1
+  fi
+  bin=$build/bin
+  probe=$build/test/gpu/mtl-gpu-probe
 fi
-probe=$build/test/gpu/mtl-gpu-probe
 gpu=1
 "$probe" > "$out/probe.txt" 2>&1 || gpu=0
 say "- driver probe: $(tr '\n' ';' < "$out/probe.txt" | sed 's/;$//')"
@@ -107,11 +131,20 @@ say
 if [ "$gpu" = 1 ] && [ "$(left)" -gt 120 ]; then
   ref=$out/reference
   mkdir -p "$ref"
-  log "mtlc build --target=cuda examples/fashion_detect.toml"
   start=$(date +%s)
-  if timeout $(( $(left) - 60 )) "$build/bin/mtlc" build "$root/examples/fashion_detect.toml" \
-      --target=cuda -v -o "$ref/fashion_detect" > "$ref/build.log" 2>&1; then
+  if [ -n "$bundle" ]; then
+    cp "$b/models/fashion_detect" "$b/models/fashion_detect.build.log" "$ref/" &&
+      mv "$ref/fashion_detect.build.log" "$ref/build.log"
+    built=$?
+    secs="(prebuilt: $(awk '/Halide AOT compile/ {print $(NF-1)}' "$ref/build.log") s of Halide compile on the packing machine)"
+  else
+    log "mtlc build --target=cuda examples/fashion_detect.toml"
+    timeout $(( $(left) - 60 )) "$bin/mtlc" build "$root/examples/fashion_detect.toml" \
+      --target=cuda -v -o "$ref/fashion_detect" > "$ref/build.log" 2>&1
+    built=$?
     secs=$(( $(date +%s) - start ))
+  fi
+  if [ "$built" = 0 ]; then
     gflop=$(awk '/mtlc: train_step/ { for (i = 1; i <= NF; ++i) if ($i == "GFLOP") print $(i-1) }' "$ref/build.log")
     say "- \`mtlc build --target=cuda\`: $secs s; train step $(awk '/mtlc: train_step/ {print $3}' "$ref/build.log") kernels, $gflop GFLOP"
     log "./fashion_detect bench on the GPU"
@@ -141,11 +174,49 @@ filter=()
 [ "$examples" = 1 ] || filter=(-E gpu_example_)
 limit=$(( $(left) - 90 ))
 if [ "$limit" -gt 60 ]; then
-  log "ctest -L 'gpu|cuda' -j$(( jobs / 2 > 1 ? jobs / 2 : 1 )) (limit ${limit} s)"
-  (cd "$build" && timeout "$limit" ctest -L 'gpu|cuda' ${filter[@]+"${filter[@]}"} \
-      -j$(( jobs / 2 > 1 ? jobs / 2 : 1 )) --output-on-failure --timeout "$limit") \
-      > "$out/ctest.log" 2>&1
-  rc=$?
+  if [ -n "$bundle" ]; then
+    # No ctest tree here: every gtest case and example run is its own
+    # process, all at once (each JIT compile is single-threaded).
+    log "bundle: gpu_tests, ptx_tests and the example runs in parallel (limit ${limit} s)"
+    tl=$out/tests
+    rm -rf "$tl" && mkdir -p "$tl"
+    pids=()
+    for t in gpu_tests ptx_tests; do
+      for c in $("$bin/$t" --gtest_list_tests | awk '/^[^ ]/ { s = $1 } /^  / { print s $1 }'); do
+        timeout "$limit" "$bin/$t" --gtest_filter="$c" > "$tl/$t.${c//\//_}.log" 2>&1 &
+        pids+=($!)
+      done
+    done
+    if [ "$examples" = 1 ]; then
+      for e in fashion_detect multi_fashion sequential_lstm vae; do
+        timeout "$limit" bash "$root/test/gpu/train_gpu.sh" "$bin/mtlc" "$probe" \
+          "$root/examples" "$e" "$tl/example_$e" > "$tl/gpu_example_$e.log" 2>&1 &
+        pids+=($!)
+      done
+    fi
+    rc=0
+    for p in "${pids[@]}"; do wait "$p" || rc=1; done
+    summary=$(for f in "$tl"/*.log; do
+      n=$(basename "$f" .log)
+      if grep -q '^\[  SKIPPED \]' "$f"; then r=Skipped
+      elif grep -q '^\[  PASSED  \] 1 test' "$f" ||
+          { [[ $n == gpu_example_* ]] && grep -q '^GPU: ' "$f"; }; then r=Passed
+      else r=***Failed; fi
+      echo "Test #: $n ... $r"
+    done)
+    n_all=$(grep -c '^Test #' <<< "$summary")
+    n_fail=$(grep -c 'Failed$' <<< "$summary")
+    { echo "$summary"
+      echo "$(( n_all - n_fail )) of $n_all tests passed (one process each; logs in tests/)"
+      cat "$tl"/*.log; } > "$out/ctest.log"
+    [ "$n_fail" = 0 ] || rc=1
+  else
+    log "ctest -L 'gpu|cuda' -j$(( jobs / 2 > 1 ? jobs / 2 : 1 )) (limit ${limit} s)"
+    (cd "$build" && timeout "$limit" ctest -L 'gpu|cuda' ${filter[@]+"${filter[@]}"} \
+        -j$(( jobs / 2 > 1 ? jobs / 2 : 1 )) --output-on-failure --timeout "$limit") \
+        > "$out/ctest.log" 2>&1
+    rc=$?
+  fi
   say '```'
   grep -E "tests passed|Test +#|^The following|Failed|Not Run|Skipped" "$out/ctest.log" \
     | sed -E 's/ +/ /g' | tail -40 >> "$report"
@@ -163,7 +234,7 @@ say "## Largest kernels on the GPU (mtl-bench-kernels --target=cuda --heavy-only
 say
 if [ "$kernels" = 1 ] && [ "$gpu" = 1 ] && [ "$(left)" -gt 45 ]; then
   log "mtl-bench-kernels --target=cuda"
-  if timeout $(( $(left) - 15 )) "$build/bin/mtl-bench-kernels" \
+  if timeout $(( $(left) - 15 )) "$bin/mtl-bench-kernels" \
       "$root/examples/fashion_detect.toml" --target cuda --heavy-only --top 15 \
       --min-ms 50 > "$out/kernels.txt" 2> "$out/kernels.err"; then
     say '```'; cat "$out/kernels.txt" >> "$report"; say '```'

@@ -23,6 +23,11 @@ bool dryRun() {
   return env && std::string(env) == "1";
 }
 
+std::string sourceDir() {
+  const char *env = std::getenv("MTL_SOURCE_DIR");
+  return env && *env ? std::string(env) : std::string(MTLC_TEST_SOURCE_DIR);
+}
+
 bool cudaAvailable(std::string &why) {
   if (dryRun()) {
     why = "dry run: MTL_GPU_TEST_DRY_RUN=1, the \"GPU\" is the CPU target";

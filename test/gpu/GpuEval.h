@@ -21,6 +21,11 @@ namespace mtl::gputest {
 /// machine without a GPU.
 bool dryRun();
 
+/// The source tree whose examples/ the tests build: $MTL_SOURCE_DIR, else
+/// the tree this test was configured from. The override lets a prebuilt
+/// bundle (scripts/gpu-bundle.sh) run on a machine without the build tree.
+std::string sourceDir();
+
 /// Whether a CUDA device can run kernels here: libcuda.so.1 loads, cuInit
 /// succeeds and at least one device exists. `why` says what (the device's
 /// name, or why not).

@@ -48,7 +48,7 @@ namespace {
   } while (0)
 
 std::string examplePath(const std::string &name) {
-  return std::string(MTLC_TEST_SOURCE_DIR) + "/examples/" + name + ".toml";
+  return gputest::sourceDir() + "/examples/" + name + ".toml";
 }
 
 struct Built {

@@ -44,7 +44,7 @@ namespace {
 kg::Function trainStep(const std::string &name, int64_t batch) {
   DiagnosticEngine diags;
   std::optional<spec::Spec> spec = parseSpecFile(
-      std::string(MTLC_TEST_SOURCE_DIR) + "/examples/" + name + ".toml", diags);
+      gputest::sourceDir() + "/examples/" + name + ".toml", diags);
   EXPECT_TRUE(spec);
   if (!spec)
     return {};

@@ -3,7 +3,8 @@
 # --target=cuda, the binary trains one epoch on 512 samples (4 steps at
 # batch 128), evaluates 300 test samples and benches 5 steps; every loss and
 # metric must be finite. Exit 77 (skipped) without a GPU or without the
-# Fashion-MNIST files.
+# Fashion-MNIST files. With MTL_PREBUILT_MODELS set (scripts/gpu-check.sh
+# --bundle), the binary built there is used instead of building it.
 # Usage: train_gpu.sh MTLC GPU_PROBE EXAMPLES_DIR NAME WORKDIR
 set -euo pipefail
 mtlc=$1
@@ -23,13 +24,17 @@ fi
 rm -rf "$work" && mkdir -p "$work"
 cd "$work"
 
-"$mtlc" build "$examples/$name.toml" --target=cuda -o "$name"
+if [ -n "${MTL_PREBUILT_MODELS:-}" ]; then
+  cp "$MTL_PREBUILT_MODELS/$name" .
+else
+  "$mtlc" build "$examples/$name.toml" --target=cuda -o "$name"
+fi
 ./"$name" train --quiet --epochs 1 --limit-train 512 --data-dir "$data" \
   --log train.jsonl
 ./"$name" eval --json --limit-test 300 --data-dir "$data" > eval.json
 ./"$name" bench --steps 5 --warmup 2 | tee bench.txt
 
-python3 - train.jsonl eval.json <<'PY'
+env -u LD_LIBRARY_PATH python3 - train.jsonl eval.json <<'PY'
 import json, math, sys
 log_path, eval_path = sys.argv[1:]
 steps = [json.loads(l) for l in open(log_path) if '"step"' in l]
