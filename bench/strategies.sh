@@ -19,7 +19,13 @@
 # and trains every row with `--keep-best`: each row is evaluated at its
 # epoch of lowest validation loss (early stopping without stopping), so a
 # long budget compares every model at its best instead of the single-task
-# models overfitted. KEEP=1 keeps
+# models overfitted. LABEL_FRACTION=0.1 gives each task's label to only
+# that seeded share of the training pairs (tasks.*.label_fraction, drawn
+# independently per task; the single-task baselines keep the same share of
+# their task): the partial-label setting, where a shared trunk learns from
+# every task's labels and a single-task one only from its own. Such a run
+# writes its table between the PARTIAL-LABEL-TABLE markers of
+# docs/strategies.md and into out/bench/strategies-labels/. KEEP=1 keeps
 # the rows of an earlier run in out/bench/strategies (its binaries too) and
 # trains only the strategies it lacks, then rewrites the table with all of
 # them: a budget too long for one sitting can be run in parts (a run whose
@@ -47,7 +53,13 @@ GRADIENTS_REP=${GRADIENTS_REP-pcgrad mgda_ub cagrad imtl_g}
 GRADIENTS_PARAM=${GRADIENTS_PARAM-pcgrad mgda_ub cagrad imtl_g}
 KEEP=${KEEP:-0}
 VALIDATION=${VALIDATION:-0}
+LABEL_FRACTION=${LABEL_FRACTION:-1}
 out="$root/out/bench/strategies"
+marker=STRATEGY-TABLE
+if [ "$LABEL_FRACTION" != 1 ]; then
+  out="$root/out/bench/strategies-labels"
+  marker=PARTIAL-LABEL-TABLE
+fi
 [ "$KEEP" = 1 ] || rm -rf "$out"
 mkdir -p "$out"
 cd "$out"
@@ -62,6 +74,13 @@ if [ "$VALIDATION" != 0 ]; then
   best=(--keep-best)
 fi
 
+if [ "$LABEL_FRACTION" != 1 ]; then
+  # label_fraction in every [tasks.NAME] table.
+  sed "/^\[tasks\.[a-z_]*\]/a label_fraction = $LABEL_FRACTION" "$spec" > labels.toml
+  [ "$(grep -c "^label_fraction = $LABEL_FRACTION" labels.toml)" = 2 ] ||
+    { echo "strategies.sh: expected two [tasks.NAME] tables in $spec" >&2; exit 1; }
+  spec="$out/labels.toml"
+fi
 with_strategy() { # $1: [strategy] body -> spec file on stdout
   cat "$spec"
   printf '\n[strategy]\n%b\n' "$1"
@@ -138,9 +157,9 @@ for g in $GRADIENTS_PARAM; do
   run "$g (param)" param --weighting equal --gradient "$g"
 done
 
-python3 - "$root/docs/strategies.md" "$EPOCHS" "$LIMIT_TRAIN" "$LIMIT_TEST" "$SEEDS" "$VALIDATION" <<'PY'
+python3 - "$root/docs/strategies.md" "$EPOCHS" "$LIMIT_TRAIN" "$LIMIT_TEST" "$SEEDS" "$VALIDATION" "$LABEL_FRACTION" "$marker" <<'PY'
 import json, os, sys, subprocess
-doc, epochs, limit_train, limit_test, seeds, validation = sys.argv[1:]
+doc, epochs, limit_train, limit_test, seeds, validation, fraction, marker = sys.argv[1:]
 val = validation != "0"
 # One row per strategy: the mean over its seeds (in order of appearance).
 runs = [json.loads(l) for l in open("results.jsonl")]
@@ -178,11 +197,14 @@ budget = (f"Budget: {epochs} epochs, {'all' if limit_train == '0' else limit_tra
           f"{threads} thread(s) per run on {cores} cores ({cpu})."
           + (f" {validation} of the training pairs held out for validation; every run is evaluated "
              f"at its epoch of lowest validation loss (`train --keep-best`; the best epoch per seed "
-             f"in the last column)." if val else ""))
+             f"in the last column)." if val else "")
+          + (f" Partial labels: each task's label kept on a seeded {fraction} share of the "
+             f"training pairs, drawn independently per task (`label_fraction`); the test set "
+             f"keeps every label." if fraction != "1" else ""))
 table = budget + "\n\n" + "\n".join(lines) + "\n"
 open("table.md", "w").write(table)
 text = open(doc).read()
-begin, end = "<!-- STRATEGY-TABLE BEGIN -->", "<!-- STRATEGY-TABLE END -->"
+begin, end = f"<!-- {marker} BEGIN -->", f"<!-- {marker} END -->"
 i, j = text.index(begin) + len(begin), text.index(end)
 open(doc, "w").write(text[:i] + "\n" + table + text[j:])
 print(table)
