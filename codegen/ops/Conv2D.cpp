@@ -227,7 +227,9 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
   const int budget = isa().vregs >= 32 ? 24 : 18;
   bool alongCo = true;
   const int smallVecs = ctx.gpu ? 0 : smallFilterTile(g, L, budget, alongCo);
-  if (!ctx.gpu && g.Co % (coVecs * L) == 0 && g.Ci % ciTile == 0) {
+  const bool imageBlocked =
+      !ctx.gpu && g.Co % (coVecs * L) == 0 && g.Ci % ciTile == 0;
+  if (imageBlocked) {
     // Blocked by image: the whole partial filter (Co x Ci x KW x KH, at
     // most a few hundred KB) stays in cache while one image's dy and input
     // (L2-sized) are swept once per (ci tile, kx, ky) with a register tile
@@ -278,7 +280,14 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
     sum += part(co, ci, kx, ky, k);
   out(co, ci, kx, ky) = sum;
   scheduleElementwise(out, {co, ci, kx, ky}, ctx.shape, ctx.gpu);
-  if (padded) {
+  if (padded && imageBlocked) {
+    // One padded image at a time, inside the chunk's image loop (L2-sized),
+    // instead of a padded copy of the whole batch written and re-read
+    // (conv2's grad-filter 8.2-10.9 -> 7.7-10.3 ms on 2 threads, interleaved).
+    pad.compute_at(acc, r.z);
+    if (int w = dividingLanes(g.Ci); w > 1)
+      pad.vectorize(c, w);
+  } else if (padded) {
     pad.compute_root();
     if (ctx.gpu) {
       gpuStage(pad, {c, u, v, n}, {g.Ci, g.W + 2 * g.pw, g.H + 2 * g.ph, g.N});
