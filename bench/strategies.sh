@@ -66,8 +66,8 @@ cd "$out"
 spec="$root/examples/multi_fashion.toml"
 best=()
 if [ "$VALIDATION" != 0 ]; then
-  # The spec with `validation` in its [data] table.
-  sed "/^\[data\]/a validation = $VALIDATION" "$spec" > spec.toml
+  # The spec with `validation` in its [data] table (replacing one there).
+  sed -e '/^validation *=/d' -e "/^\[data\]/a validation = $VALIDATION" "$spec" > spec.toml
   grep -q "^validation = $VALIDATION" spec.toml ||
     { echo "strategies.sh: no [data] table in $spec" >&2; exit 1; }
   spec="$out/spec.toml"
