@@ -34,7 +34,9 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
 
   // Units of nodes that must share a pipeline: a fused epilogue and its
   // producer (codegen computes it in the producer's loops); the ops of one
-  // loss-fusion group (they share stages). Union-find over nodes.
+  // loss-fusion group (they share stages); a batch norm's dgamma and the
+  // dbeta over the same dy (one pass computes both sums: ops/TrainMode.cpp).
+  // Union-find over nodes.
   std::vector<int> parent(n);
   for (int k = 0; k < n; ++k)
     parent[k] = k;
@@ -43,8 +45,16 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
   };
   auto unite = [&](int a, int b) { parent[root(a)] = root(b); };
   std::map<int64_t, int> lossGroup; // id -> a member
+  std::map<int, int> gradGamma;     // dy -> its batch_norm_grad_gamma
+  for (int k = 0; k < n; ++k)
+    if (fn.nodes[k].op == "batch_norm_grad_gamma" &&
+        !fn.nodes[k].inputs.empty())
+      gradGamma[fn.nodes[k].inputs[0]] = k;
   for (int k = 0; k < n; ++k) {
     const kg::Node &node = fn.nodes[k];
+    if (node.op == "bias_grad" && node.inputs.size() == 1)
+      if (auto g = gradGamma.find(node.inputs[0]); g != gradGamma.end())
+        unite(g->second, k);
     if (node.ints.count("mtl.fused_epilogue") && !node.inputs.empty() &&
         defNode[node.inputs[0]] >= 0)
       unite(defNode[node.inputs[0]], k);

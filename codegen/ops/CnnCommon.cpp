@@ -24,6 +24,10 @@ std::vector<Expr> restOf(const std::vector<Var> &v) {
   return std::vector<Expr>(v.begin() + 1, v.end());
 }
 
+std::string sharedSumKey(int dy) {
+  return "channel_sums:" + std::to_string(dy);
+}
+
 void requireArity(const OpContext &ctx, size_t n, const char *what) {
   if (ctx.inputs.size() != n)
     throw LoweringError{std::string("expects ") + what};

@@ -55,6 +55,11 @@ Halide::Func reduceLeading(
 
 void requireArity(const OpContext &ctx, size_t n, const char *what);
 
+/// OpContext::shared key of the per-channel sums over value `dy` whose
+/// element 1 is sum(dy): set by batch_norm_grad_gamma (TrainMode.cpp),
+/// read by the bias_grad of the same dy (Elementwise.cpp).
+std::string sharedSumKey(int dy);
+
 } // namespace mtl::codegen
 
 #endif // MTL_CODEGEN_OPS_CNNOPS_H

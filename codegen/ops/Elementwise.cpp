@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Lowering.h"
+#include "codegen/ops/CnnOps.h"
 
 using namespace Halide;
 
@@ -104,6 +105,15 @@ Func lowerBiasGrad(OpContext &ctx) {
   Var c("c"), q("q");
   Func out(ctx.resultName);
   const int C = static_cast<int>(s.back());
+  if (ctx.shared) {
+    // A batch norm's dbeta: summed in its dgamma's pass over dy.
+    auto it = ctx.shared->find(sharedSumKey(ctx.node.inputs[0]));
+    if (it != ctx.shared->end()) {
+      out(c) = it->second(c)[1];
+      scheduleElementwise(out, {c}, ctx.shape, ctx.gpu);
+      return out;
+    }
+  }
   if (R == 1) {
     out(c) = dy(c);
     scheduleElementwise(out, {c}, ctx.shape, ctx.gpu);

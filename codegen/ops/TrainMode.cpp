@@ -91,12 +91,13 @@ void scheduleChannel(Func f, Var c, int C, bool gpu) {
     f.vectorize(c, w, TailStrategy::GuardWithIf);
 }
 
-/// sum(c) = sum over every leading dim of `term(c, leading...)` for a
-/// [N, ..., C] tensor: the batch split into chunks reduced in parallel (one
-/// chunk per sample on a GPU), then the chunks summed. Named ctx.name(nm).
-Func channelSum(OpContext &ctx, const std::vector<int64_t> &s,
-                const std::string &nm,
-                const std::function<Expr(const std::vector<Expr> &)> &term) {
+/// sums(c) = sum over every leading dim of `terms[k](c, leading...)` for a
+/// [N, ..., C] tensor, all terms in one pass (a Tuple when there are
+/// several): the batch split into chunks reduced in parallel (one chunk per
+/// sample on a GPU), then the chunks summed. Named ctx.name(nm).
+Func channelSums(
+    OpContext &ctx, const std::vector<int64_t> &s, const std::string &nm,
+    const std::vector<std::function<Expr(const std::vector<Expr> &)>> &terms) {
   const int R = static_cast<int>(s.size());
   const int C = static_cast<int>(s.back()), N = static_cast<int>(s[0]);
   const int U = ctx.gpu ? N : N % 4 == 0 ? 4 : N % 2 == 0 ? 2 : 1;
@@ -111,13 +112,34 @@ Func channelSum(OpContext &ctx, const std::vector<int64_t> &s,
   for (int k = 0; k + 1 < r.dimensions(); ++k)
     at.push_back(r[k]);
   at.push_back(q * chunk + r[r.dimensions() - 1]);
+  const size_t T = terms.size();
   Func part(ctx.name(nm + "_part"));
-  part(c, q) = 0.0f;
-  part(c, q) += term(at);
-  RDom rq(0, U, ctx.name(nm + "_rq"));
   Func sum(ctx.name(nm));
-  sum(c) = 0.0f;
-  sum(c) += part(c, rq);
+  RDom rq(0, U, ctx.name(nm + "_rq"));
+  // Pure definitions first: the updates read the Funcs they update.
+  const std::vector<Expr> zeros(T, Expr(0.0f));
+  if (T == 1) {
+    part(c, q) = zeros[0];
+    sum(c) = zeros[0];
+  } else {
+    part(c, q) = Tuple(zeros);
+    sum(c) = Tuple(zeros);
+  }
+  auto element = [&](FuncRef f, size_t k) {
+    return T == 1 ? Expr(f) : Expr(f[k]);
+  };
+  std::vector<Expr> partNext, sumNext;
+  for (size_t k = 0; k < T; ++k) {
+    partNext.push_back(element(part(c, q), k) + terms[k](at));
+    sumNext.push_back(element(sum(c), k) + element(part(c, rq), k));
+  }
+  if (T == 1) {
+    part(c, q) = partNext[0];
+    sum(c) = sumNext[0];
+  } else {
+    part(c, q) = Tuple(partNext);
+    sum(c) = Tuple(sumNext);
+  }
   part.compute_root();
   sum.compute_root();
   if (ctx.gpu) {
@@ -143,6 +165,12 @@ Func channelSum(OpContext &ctx, const std::vector<int64_t> &s,
     sum.update().vectorize(c, w);
   }
   return sum;
+}
+
+Func channelSum(OpContext &ctx, const std::vector<int64_t> &s,
+                const std::string &nm,
+                const std::function<Expr(const std::vector<Expr> &)> &term) {
+  return channelSums(ctx, s, nm, {term});
 }
 
 int64_t leadingCount(const std::vector<int64_t> &s) {
@@ -283,12 +311,28 @@ Func lowerBatchNormGradGamma(OpContext &ctx) {
   Func dy = ctx.inputs[0], x = ctx.inputs[1], stats = ctx.inputs[2];
   Func inv = invStd(ctx, stats, C, eps);
   // sum dy (x - mean), times inv once per channel.
-  Func sum = channelSum(ctx, s, "sum", [&](const std::vector<Expr> &at) {
+  auto dyXc = [&](const std::vector<Expr> &at) {
     return call(dy, at) * (call(x, at) - stats(at[0], 0));
-  });
+  };
   Var c("c");
   Func out(ctx.resultName);
-  out(c) = sum(c) * inv(c);
+  // The batch norm's dbeta = bias_grad(dy) reads the same dy: with the
+  // dgamma lowered first (autodiff's order) its sum is taken in this pass
+  // and shared (lowerBiasGrad), one pass over dy instead of two.
+  bool sibling = false;
+  for (const kg::Node &other : ctx.fn.nodes)
+    sibling |= other.op == "bias_grad" && other.inputs.size() == 1 &&
+               other.inputs[0] == ctx.node.inputs[0];
+  if (sibling && ctx.shared) {
+    Func sums = channelSums(
+        ctx, s, "sums",
+        {dyXc, [&](const std::vector<Expr> &at) { return call(dy, at); }});
+    (*ctx.shared)[sharedSumKey(ctx.node.inputs[0])] = sums;
+    out(c) = sums(c)[0] * inv(c);
+  } else {
+    Func sum = channelSum(ctx, s, "sum", dyXc);
+    out(c) = sum(c) * inv(c);
+  }
   scheduleChannel(out, c, C, ctx.gpu);
   return out;
 }

@@ -70,10 +70,12 @@ void batchNormTrainGrad(mtl::autodiff::GradContext &ctx,
   bool dx = ctx.needsGrad[0], dg = ctx.needsGrad[2], db = ctx.needsGrad[3];
   if (!dx && !dg && !db)
     return;
-  Value dbeta = b.create<mtl::BiasGradOp>(loc, bn.getBeta().getType(), dy);
+  // dgamma before dbeta: codegen then computes sum(dy) in dgamma's pass
+  // over dy (codegen/ops/TrainMode.cpp, lowerBatchNormGradGamma).
   Value dgamma = b.create<mtl::BatchNormGradGammaOp>(
       loc, bn.getGamma().getType(), dy, bn.getInput(), bn.getStats(),
       bn.getEpsAttr());
+  Value dbeta = b.create<mtl::BiasGradOp>(loc, bn.getBeta().getType(), dy);
   if (dx)
     grads[0] = b.create<mtl::BatchNormBackwardInputOp>(
         loc, bn.getInput().getType(), dy, bn.getInput(), bn.getStats(),

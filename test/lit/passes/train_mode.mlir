@@ -32,8 +32,8 @@ func.func @model() {
 // CHECK: %[[V:.*]] = mtl.batch_norm_update_stat %{{.*}}, %[[S]] {count = 36 : i64, momentum = 2.000000e-01 : f64, row = 1 : i64}
 // CHECK: mtl.state_update "bn.running_var"(%[[V]] : tensor<2xf32>)
 // CHECK: %[[DY:.*]] = mtl.mse_grad
-// CHECK: %[[DB:.*]] = mtl.bias_grad %[[DY]]
 // CHECK: %[[DG:.*]] = mtl.batch_norm_grad_gamma %[[DY]], %[[C]], %[[S]]
+// CHECK: %[[DB:.*]] = mtl.bias_grad %[[DY]]
 // CHECK: %[[DX:.*]] = mtl.batch_norm_backward_input %[[DY]], %[[C]], %[[S]], %{{.*}}, %[[DG]], %[[DB]]
 // CHECK: mtl.conv2d_backward_filter %{{.*}}, %[[DX]]
 // CHECK-DAG: mtl.param_grad "bn.gamma"(%[[DG]] : tensor<2xf32>)
