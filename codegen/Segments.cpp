@@ -25,6 +25,21 @@ extentsAndStrides(const std::vector<int64_t> &shape) {
 
 } // namespace
 
+bool hasClosedFormTotal(const kg::Function &fn, const kg::Node &node) {
+  if (node.ints.count("mtl.closed_total"))
+    return true;
+  if (node.op != "batch_norm_backward_input" || node.inputs.size() != 6)
+    return false;
+  auto producedBy = [&](int value, const char *op, int from) {
+    for (const kg::Node &n : fn.nodes)
+      if (n.result == value)
+        return n.op == op && n.inputs == std::vector<int>{from};
+    return false;
+  };
+  return producedBy(node.inputs[5], "bias_grad", node.inputs[0]) &&
+         producedBy(node.inputs[2], "batch_stats", node.inputs[1]);
+}
+
 SegmentedFunction segmentFunction(const kg::Function &fn) {
   const int n = static_cast<int>(fn.nodes.size());
   const int nv = static_cast<int>(fn.values.size());
@@ -35,8 +50,9 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
   // Units of nodes that must share a pipeline: a fused epilogue and its
   // producer (codegen computes it in the producer's loops); the ops of one
   // loss-fusion group (they share stages); a batch norm's dgamma and the
-  // dbeta over the same dy (one pass computes both sums: ops/TrainMode.cpp).
-  // Union-find over nodes.
+  // dbeta over the same dy (one pass computes both sums), and its input
+  // gradient and the bias_grad of it (summed in closed form): the totals
+  // of ops/TrainMode.cpp. Union-find over nodes.
   std::vector<int> parent(n);
   for (int k = 0; k < n; ++k)
     parent[k] = k;
@@ -45,16 +61,19 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
   };
   auto unite = [&](int a, int b) { parent[root(a)] = root(b); };
   std::map<int64_t, int> lossGroup; // id -> a member
-  std::map<int, int> gradGamma;     // dy -> its batch_norm_grad_gamma
-  for (int k = 0; k < n; ++k)
-    if (fn.nodes[k].op == "batch_norm_grad_gamma" &&
-        !fn.nodes[k].inputs.empty())
-      gradGamma[fn.nodes[k].inputs[0]] = k;
+  std::map<int, int> totals;        // value -> the node that knows its total
+  for (int k = 0; k < n; ++k) {
+    const kg::Node &node = fn.nodes[k];
+    if (node.op == "batch_norm_grad_gamma" && !node.inputs.empty())
+      totals[node.inputs[0]] = k;
+    if (hasClosedFormTotal(fn, node))
+      totals[node.result] = k;
+  }
   for (int k = 0; k < n; ++k) {
     const kg::Node &node = fn.nodes[k];
     if (node.op == "bias_grad" && node.inputs.size() == 1)
-      if (auto g = gradGamma.find(node.inputs[0]); g != gradGamma.end())
-        unite(g->second, k);
+      if (auto t = totals.find(node.inputs[0]); t != totals.end())
+        unite(t->second, k);
     if (node.ints.count("mtl.fused_epilogue") && !node.inputs.empty() &&
         defNode[node.inputs[0]] >= 0)
       unite(defNode[node.inputs[0]], k);
@@ -139,6 +158,8 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
     for (int k : segNodes[si]) {
       Segment &s = sf.segments[si];
       s.fn.nodes.push_back(fn.nodes[k]);
+      if (hasClosedFormTotal(fn, fn.nodes[k]))
+        s.fn.nodes.back().ints["mtl.closed_total"] = {1};
       s.flops += nodeFlops(fn, fn.nodes[k]);
       s.label +=
           (s.label.empty() ? "n" + std::to_string(fn.nodes[k].result) + " "

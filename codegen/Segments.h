@@ -23,6 +23,13 @@
 
 namespace mtl::codegen {
 
+/// Whether `node`, a batch_norm_backward_input of `fn`, has the sum of its
+/// result over the leading dims in closed form (its grad_beta the
+/// bias_grad of its dy, its stats the batch_stats of its x:
+/// codegen/ops/TrainMode.cpp). Segments mark such nodes
+/// "mtl.closed_total", since a segment no longer holds the producers.
+bool hasClosedFormTotal(const kg::Function &fn, const kg::Node &node);
+
 /// Where a value lives while the entry point runs.
 struct ValueHome {
   enum Kind { Arg, Output, Arena } kind = Arena;

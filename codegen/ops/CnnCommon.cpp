@@ -24,8 +24,8 @@ std::vector<Expr> restOf(const std::vector<Var> &v) {
   return std::vector<Expr>(v.begin() + 1, v.end());
 }
 
-std::string sharedSumKey(int dy) {
-  return "channel_sums:" + std::to_string(dy);
+std::string channelTotalKey(int v) {
+  return "channel_total:" + std::to_string(v);
 }
 
 void requireArity(const OpContext &ctx, size_t n, const char *what) {

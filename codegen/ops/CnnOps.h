@@ -55,10 +55,13 @@ Halide::Func reduceLeading(
 
 void requireArity(const OpContext &ctx, size_t n, const char *what);
 
-/// OpContext::shared key of the per-channel sums over value `dy` whose
-/// element 1 is sum(dy): set by batch_norm_grad_gamma (TrainMode.cpp),
-/// read by the bias_grad of the same dy (Elementwise.cpp).
-std::string sharedSumKey(int dy);
+/// OpContext::shared key of a Func t(c) = the sum of value `v` over every
+/// leading dim, known without another pass over v: set by the op that has
+/// it (TrainMode.cpp: batch_norm_grad_gamma for its dy, whose pass sums dy
+/// too; batch_norm_backward_input for its result, in closed form), read by
+/// the bias_grad of v (Elementwise.cpp). Both must share a segment
+/// (Segments.cpp).
+std::string channelTotalKey(int v);
 
 } // namespace mtl::codegen
 

@@ -106,10 +106,10 @@ Func lowerBiasGrad(OpContext &ctx) {
   Func out(ctx.resultName);
   const int C = static_cast<int>(s.back());
   if (ctx.shared) {
-    // A batch norm's dbeta: summed in its dgamma's pass over dy.
-    auto it = ctx.shared->find(sharedSumKey(ctx.node.inputs[0]));
+    // A total its producer or a sibling already has (channelTotalKey).
+    auto it = ctx.shared->find(channelTotalKey(ctx.node.inputs[0]));
     if (it != ctx.shared->end()) {
-      out(c) = it->second(c)[1];
+      out(c) = it->second(c);
       scheduleElementwise(out, {c}, ctx.shape, ctx.gpu);
       return out;
     }

@@ -16,6 +16,7 @@
 // forward and the backward pass, nothing stored, any schedule.
 //
 //===----------------------------------------------------------------------===//
+#include "codegen/Segments.h"
 #include "codegen/ops/CnnOps.h"
 
 #include <cmath>
@@ -327,7 +328,10 @@ Func lowerBatchNormGradGamma(OpContext &ctx) {
     Func sums = channelSums(
         ctx, s, "sums",
         {dyXc, [&](const std::vector<Expr> &at) { return call(dy, at); }});
-    (*ctx.shared)[sharedSumKey(ctx.node.inputs[0])] = sums;
+    Func total(ctx.name("dy_total"));
+    total(c) = sums(c)[1];
+    scheduleChannel(total, c, C, ctx.gpu);
+    (*ctx.shared)[channelTotalKey(ctx.node.inputs[0])] = total;
     out(c) = sums(c)[0] * inv(c);
   } else {
     Func sum = channelSum(ctx, s, "sum", dyXc);
@@ -367,6 +371,17 @@ Func lowerBatchNormBackwardInput(OpContext &ctx) {
   out(v) =
       p(v[0]) * call(dy, asExprs(v)) + q(v[0]) * call(x, asExprs(v)) + r(v[0]);
   scheduleElementwise(out, v, ctx.shape, ctx.gpu);
+  // The sum of dx over the leading dims (a conv bias before the batch norm
+  // asks for it) in closed form, where grad_beta is the sum of this dy and
+  // stats the batch statistics of this x: sum dx = p sum(dy) + q sum(x) +
+  // M r = p grad_beta + q M mean + M r (zero in exact arithmetic), not a
+  // pass over dx.
+  if (ctx.shared && hasClosedFormTotal(ctx.fn, ctx.node)) {
+    Func total(ctx.name("dx_total"));
+    total(c) = p(c) * dbeta(c) + q(c) * (M * stats(c, 0)) + M * r(c);
+    scheduleChannel(total, c, C, ctx.gpu);
+    (*ctx.shared)[channelTotalKey(ctx.node.result)] = total;
+  }
   return out;
 }
 
