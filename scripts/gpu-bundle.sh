@@ -43,11 +43,13 @@ ninja -C "$build" mtlc mtlrt gpu_tests ptx_tests mtl-gpu-probe \
 cp "$build"/bin/{mtlc,mtl-bench-kernels} "$build"/test/gpu/{gpu_tests,ptx_tests,mtl-gpu-probe} \
   "$stage/bin/"
 
-# The models: rebuilt only when mtlc or the spec is newer than the binary.
+# The models: rebuilt only when mtlc, the runtime or the spec is newer than
+# the binary.
 mkdir -p "$out/models"
 for e in $examples; do
   m=$out/models/$e
   if [ ! -x "$m" ] || [ "$build/bin/mtlc" -nt "$m" ] ||
+      [ "$build/runtime/libmtlrt.a" -nt "$m" ] ||
       [ "$root/examples/$e.toml" -nt "$m" ]; then
     echo "gpu-bundle: mtlc build examples/$e.toml --target=cuda" >&2
     (cd "$out/models" && "$build/bin/mtlc" build "$root/examples/$e.toml" \
@@ -108,8 +110,13 @@ for prefix, n in (("train", 1024), ("t10k", 512)):
             f.write(bytes(hdr) + raw[head:head + n * item])
 PY
 
+# The commit packed (the GPU machine's copy of the tree has a stale HEAD).
+{ git -C "$root" rev-parse --short HEAD
+  git -C "$root" diff --quiet HEAD -- . ':!.gpu' || echo "(with uncommitted changes)"
+} 2>/dev/null | tr '\n' ' ' > "$stage/COMMIT"
+
 echo "gpu-bundle: packing (xz -9)" >&2
-tar -C "$stage" -cf - bin models lib data | xz -9 -T2 > "$out/bundle.tar.xz"
+tar -C "$stage" -cf - COMMIT bin models lib data | xz -9 -T2 > "$out/bundle.tar.xz"
 rm -rf "$stage"
 size=$(stat -c %s "$out/bundle.tar.xz")
 echo "gpu-bundle: $out/bundle.tar.xz: $(( size / 1048576 )) MiB"

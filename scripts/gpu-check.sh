@@ -99,7 +99,7 @@ if [ -n "$bundle" ]; then
   export MTL_SOURCE_DIR=$root MTL_DATA_DIR=$b/data MTL_PREBUILT_MODELS=$b/models
   bin=$b/bin
   probe=$bin/mtl-gpu-probe
-  say "- prebuilt bundle $(basename "$bundle") ($(( $(stat -c %s "$bundle") / 1048576 )) MiB) unpacked in $(( $(date +%s) - start )) s; models built with --target=cuda on the packing machine"
+  say "- prebuilt bundle $(basename "$bundle") ($(( $(stat -c %s "$bundle") / 1048576 )) MiB, packed from commit $(cat "$b/COMMIT" 2>/dev/null || echo '?')) unpacked in $(( $(date +%s) - start )) s; models built with --target=cuda on the packing machine"
 else
   log "configure + build in $build ($jobs jobs)"
   start=$(date +%s)
