@@ -36,8 +36,7 @@ std::string evaluate(const kg::Function &fn,
 /// Runs `fn` `calls` times on the same arguments (compiling it first, once,
 /// like evaluate; with calls > 1 one more untimed call first, which pays the
 /// fresh outputs' page faults) and records each call's wall time in
-/// milliseconds; the
-/// outputs are those of the last call. `schedule`: as
+/// milliseconds; the outputs are those of the last call. `schedule`: as
 /// CodegenOptions::schedule ("" = the hand-written schedules); `isa` as for
 /// evaluate.
 std::string benchmark(const kg::Function &fn,

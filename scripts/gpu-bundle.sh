@@ -33,6 +33,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 data=${MTL_DATA_DIR:-/usr/share/datasets/fashion-mnist}
+for f in {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz; do
+  [ -f "$data/$f" ] || { echo "gpu-bundle.sh: error: $data/$f not found (scripts/install-deps.sh installs Fashion-MNIST; MTL_DATA_DIR names another folder)" >&2; exit 1; }
+done
 examples="fashion_detect multi_fashion sequential_lstm vae"
 stage=$out/stage
 rm -rf "$stage" && mkdir -p "$stage"/{bin,models,lib,data}

@@ -51,6 +51,10 @@ while [ $# -gt 0 ]; do
     *) echo "gpu-check.sh: error: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
+if [ -n "$bundle" ] && [ ! -f "$bundle" ]; then
+  echo "gpu-check.sh: error: --bundle $bundle: no such file (bash scripts/gpu-bundle.sh writes .gpu/bundle.tar.xz)" >&2
+  exit 2
+fi
 mkdir -p "$out"
 report=$out/report.md
 jobs=$(nproc)
@@ -168,7 +172,7 @@ fi
 
 # 4. Tests.
 say
-say "## Tests (ctest -L 'gpu|cuda')"
+say "## Tests ($([ -n "$bundle" ] && echo "the bundle's gpu_tests, ptx_tests and example runs" || echo "ctest -L 'gpu|cuda'"))"
 say
 filter=()
 [ "$examples" = 1 ] || filter=(-E gpu_example_)

@@ -117,30 +117,26 @@ Func channelSums(
   Func part(ctx.name(nm + "_part"));
   Func sum(ctx.name(nm));
   RDom rq(0, U, ctx.name(nm + "_rq"));
-  // Pure definitions first: the updates read the Funcs they update.
-  const std::vector<Expr> zeros(T, Expr(0.0f));
-  if (T == 1) {
-    part(c, q) = zeros[0];
-    sum(c) = zeros[0];
-  } else {
-    part(c, q) = Tuple(zeros);
-    sum(c) = Tuple(zeros);
-  }
+  // One value or a Tuple of them.
+  auto define = [](FuncRef f, const std::vector<Expr> &v) {
+    if (v.size() == 1)
+      f = v[0];
+    else
+      f = Tuple(v);
+  };
   auto element = [&](FuncRef f, size_t k) {
     return T == 1 ? Expr(f) : Expr(f[k]);
   };
+  // Pure definitions first: the updates read the Funcs they update.
+  define(part(c, q), std::vector<Expr>(T, 0.0f));
+  define(sum(c), std::vector<Expr>(T, 0.0f));
   std::vector<Expr> partNext, sumNext;
   for (size_t k = 0; k < T; ++k) {
     partNext.push_back(element(part(c, q), k) + terms[k](at));
     sumNext.push_back(element(sum(c), k) + element(part(c, rq), k));
   }
-  if (T == 1) {
-    part(c, q) = partNext[0];
-    sum(c) = sumNext[0];
-  } else {
-    part(c, q) = Tuple(partNext);
-    sum(c) = Tuple(sumNext);
-  }
+  define(part(c, q), partNext);
+  define(sum(c), sumNext);
   part.compute_root();
   sum.compute_root();
   if (ctx.gpu) {

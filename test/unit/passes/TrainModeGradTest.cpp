@@ -105,6 +105,21 @@ const char *kBnHeader = R"(func.func @model() {
   %y = mtl.batch_norm %x, %g, %b, %rm, %rv {momentum = 0.2 : f64, eps = 1.0e-3 : f64} : (tensor<3x2x2x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<*xf32>
 )";
 
+/// `%y = tanh(batch_norm(input))` with `bn.*` parameters and states of C
+/// channels: the objective then depends on the input through the batch
+/// mean and variance in a nonlinear way.
+std::string batchNormThroughTanh(const std::string &input, int C) {
+  const std::string c = "tensor<" + std::to_string(C) + "xf32>";
+  return "  %g = mtl.param \"bn.gamma\" : " + c + "\n" +
+         "  %b = mtl.param \"bn.beta\" : " + c + "\n" +
+         "  %rm = mtl.state \"bn.running_mean\" : " + c + "\n" +
+         "  %rv = mtl.state \"bn.running_var\" {init = \"ones\"} : " + c +
+         "\n" + "  %n = mtl.batch_norm " + input +
+         ", %g, %b, %rm, %rv : (tensor<*xf32>, " + c + ", " + c + ", " + c +
+         ", " + c + ") -> tensor<*xf32>\n" +
+         "  %y = mtl.tanh %n : (tensor<*xf32>) -> tensor<*xf32>\n";
+}
+
 } // namespace
 
 TEST(TrainModeGrad, BatchNormNHWCTrainStep) {
@@ -112,19 +127,13 @@ TEST(TrainModeGrad, BatchNormNHWCTrainStep) {
 }
 
 TEST(TrainModeGrad, BatchNormAfterDenseThroughTanh) {
-  // [N, C] features; the objective depends on x through the batch mean and
-  // variance in a nonlinear way (tanh after the normalization).
+  // [N, C] features.
   gradCheckTrain(R"(func.func @model() {
   %x = mtl.param "x" : tensor<6x3xf32>
   %w = mtl.param "d.weight" : tensor<3x5xf32>
   %h = mtl.dense %x, %w : (tensor<6x3xf32>, tensor<3x5xf32>) -> tensor<*xf32>
-  %g = mtl.param "bn.gamma" : tensor<5xf32>
-  %b = mtl.param "bn.beta" : tensor<5xf32>
-  %rm = mtl.state "bn.running_mean" : tensor<5xf32>
-  %rv = mtl.state "bn.running_var" {init = "ones"} : tensor<5xf32>
-  %n = mtl.batch_norm %h, %g, %b, %rm, %rv : (tensor<*xf32>, tensor<5xf32>, tensor<5xf32>, tensor<5xf32>, tensor<5xf32>) -> tensor<*xf32>
-  %y = mtl.tanh %n : (tensor<*xf32>) -> tensor<*xf32>
-)" + mseTail("%y", "6x5", 6),
+)" + batchNormThroughTanh("%h", 5) +
+                     mseTail("%y", "6x5", 6),
                  0, 12);
 }
 
@@ -138,13 +147,8 @@ TEST(TrainModeGrad, BiasBeforeBatchNorm) {
   %w = mtl.param "c.weight" : tensor<3x3x4x6xf32>
   %cb = mtl.param "c.bias" : tensor<6xf32>
   %h = mtl.conv2d %x, %w, %cb {padding = array<i64: 1, 1>, stride = array<i64: 1, 1>} : (tensor<2x3x3x4xf32>, tensor<3x3x4x6xf32>, tensor<6xf32>) -> tensor<*xf32>
-  %g = mtl.param "bn.gamma" : tensor<6xf32>
-  %b = mtl.param "bn.beta" : tensor<6xf32>
-  %rm = mtl.state "bn.running_mean" : tensor<6xf32>
-  %rv = mtl.state "bn.running_var" {init = "ones"} : tensor<6xf32>
-  %n = mtl.batch_norm %h, %g, %b, %rm, %rv : (tensor<*xf32>, tensor<6xf32>, tensor<6xf32>, tensor<6xf32>, tensor<6xf32>) -> tensor<*xf32>
-  %y = mtl.tanh %n : (tensor<*xf32>) -> tensor<*xf32>
-)" + mseTail("%y", "2x3x3x6", 2),
+)" + batchNormThroughTanh("%h", 6) +
+                     mseTail("%y", "2x3x3x6", 2),
                  0, 12);
 }
 
