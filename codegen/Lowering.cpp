@@ -8,6 +8,7 @@
 #include "codegen/Lowering.h"
 #include "codegen/AutoSchedule.h"
 #include "codegen/Isa.h"
+#include "codegen/Segments.h"
 
 #include <cctype>
 #include <set>
@@ -248,6 +249,12 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target,
     }
     ctx.shared = &shared;
     std::vector<int> chain = epilogueChain(k);
+    // Inline only a value no output and nothing outside the chain needs
+    // stored (otherwise the mark is ignored: computed at root, as usual).
+    if (node.ints.count("mtl.inline") && isInlinable(node.op)) {
+      int v = chain.empty() ? node.result : fn.nodes[chain.back()].result;
+      ctx.inlined = outputUses[v] == 0;
+    }
     // The Func holds the last fused epilogue's value: named after it.
     const kg::Node &last = chain.empty() ? node : fn.nodes[chain.back()];
     auto on = outName.find(last.result);

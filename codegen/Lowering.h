@@ -34,6 +34,9 @@ struct OpContext {
   std::string resultName;                        // name for the result Func
   bool gpu = false;
   Halide::Target target;
+  /// The result is computed inline in its readers (a segment's
+  /// "mtl.inline", codegen/Segments.cpp): define it, schedule nothing.
+  bool inlined = false;
 
   /// A fresh, unique name for an internal stage of this op.
   std::string name(const std::string &suffix) const;

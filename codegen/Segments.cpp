@@ -40,6 +40,8 @@ bool hasClosedFormTotal(const kg::Function &fn, const kg::Node &node) {
          producedBy(node.inputs[2], "batch_stats", node.inputs[1]);
 }
 
+bool isInlinable(const std::string &op) { return op == "max_pool_grad"; }
+
 SegmentedFunction segmentFunction(const kg::Function &fn) {
   const int n = static_cast<int>(fn.nodes.size());
   const int nv = static_cast<int>(fn.values.size());
@@ -84,6 +86,55 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
         unite(it->second, k);
     }
   }
+  // Input-side fusion: a max_pool_grad (and its fused relu_grad) read only
+  // by streaming passes over its result -- the batch-norm gradients of the
+  // layer below (dgamma and dbeta, then the input gradient) -- joins their
+  // segment and is computed inline in each of them (mtl.inline): the
+  // layer's full-size dy is never written (on the reference model, a
+  // 26 MB tensor written once and read three times per step). The gather
+  // is recomputed per reader; it reads the pooled dy, a quarter the size.
+  std::vector<std::vector<int>> readers(nv);
+  for (int k = 0; k < n; ++k)
+    for (int v : fn.nodes[k].inputs)
+      if (v >= 0 && v < nv)
+        readers[v].push_back(k);
+  std::vector<int> outputUses(nv, 0);
+  for (const kg::Arg &o : fn.outputs)
+    ++outputUses[o.value];
+  std::set<int> inlined;
+  for (int k = 0; k < n; ++k) {
+    if (!isInlinable(fn.nodes[k].op))
+      continue;
+    // The producer and its epilogue chain (as Lowering.cpp fuses them).
+    std::vector<int> chain = {k};
+    int cur = fn.nodes[k].result;
+    while (readers[cur].size() == 1 && outputUses[cur] == 0) {
+      const kg::Node &c = fn.nodes[readers[cur][0]];
+      if (!c.ints.count("mtl.fused_epilogue") || c.inputs.empty() ||
+          c.inputs[0] != cur || root(readers[cur][0]) != root(k))
+        break;
+      chain.push_back(readers[cur][0]);
+      cur = c.result;
+    }
+    int members = 0;
+    for (int j = 0; j < n; ++j)
+      members += root(j) == root(k);
+    bool ok = members == static_cast<int>(chain.size()) &&
+              outputUses[cur] == 0 && !readers[cur].empty();
+    for (int m : readers[cur]) {
+      const kg::Node &r = fn.nodes[m];
+      static const std::set<std::string> kStreaming = {
+          "batch_norm_grad_gamma", "batch_norm_backward_input", "bias_grad"};
+      ok = ok && kStreaming.count(r.op) && r.inputs[0] == cur &&
+           std::count(r.inputs.begin(), r.inputs.end(), cur) == 1;
+    }
+    if (!ok)
+      continue;
+    for (int m : readers[cur])
+      unite(m, k);
+    inlined.insert(chain.begin(), chain.end());
+  }
+
   // Units in a topological order (Kahn), earliest first member first, so
   // the order stays close to the original one.
   std::map<int, std::vector<int>> members; // root -> nodes, in order
@@ -160,6 +211,8 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
       s.fn.nodes.push_back(fn.nodes[k]);
       if (hasClosedFormTotal(fn, fn.nodes[k]))
         s.fn.nodes.back().ints["mtl.closed_total"] = {1};
+      if (inlined.count(k))
+        s.fn.nodes.back().ints["mtl.inline"] = {1};
       s.flops += nodeFlops(fn, fn.nodes[k]);
       s.label +=
           (s.label.empty() ? "n" + std::to_string(fn.nodes[k].result) + " "

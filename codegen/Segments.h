@@ -30,6 +30,11 @@ namespace mtl::codegen {
 /// "mtl.closed_total", since a segment no longer holds the producers.
 bool hasClosedFormTotal(const kg::Function &fn, const kg::Node &node);
 
+/// Whether an op's lowering can define its result for inlining into its
+/// readers (OpContext::inlined): segments mark such a node "mtl.inline"
+/// where its only readers are streaming passes in the same segment.
+bool isInlinable(const std::string &op);
+
 /// Where a value lives while the entry point runs.
 struct ValueHome {
   enum Kind { Arg, Output, Arena } kind = Arena;

@@ -3,7 +3,9 @@
 // Windows are small (2x2, 3x3), so both ops unroll the window into one
 // expression. The gradient is a gather, not a scatter (no atomics, GPU
 // friendly): each input position sums dy over the windows that contain it
-// and whose first row-major maximum sits at that position.
+// and whose first row-major maximum sits at that position. Where only the
+// batch-norm gradients below read it, the gradient is not stored but
+// computed inline in them (codegen/Segments.cpp, OpContext::inlined).
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Lowering.h"
@@ -92,20 +94,32 @@ Func lowerMaxPoolGrad(OpContext &ctx) {
   arg(c, u, v, n) = idx;
 
   Expr sum = 0.0f;
-  for (int ky = 0; ky < g.kh; ++ky)
-    for (int kx = 0; kx < g.kw; ++kx) {
-      // Window (wx, wy) covers input u = wx * sw + kx - pw.
-      Expr px = u + g.pw - kx, py = v + g.ph - ky;
-      Expr wx = px / g.sw, wy = py / g.sh; // floor division
-      Expr valid = px % g.sw == 0 && py % g.sh == 0 && wx >= 0 && wx < g.Wo &&
-                   wy >= 0 && wy < g.Ho;
-      Expr cwx = clamp(wx, 0, g.Wo - 1), cwy = clamp(wy, 0, g.Ho - 1);
-      sum += select(valid && arg(c, cwx, cwy, n) == ky * g.kw + kx,
-                    dy(c, cwx, cwy, n), 0.0f);
-    }
+  if (g.sh == g.kh && g.sw == g.kw && g.ph == 0 && g.pw == 0) {
+    // Windows tile the input (2x2 / stride 2, the usual case): each input
+    // position lies in at most one window, so one candidate instead of kh*kw
+    // (it matters inlined, where every reader recomputes the gather).
+    Expr wx = u / g.kw, wy = v / g.kh;
+    Expr valid = wx < g.Wo && wy < g.Ho; // rows/columns no window covers
+    Expr cwx = min(wx, g.Wo - 1), cwy = min(wy, g.Ho - 1);
+    sum = select(valid && arg(c, cwx, cwy, n) == (v % g.kh) * g.kw + u % g.kw,
+                 dy(c, cwx, cwy, n), 0.0f);
+  } else
+    for (int ky = 0; ky < g.kh; ++ky)
+      for (int kx = 0; kx < g.kw; ++kx) {
+        // Window (wx, wy) covers input u = wx * sw + kx - pw.
+        Expr px = u + g.pw - kx, py = v + g.ph - ky;
+        Expr wx = px / g.sw, wy = py / g.sh; // floor division
+        Expr valid = px % g.sw == 0 && py % g.sh == 0 && wx >= 0 && wx < g.Wo &&
+                     wy >= 0 && wy < g.Ho;
+        Expr cwx = clamp(wx, 0, g.Wo - 1), cwy = clamp(wy, 0, g.Ho - 1);
+        sum += select(valid && arg(c, cwx, cwy, n) == ky * g.kw + kx,
+                      dy(c, cwx, cwy, n), 0.0f);
+      }
   Func out(ctx.resultName);
   // A fused epilogue (the relu_grad of the layer below) shares the pass.
   out(c, u, v, n) = ctx.applyEpilogue(sum, {c, u, v, n});
+  if (ctx.inlined)
+    return out; // out and the argmax recomputed where they are read
   scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
   if (ctx.gpu) {
     scheduleElementwise(arg, {c, u, v, n}, ctx.inputShapes[0], ctx.gpu);

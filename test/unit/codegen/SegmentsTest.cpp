@@ -3,12 +3,18 @@
 // The batch norm's backward totals (codegen/ops/TrainMode.cpp) need their
 // producer and the bias_grad that reads them in one segment, and a segment
 // copy of a batch_norm_backward_input whose total is in closed form marked,
-// since the segment no longer holds the producers that prove it.
+// since the segment no longer holds the producers that prove it. A
+// max_pool_grad read only by the batch-norm gradients below it is computed
+// inline in their segment, and the segmented step computes what the whole
+// function computes.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Segments.h"
+#include "TestUtil.h"
 
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 using namespace mtl;
 
@@ -110,4 +116,118 @@ TEST(Segments, NoClosedFormWithoutTheBatchStatistics) {
     for (const kg::Node &n : s.fn.nodes)
       EXPECT_FALSE(n.ints.count("mtl.closed_total")) << n.op;
   EXPECT_EQ(segmentOf(sf, g.dgamma), segmentOf(sf, g.dbeta));
+}
+
+namespace {
+
+/// The backward pass of conv -> batch_norm -> relu -> max_pool, from the
+/// pooled gradient down: the gather's dy feeds dgamma, dbeta and dx.
+struct PoolBatchNormBackward {
+  codegen::test::Builder b{"pool_bn_backward"};
+  int dy = -1, dgamma, dbeta, dx, dbias;
+  PoolBatchNormBackward(int64_t k, int64_t stride, int64_t pad,
+                        bool dyIsOutput) {
+    using kg::ArgKind;
+    const int64_t N = 4, H = 8, C = 16, P = (H + 2 * pad - k) / stride + 1;
+    int xbn = b.arg(ArgKind::Input, "conv_out", {N, H, H, C});
+    int y = b.arg(ArgKind::Input, "relu_out", {N, H, H, C});
+    int dp = b.arg(ArgKind::Target, "pooled_grad", {N, P, P, C});
+    int gamma = b.arg(ArgKind::Param, "gamma", {C});
+    int stats = b.op("batch_stats", {xbn}, {2, C});
+    int mp = b.op("max_pool_grad", {dp, y}, {N, H, H, C},
+                  {{"kernel", {k, k}},
+                   {"stride", {stride, stride}},
+                   {"padding", {pad, pad}}});
+    dy =
+        b.op("relu_grad", {mp, y}, {N, H, H, C}, {{"mtl.fused_epilogue", {1}}});
+    dgamma = b.op("batch_norm_grad_gamma", {dy, xbn, stats}, {C});
+    dbeta = b.op("bias_grad", {dy}, {C});
+    dx = b.op("batch_norm_backward_input",
+              {dy, xbn, stats, gamma, dgamma, dbeta}, {N, H, H, C});
+    dbias = b.op("bias_grad", {dx}, {C});
+    b.out(kg::ArgKind::Grad, "gamma", dgamma);
+    b.out(kg::ArgKind::Grad, "beta", dbeta);
+    b.out(kg::ArgKind::Grad, "bias", dbias);
+    b.out(kg::ArgKind::Prediction, "dx", dx);
+    if (dyIsOutput)
+      b.out(kg::ArgKind::Prediction, "dy", dy);
+  }
+};
+
+/// Runs the segments in order, as the generated entry point does, and
+/// returns the function's outputs.
+std::vector<codegen::HostTensor>
+runSegmented(const kg::Function &fn, const codegen::SegmentedFunction &sf,
+             const std::vector<codegen::HostTensor> &args) {
+  std::map<int, codegen::HostTensor> vals;
+  for (size_t i = 0; i < fn.args.size(); ++i)
+    vals[fn.args[i].value] = args[i];
+  for (const codegen::Segment &s : sf.segments) {
+    std::vector<codegen::HostTensor> in, out;
+    for (int v : s.args)
+      in.push_back(vals.at(v));
+    std::string err = codegen::evaluate(s.fn, in, out);
+    EXPECT_EQ(err, "") << s.label;
+    for (size_t i = 0; i < s.outs.size() && i < out.size(); ++i)
+      vals[s.outs[i]] = out[i];
+  }
+  std::vector<codegen::HostTensor> outs;
+  for (const kg::Arg &o : fn.outputs)
+    outs.push_back(vals.at(o.value));
+  return outs;
+}
+
+void expectSegmentedMatchesWhole(const kg::Function &fn) {
+  std::vector<codegen::HostTensor> args = codegen::randomArgs(fn, 3), whole;
+  ASSERT_EQ(codegen::evaluate(fn, args, whole), "");
+  std::vector<codegen::HostTensor> split =
+      runSegmented(fn, codegen::segmentFunction(fn), args);
+  ASSERT_EQ(split.size(), whole.size());
+  // One scale for all outputs: the bias gradient is 0 in exact arithmetic
+  // (closed form in the segment, a rounding-level sum over dx in the whole).
+  double scale = 1e-6;
+  for (const codegen::HostTensor &t : whole)
+    for (float v : t.f32)
+      scale = std::max(scale, double(std::fabs(v)));
+  for (size_t o = 0; o < whole.size(); ++o) {
+    ASSERT_EQ(split[o].f32.size(), whole[o].f32.size());
+    for (size_t i = 0; i < whole[o].f32.size(); ++i)
+      ASSERT_NEAR(split[o].f32[i], whole[o].f32[i], 1e-5 * scale)
+          << fn.outputs[o].name << "[" << i << "]";
+  }
+}
+
+} // namespace
+
+TEST(Segments, PoolGradientInlinedInTheBatchNormGradients) {
+  // 2x2 / stride 2 (windows tile the input) and 3x3 / stride 2 / padding 1
+  // (they overlap: the generic gather).
+  for (auto [k, stride, pad] : {std::tuple{2, 2, 0}, std::tuple{3, 2, 1}}) {
+    PoolBatchNormBackward g(k, stride, pad, false);
+    codegen::SegmentedFunction sf = codegen::segmentFunction(g.b.fn);
+    const codegen::Segment *s = segmentOf(sf, g.dx);
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(s, segmentOf(sf, g.dy));
+    EXPECT_EQ(s, segmentOf(sf, g.dgamma));
+    EXPECT_EQ(s, segmentOf(sf, g.dbeta));
+    int marked = 0;
+    for (const kg::Node &n : s->fn.nodes)
+      marked += n.ints.count("mtl.inline") > 0;
+    EXPECT_EQ(marked, 2) << "max_pool_grad and its relu_grad";
+    // The full-size dy has no arena slot: it is never stored.
+    EXPECT_FALSE(sf.homes[g.dy].kind == codegen::ValueHome::Arena &&
+                 sf.homes[g.dy].offset >= 0);
+    expectSegmentedMatchesWhole(g.b.fn);
+  }
+}
+
+TEST(Segments, PoolGradientStoredWhereSomethingElseReadsIt) {
+  // dy is also an output: it must be stored, so nothing is inlined.
+  PoolBatchNormBackward g(2, 2, 0, true);
+  codegen::SegmentedFunction sf = codegen::segmentFunction(g.b.fn);
+  for (const codegen::Segment &s : sf.segments)
+    for (const kg::Node &n : s.fn.nodes)
+      EXPECT_FALSE(n.ints.count("mtl.inline")) << n.op;
+  EXPECT_NE(segmentOf(sf, g.dy), segmentOf(sf, g.dx));
+  expectSegmentedMatchesWhole(g.b.fn);
 }

@@ -205,6 +205,51 @@ TEST(TrainModeGrad, BatchNormRunningStatisticsAndEval) {
                   1e-4);
 }
 
+// batch_stats reads x once (sums around a shift, the first sample's channel
+// mean): a batch whose mean is far from zero, whose first sample sits apart
+// from the rest, must still give the variance E[x^2] - E[x]^2 would lose
+// in fp32 (mean 1000, spread ~1: x^2 ~ 1e6, fp32's ulp there 0.06).
+TEST(TrainModeGrad, BatchStatisticsOfAnOffsetBatch) {
+  Steps steps = compile(std::string(kBnHeader) + mseTail("%y", "3x2x2x4", 3));
+  std::mt19937 rng(11);
+  Args args = trainArgs(steps, 0, rng);
+  HostTensor &x = args.at({kg::ArgKind::Param, "x"});
+  const HostTensor &rv = args.at({kg::ArgKind::State, "bn.running_var"});
+  const int C = 4, M = 12;
+  std::normal_distribution<float> noise(0.0f, 1.0f);
+  for (int i = 0; i < M; ++i)
+    for (int c = 0; c < C; ++c)
+      x.f32[i * C + c] =
+          1000.0f + 10.0f * c + (i < 4 ? 3.0f : 0.0f) + noise(rng);
+  std::vector<double> mean(C, 0), var(C, 0);
+  for (int i = 0; i < M; ++i)
+    for (int c = 0; c < C; ++c)
+      mean[c] += x.f32[i * C + c] / double(M);
+  for (int i = 0; i < M; ++i)
+    for (int c = 0; c < C; ++c)
+      var[c] += std::pow(x.f32[i * C + c] - mean[c], 2) / double(M);
+  std::vector<HostTensor> outs = run(steps.train, args);
+  const HostTensor &newVar =
+      outs[outputIndex(steps.train, kg::ArgKind::StateOut, "bn.running_var")];
+  const HostTensor &train =
+      outs[outputIndex(steps.train, kg::ArgKind::Prediction, "t")];
+  for (int c = 0; c < C; ++c) {
+    ASSERT_GT(var[c], 0.5) << c;
+    double batchVar = (newVar.f32[c] - 0.8 * rv.f32[c]) / 0.2 * (M - 1) / M;
+    EXPECT_NEAR(batchVar, var[c], 1e-3 * var[c]) << c;
+  }
+  // The normalized output has the batch's mean 0 and variance ~1 per channel.
+  const HostTensor &g = args.at({kg::ArgKind::Param, "bn.gamma"});
+  const HostTensor &b = args.at({kg::ArgKind::Param, "bn.beta"});
+  for (int i = 0; i < M; ++i)
+    for (int c = 0; c < C; ++c)
+      EXPECT_NEAR(train.f32[i * C + c],
+                  (x.f32[i * C + c] - mean[c]) / std::sqrt(var[c] + 1e-3) *
+                          g.f32[c] +
+                      b.f32[c],
+                  1e-3);
+}
+
 namespace {
 const char *kDropout = R"(func.func @model() {
   %x = mtl.param "x" : tensor<64x128xf32>
