@@ -40,7 +40,9 @@ bool hasClosedFormTotal(const kg::Function &fn, const kg::Node &node) {
          producedBy(node.inputs[2], "batch_stats", node.inputs[1]);
 }
 
-bool isInlinable(const std::string &op) { return op == "max_pool_grad"; }
+bool isInlinable(const std::string &op) {
+  return op == "max_pool_grad" || op == "batch_norm_train";
+}
 
 SegmentedFunction segmentFunction(const kg::Function &fn) {
   const int n = static_cast<int>(fn.nodes.size());
@@ -101,11 +103,9 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
   std::vector<int> outputUses(nv, 0);
   for (const kg::Arg &o : fn.outputs)
     ++outputUses[o.value];
-  std::set<int> inlined;
-  for (int k = 0; k < n; ++k) {
-    if (!isInlinable(fn.nodes[k].op))
-      continue;
-    // The producer and its epilogue chain (as Lowering.cpp fuses them).
+  // Node k and its epilogue chain (as Lowering.cpp fuses them), if that is
+  // all of k's unit; empty otherwise.
+  auto wholeChain = [&](int k) {
     std::vector<int> chain = {k};
     int cur = fn.nodes[k].result;
     while (readers[cur].size() == 1 && outputUses[cur] == 0) {
@@ -119,9 +119,18 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
     int members = 0;
     for (int j = 0; j < n; ++j)
       members += root(j) == root(k);
-    bool ok = members == static_cast<int>(chain.size()) &&
-              outputUses[cur] == 0 && !readers[cur].empty();
-    for (int m : readers[cur]) {
+    if (members != static_cast<int>(chain.size()))
+      chain.clear();
+    return chain;
+  };
+  std::set<int> inlined;
+  for (int k = 0; k < n; ++k) {
+    if (fn.nodes[k].op != "max_pool_grad")
+      continue;
+    std::vector<int> chain = wholeChain(k);
+    int cur = chain.empty() ? -1 : fn.nodes[chain.back()].result;
+    bool ok = cur >= 0 && outputUses[cur] == 0 && !readers[cur].empty();
+    for (int m : ok ? readers[cur] : std::vector<int>{}) {
       const kg::Node &r = fn.nodes[m];
       static const std::set<std::string> kStreaming = {
           "batch_norm_grad_gamma", "batch_norm_backward_input", "bias_grad"};
@@ -135,20 +144,67 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
     inlined.insert(chain.begin(), chain.end());
   }
 
+  // Recomputation: a training batch norm (and its fused relu) read only by
+  // passes that read each element a bounded number of times -- the max
+  // pool after it, and in the backward pass the pool's gradient and the
+  // relu's -- is stored nowhere: every segment that reads it computes it
+  // inline (mtl.inline) from x and the per-channel coefficients. Its
+  // readers read x instead of y, as much; the forward pass no longer writes
+  // y (26 MB on the reference model's first layer) nor reads it back.
+  std::set<int> recomputed;
+  for (int k = 0; k < n; ++k) {
+    if (fn.nodes[k].op != "batch_norm_train")
+      continue;
+    std::vector<int> chain = wholeChain(k);
+    int cur = chain.empty() ? -1 : fn.nodes[chain.back()].result;
+    bool ok = cur >= 0 && outputUses[cur] == 0 && !readers[cur].empty();
+    for (int m : ok ? readers[cur] : std::vector<int>{}) {
+      const kg::Node &r = fn.nodes[m];
+      int at = r.op == "max_pool"                               ? 0
+               : r.op == "max_pool_grad" || r.op == "relu_grad" ? 1
+                                                                : -1;
+      ok = ok && at >= 0 && static_cast<int>(r.inputs.size()) > at &&
+           r.inputs[at] == cur &&
+           std::count(r.inputs.begin(), r.inputs.end(), cur) == 1;
+    }
+    if (ok)
+      recomputed.insert(chain.begin(), chain.end());
+  }
+  // The units a node depends on; a recomputed producer stands for its own
+  // producers.
+  std::function<void(int, std::set<int> &)> producerUnits =
+      [&](int v, std::set<int> &out) {
+        int d = v >= 0 && v < nv ? defNode[v] : -1;
+        if (d < 0)
+          return;
+        if (!recomputed.count(d)) {
+          out.insert(root(d));
+          return;
+        }
+        for (int u : fn.nodes[d].inputs)
+          producerUnits(u, out);
+      };
+
   // Units in a topological order (Kahn), earliest first member first, so
   // the order stays close to the original one.
   std::map<int, std::vector<int>> members; // root -> nodes, in order
   for (int k = 0; k < n; ++k)
-    members[root(k)].push_back(k);
+    if (!recomputed.count(k))
+      members[root(k)].push_back(k);
   std::map<int, std::set<int>> succ;
   std::map<int, int> indegree;
   for (auto &[r, m] : members)
     indegree[r] = 0;
-  for (int k = 0; k < n; ++k)
+  for (int k = 0; k < n; ++k) {
+    if (recomputed.count(k))
+      continue;
+    std::set<int> deps;
     for (int v : fn.nodes[k].inputs)
-      if (defNode[v] >= 0 && root(defNode[v]) != root(k) &&
-          succ[root(defNode[v])].insert(root(k)).second)
+      producerUnits(v, deps);
+    for (int d : deps)
+      if (d != root(k) && succ[d].insert(root(k)).second)
         ++indegree[root(k)];
+  }
   std::set<std::pair<int, int>> ready; // (first member, root)
   for (auto &[r, d] : indegree)
     if (d == 0)
@@ -162,14 +218,22 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
       if (--indegree[t] == 0)
         ready.insert({members[t].front(), t});
   }
-  std::vector<int> segOf(n, 0);
   int numSegments = 0;
   std::vector<std::vector<int>> segNodes;
   if (unitOrder.size() == members.size()) {
     for (int r : unitOrder) {
+      // The unit, and a copy of every recomputed node it reads.
+      std::set<int> nodes(members[r].begin(), members[r].end());
+      std::function<void(int)> need = [&](int v) {
+        int d = v >= 0 && v < nv ? defNode[v] : -1;
+        if (d >= 0 && recomputed.count(d) && nodes.insert(d).second)
+          for (int u : fn.nodes[d].inputs)
+            need(u);
+      };
       for (int k : members[r])
-        segOf[k] = numSegments;
-      segNodes.push_back(members[r]);
+        for (int v : fn.nodes[k].inputs)
+          need(v);
+      segNodes.push_back(std::vector<int>(nodes.begin(), nodes.end()));
       ++numSegments;
     }
   } else {
@@ -179,6 +243,7 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
       all[k] = k;
     segNodes.push_back(all);
     numSegments = n ? 1 : 0;
+    recomputed.clear();
   }
 
   SegmentedFunction sf;
@@ -200,9 +265,10 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
 
   // Last segment reading each value.
   std::vector<int> lastReader(nv, -1);
-  for (int k = 0; k < n; ++k)
-    for (int v : fn.nodes[k].inputs)
-      lastReader[v] = std::max(lastReader[v], segOf[k]);
+  for (int si = 0; si < numSegments; ++si)
+    for (int k : segNodes[si])
+      for (int v : fn.nodes[k].inputs)
+        lastReader[v] = std::max(lastReader[v], si);
 
   sf.segments.resize(numSegments);
   for (int si = 0; si < numSegments; ++si)
@@ -211,7 +277,7 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
       s.fn.nodes.push_back(fn.nodes[k]);
       if (hasClosedFormTotal(fn, fn.nodes[k]))
         s.fn.nodes.back().ints["mtl.closed_total"] = {1};
-      if (inlined.count(k))
+      if (inlined.count(k) || recomputed.count(k))
         s.fn.nodes.back().ints["mtl.inline"] = {1};
       s.flops += nodeFlops(fn, fn.nodes[k]);
       s.label +=
@@ -245,8 +311,10 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
     live.erase(std::remove_if(live.begin(), live.end(),
                               [&](const Block &b) { return b.lastUse < si; }),
                live.end());
-    for (const kg::Node &node : s.fn.nodes) {
-      int v = node.result;
+    for (int k : segNodes[si]) {
+      if (recomputed.count(k))
+        continue; // computed where it is read, never stored
+      int v = fn.nodes[k].result;
       ValueHome &h = sf.homes[v];
       if (h.kind == ValueHome::Output) {
         s.fn.outputs.push_back(fn.outputs[h.index]);

@@ -195,7 +195,8 @@ Func affine(OpContext &ctx, Func x, Func a, Func b) {
   // A fused epilogue (the activation after a batch norm) shares the pass.
   out(v) =
       ctx.applyEpilogue(call(x, asExprs(v)) * a(v[0]) + b(v[0]), asExprs(v));
-  scheduleElementwise(out, v, ctx.shape, ctx.gpu);
+  if (!ctx.inlined) // else recomputed where it is read (Segments.cpp)
+    scheduleElementwise(out, v, ctx.shape, ctx.gpu);
   return out;
 }
 

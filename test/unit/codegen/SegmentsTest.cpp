@@ -125,19 +125,32 @@ namespace {
 struct PoolBatchNormBackward {
   codegen::test::Builder b{"pool_bn_backward"};
   int dy = -1, dgamma, dbeta, dx, dbias;
-  PoolBatchNormBackward(int64_t k, int64_t stride, int64_t pad,
-                        bool dyIsOutput) {
+  int y = -1, pooled = -1;
+  /// `forward`: y = relu(batch_norm_train(conv_out)) and its max pool are
+  /// computed too (else y is an argument).
+  PoolBatchNormBackward(int64_t k, int64_t stride, int64_t pad, bool dyIsOutput,
+                        bool forward = false) {
     using kg::ArgKind;
     const int64_t N = 4, H = 8, C = 16, P = (H + 2 * pad - k) / stride + 1;
+    const std::map<std::string, std::vector<int64_t>> pool = {
+        {"kernel", {k, k}},
+        {"stride", {stride, stride}},
+        {"padding", {pad, pad}}};
     int xbn = b.arg(ArgKind::Input, "conv_out", {N, H, H, C});
-    int y = b.arg(ArgKind::Input, "relu_out", {N, H, H, C});
     int dp = b.arg(ArgKind::Target, "pooled_grad", {N, P, P, C});
     int gamma = b.arg(ArgKind::Param, "gamma", {C});
     int stats = b.op("batch_stats", {xbn}, {2, C});
-    int mp = b.op("max_pool_grad", {dp, y}, {N, H, H, C},
-                  {{"kernel", {k, k}},
-                   {"stride", {stride, stride}},
-                   {"padding", {pad, pad}}});
+    if (forward) {
+      int beta = b.arg(ArgKind::Param, "beta", {C});
+      int bn =
+          b.op("batch_norm_train", {xbn, stats, gamma, beta}, {N, H, H, C});
+      y = b.op("relu", {bn}, {N, H, H, C}, {{"mtl.fused_epilogue", {1}}});
+      pooled = b.op("max_pool", {y}, {N, P, P, C}, pool);
+      b.out(ArgKind::Prediction, "pooled", pooled);
+    } else {
+      y = b.arg(ArgKind::Input, "relu_out", {N, H, H, C});
+    }
+    int mp = b.op("max_pool_grad", {dp, y}, {N, H, H, C}, pool);
     dy =
         b.op("relu_grad", {mp, y}, {N, H, H, C}, {{"mtl.fused_epilogue", {1}}});
     dgamma = b.op("batch_norm_grad_gamma", {dy, xbn, stats}, {C});
@@ -230,4 +243,28 @@ TEST(Segments, PoolGradientStoredWhereSomethingElseReadsIt) {
       EXPECT_FALSE(n.ints.count("mtl.inline")) << n.op;
   EXPECT_NE(segmentOf(sf, g.dy), segmentOf(sf, g.dx));
   expectSegmentedMatchesWhole(g.b.fn);
+}
+
+TEST(Segments, BatchNormRecomputedWhereThePoolAndItsGradientReadIt) {
+  for (auto [k, stride, pad] : {std::tuple{2, 2, 0}, std::tuple{3, 2, 1}}) {
+    PoolBatchNormBackward g(k, stride, pad, false, /*forward=*/true);
+    codegen::SegmentedFunction sf = codegen::segmentFunction(g.b.fn);
+    // y (the batch norm's relu) is computed in the pool's segment and again
+    // in the backward one, inline in both, and stored nowhere.
+    int copies = 0;
+    for (const codegen::Segment &s : sf.segments) {
+      for (const kg::Node &n : s.fn.nodes)
+        if (n.op == "batch_norm_train" || n.op == "relu") {
+          EXPECT_TRUE(n.ints.count("mtl.inline")) << n.op;
+          copies += n.op == "relu";
+        }
+      for (int v : s.outs)
+        EXPECT_NE(v, g.y);
+    }
+    EXPECT_EQ(copies, 2);
+    EXPECT_FALSE(sf.homes[g.y].kind == codegen::ValueHome::Arena &&
+                 sf.homes[g.y].offset >= 0);
+    EXPECT_EQ(segmentOf(sf, g.dx), segmentOf(sf, g.dgamma));
+    expectSegmentedMatchesWhole(g.b.fn);
+  }
 }
