@@ -72,21 +72,30 @@ BenchResult benchTrainStep(Model &model, int64_t steps, int64_t warmup,
   pipeline.setBatch(batch);
   pipeline.setSeed(1);
 
-  std::vector<double> times;
+  std::vector<double> times, updates;
+  using Clock = std::chrono::steady_clock;
+  auto ms = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+  };
   for (int64_t i = 0; i < warmup + steps; ++i) {
-    auto start = std::chrono::steady_clock::now();
+    auto start = Clock::now();
     pipeline.run();
     pipeline.commitStates();
+    auto update = Clock::now();
     opt->step(model.values.data(), model.grads.data());
-    double ms = std::chrono::duration<double, std::milli>(
-                    std::chrono::steady_clock::now() - start)
-                    .count();
-    if (i >= warmup)
-      times.push_back(ms);
+    auto end = Clock::now();
+    if (i >= warmup) {
+      times.push_back(ms(start, end));
+      updates.push_back(ms(update, end));
+    }
   }
-  std::sort(times.begin(), times.end());
+  auto median = [](std::vector<double> &t) {
+    std::sort(t.begin(), t.end());
+    return t.empty() ? 0.0 : t[t.size() / 2];
+  };
   BenchResult r;
-  r.medianMs = times.empty() ? 0.0 : times[times.size() / 2];
+  r.medianMs = median(times);
+  r.updateMedianMs = median(updates);
   r.batch = d.batch;
   r.samplesPerSecond = r.medianMs > 0 ? d.batch * 1000.0 / r.medianMs : 0.0;
   const char *env = std::getenv("HL_NUM_THREADS");

@@ -7,7 +7,8 @@
 namespace mtl::rt {
 
 struct BenchResult {
-  double medianMs = 0.0; // train_step + optimizer update
+  double medianMs = 0.0;       // train_step + optimizer update
+  double updateMedianMs = 0.0; // the optimizer update alone
   double samplesPerSecond = 0.0;
   int64_t batch = 0;
   int threads = 0; // Halide's worker threads (HL_NUM_THREADS or cores)

@@ -213,6 +213,8 @@ int cmdBench(Model &model, const Flags &flags) {
   fmt::print("train_step: {:.3f} ms/step, {:.0f} samples/s (batch {}, {} "
              "threads)\n",
              r.medianMs, r.samplesPerSecond, r.batch, r.threads);
+  fmt::print("  of which the optimizer update: {:.3f} ms (median)\n",
+             r.updateMedianMs);
   return 0;
 }
 

@@ -187,6 +187,8 @@ TEST_F(TrainerTest, CliTrainEvalPredictInfo) {
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("train_step:"), std::string::npos);
   EXPECT_NE(r.out.find("samples/s (batch 4,"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("of which the optimizer update: "), std::string::npos)
+      << r.out;
 
   r = runMain(descriptor, {"model", "train", "--epochs", "5", "--resume",
                            "--checkpoint", ckpt, "--quiet"});
