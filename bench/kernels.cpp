@@ -3,10 +3,11 @@
 //   mtl-bench-kernels SPEC [--threads 1,2] [--rounds N] [--json] ...
 //
 // Lowers the spec's train step to the kernel graph exactly as `mtlc build`
-// does (same passes, same fusion flags), cuts it into its kernels (one node,
-// with the elementwise nodes mtl-fuse-epilogue folds into it), and times
-// each kernel as a one-kernel JIT pipeline with the same shapes, attributes
-// and schedules (codegen::benchmark, the code path of `mtlc explore`).
+// does (same passes, same fusion flags), cuts it into its kernels (on the
+// CPU the build's segments, codegen/Segments.h; for CUDA one node with the
+// elementwise nodes mtl-fuse-epilogue folds into it), and times each kernel
+// as a one-kernel JIT pipeline with the same shapes, attributes and
+// schedules (codegen::benchmark, the code path of `mtlc explore`).
 //
 // Halide's thread pool reads HL_NUM_THREADS once per process, so every
 // thread count runs in a child process of its own (this program re-executed
@@ -16,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/Evaluate.h"
 #include "codegen/Flops.h"
+#include "codegen/Segments.h"
 #include "frontend/MLIRGen.h"
 #include "frontend/SpecParser.h"
 #include "passes/LowerToKernelGraph.h"
@@ -215,16 +217,60 @@ std::vector<Kernel> cutKernels(const mtl::kg::Function &fn) {
   return kernels;
 }
 
+/// The kernels of a CPU build: its segments, exactly as `mtlc build`
+/// compiles them (codegen/Segments.h: a node with its fused epilogues, a
+/// loss group, a batch norm's gradients with the pool gradient and the
+/// batch norm computed inline in them, ...). The producer ([0] in nodes) is
+/// the first node not computed inline.
+std::vector<Kernel> segmentKernels(const mtl::kg::Function &fn) {
+  std::vector<int> defNode(fn.values.size(), -1);
+  for (size_t k = 0; k < fn.nodes.size(); ++k)
+    defNode[fn.nodes[k].result] = int(k);
+  std::vector<Kernel> kernels;
+  for (mtl::codegen::Segment &seg :
+       mtl::codegen::segmentFunction(fn).segments) {
+    Kernel kern;
+    for (const mtl::kg::Node &n : seg.fn.nodes)
+      if (!n.ints.count("mtl.inline"))
+        kern.nodes.push_back(defNode[n.result]);
+    for (const mtl::kg::Node &n : seg.fn.nodes)
+      if (n.ints.count("mtl.inline"))
+        kern.nodes.push_back(defNode[n.result]);
+    const mtl::kg::Node &front = fn.nodes[kern.nodes.front()];
+    kern.sub = std::move(seg.fn);
+    kern.sub.name = "kernel_n" + std::to_string(front.result);
+    kern.op = seg.label.substr(seg.label.find(' ') + 1);
+    std::string ins, outs;
+    for (const mtl::kg::Arg &a : kern.sub.args)
+      ins += (ins.empty() ? "" : ", ") + shapeStr(fn.values[a.value].shape);
+    for (const mtl::kg::Arg &a : kern.sub.outputs)
+      outs += (outs.empty() ? "" : ", ") + shapeStr(fn.values[a.value].shape);
+    kern.shapes = ins + " -> " + outs;
+    kern.where = front.loc;
+    for (const mtl::kg::Arg &o : fn.outputs)
+      if (std::count(seg.outs.begin(), seg.outs.end(), o.value))
+        kern.outputs += (kern.outputs.empty() ? "" : ",") +
+                        std::string(mtl::kg::toString(o.kind)) + " " + o.name;
+    kern.flops = seg.flops;
+    kernels.push_back(std::move(kern));
+  }
+  return kernels;
+}
+
 bool isProduct(const std::string &op) {
   return op.rfind("conv", 0) == 0 || op.rfind("dense", 0) == 0 ||
          op.rfind("lstm", 0) == 0 || op.rfind("gru", 0) == 0;
 }
 
-/// Kernels worth timing with --heavy-only: the products, and elementwise
-/// kernels of at least 256 K output elements.
+/// Kernels worth timing with --heavy-only: those with a product, or a node
+/// of at least 256 K output elements.
 bool isHeavy(const mtl::kg::Function &fn, const Kernel &k) {
-  const mtl::kg::Node &n = fn.nodes[k.nodes.front()];
-  return isProduct(n.op) || elements(fn.values[n.result].shape) >= 262144;
+  for (int i : k.nodes) {
+    const mtl::kg::Node &n = fn.nodes[i];
+    if (isProduct(n.op) || elements(fn.values[n.result].shape) >= 262144)
+      return true;
+  }
+  return false;
 }
 
 std::vector<HostTensor> randomArgs(const mtl::kg::Function &sub,
@@ -304,7 +350,8 @@ int worker(const Options &o) {
   mtl::kg::Function fn = trainStep(o);
   if (fn.name.empty())
     return 1;
-  std::vector<Kernel> kernels = cutKernels(fn);
+  std::vector<Kernel> kernels =
+      o.target == "cuda" ? cutKernels(fn) : segmentKernels(fn);
   json j;
   j["threads"] = o.worker;
   if (o.target == "cuda") {
@@ -489,7 +536,8 @@ int main(int argc, char **argv) {
   mtl::kg::Function fn = trainStep(o);
   if (fn.name.empty())
     return 1;
-  std::vector<Kernel> kernels = cutKernels(fn);
+  std::vector<Kernel> kernels =
+      o.target == "cuda" ? cutKernels(fn) : segmentKernels(fn);
 
   // Re-run this program as a worker per thread count, with the same options.
   std::vector<std::string> args(argv + 1, argv + argc);
