@@ -36,6 +36,10 @@
 # gradient method on `rep` run from it with `train --weighting/--gradient`),
 # one with per-task gradients of the shared parameters (`param`), and the
 # two single-task baselines (`mtlc build --single-task`).
+# SPEC=FILE trains a variant of the network instead (tasks left and right,
+# as in examples/multi_fashion.toml; e.g. the heads branching off earlier):
+# its own out/bench/strategies-NAME/, its table between the markers that
+# MARKER=NAME names in docs/strategies.md.
 # Δm is LibMTL's: the mean over tasks of (M_t - M_t^single) / M_t^single,
 # in percent (accuracy: higher is better). Not part of `make test`.
 set -euo pipefail
@@ -54,16 +58,24 @@ GRADIENTS_PARAM=${GRADIENTS_PARAM-pcgrad mgda_ub cagrad imtl_g}
 KEEP=${KEEP:-0}
 VALIDATION=${VALIDATION:-0}
 LABEL_FRACTION=${LABEL_FRACTION:-1}
+SPEC=${SPEC:-$root/examples/multi_fashion.toml}
+SPEC=$(cd "$(dirname "$SPEC")" && pwd)/$(basename "$SPEC")
 out="$root/out/bench/strategies"
 marker=STRATEGY-TABLE
 if [ "$LABEL_FRACTION" != 1 ]; then
   out="$root/out/bench/strategies-labels"
   marker=PARTIAL-LABEL-TABLE
 fi
+if [ "$SPEC" != "$root/examples/multi_fashion.toml" ]; then
+  # Another spec with the tasks left and right (a variant of the network):
+  # its own directory, and the table between the markers MARKER names.
+  out="$out-$(basename "$SPEC" .toml)"
+  marker=${MARKER:?"strategies.sh: SPEC=$SPEC needs MARKER=NAME (<!-- NAME BEGIN --> in docs/strategies.md)"}
+fi
 [ "$KEEP" = 1 ] || rm -rf "$out"
 mkdir -p "$out"
 cd "$out"
-spec="$root/examples/multi_fashion.toml"
+spec="$SPEC"
 best=()
 if [ "$VALIDATION" != 0 ]; then
   # The spec with `validation` in its [data] table (replacing one there).
