@@ -117,7 +117,7 @@ std::string compileFunctions(const std::vector<kg::Function> &functions,
       addOutput(cname);
       continue;
     }
-    split[f] = segmentFunction(fn);
+    split[f] = segmentFunction(fn, options.inlineSegments);
     const SegmentedFunction &sf = split[f];
     for (size_t k = 0; k < sf.segments.size(); ++k) {
       std::string sub = cname + "_s" + std::to_string(k);

@@ -44,7 +44,7 @@ bool isInlinable(const std::string &op) {
   return op == "max_pool_grad" || op == "batch_norm_train";
 }
 
-SegmentedFunction segmentFunction(const kg::Function &fn) {
+SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
   const int n = static_cast<int>(fn.nodes.size());
   const int nv = static_cast<int>(fn.values.size());
   std::vector<int> defNode(nv, -1);
@@ -124,7 +124,7 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
     return chain;
   };
   std::set<int> inlined;
-  for (int k = 0; k < n; ++k) {
+  for (int k = 0; inlining && k < n; ++k) {
     if (fn.nodes[k].op != "max_pool_grad")
       continue;
     std::vector<int> chain = wholeChain(k);
@@ -152,7 +152,7 @@ SegmentedFunction segmentFunction(const kg::Function &fn) {
   // readers read x instead of y, as much; the forward pass no longer writes
   // y (26 MB on the reference model's first layer) nor reads it back.
   std::set<int> recomputed;
-  for (int k = 0; k < n; ++k) {
+  for (int k = 0; inlining && k < n; ++k) {
     if (fn.nodes[k].op != "batch_norm_train")
       continue;
     std::vector<int> chain = wholeChain(k);

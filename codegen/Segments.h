@@ -59,8 +59,11 @@ struct SegmentedFunction {
   std::vector<std::pair<int, int>> copies; // (output index, value id)
 };
 
-/// Splits `fn` (nodes in topological order) into segments.
-SegmentedFunction segmentFunction(const kg::Function &fn);
+/// Splits `fn` (nodes in topological order) into segments. `inlining`:
+/// a max_pool_grad read only by the batch-norm gradients below it, and a
+/// training batch norm read only by its pool and that pool's gradients, are
+/// computed inline in their readers' segments (false: every result stored).
+SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining = true);
 
 /// The C++ source of `<cname>_argv` and `<cname>_metadata`, calling
 /// `<cname>_s<k>_argv` for each segment k.

@@ -50,6 +50,7 @@ struct BuildOptions {
   std::vector<std::string> tasks; // --tasks: inference of these heads only
   std::string singleTask;         // --single-task: the single-task baseline
   mtl::FusionOptions fusion;
+  bool inlineSegments = true; // --no-fuse-inline
   bool keepTemps = false;
   bool verbose = false;
   int jobs = 0; // step functions compiled at once, 0 = one per core
@@ -120,6 +121,7 @@ int buildLibrary(const BuildOptions &opts, mtl::spec::Spec spec,
   cg.halideTarget = opts.halideTarget;
   cg.isas = opts.isas;
   cg.schedule = opts.schedule;
+  cg.inlineSegments = opts.inlineSegments;
   cg.outDir = dir;
   std::vector<std::string> objects;
   std::string err = mtl::codegen::compileFunctions({*predict}, cg, objects);
@@ -292,6 +294,7 @@ int build(const BuildOptions &opts) {
   cg.halideTarget = opts.halideTarget;
   cg.isas = opts.isas;
   cg.schedule = opts.schedule;
+  cg.inlineSegments = opts.inlineSegments;
   std::filesystem::path tmp =
       objectsOnly ? std::filesystem::path(output)
                   : std::filesystem::path(output + ".mtlc-build");
@@ -407,6 +410,10 @@ int main(int argc, char **argv) {
                      "leave out epilogue fusion (mtl-fuse-epilogue)");
   buildCmd->add_flag("!--no-fuse-losses", opts.fusion.losses,
                      "leave out loss fusion (mtl-fuse-losses)");
+  buildCmd->add_flag("!--no-fuse-inline", opts.inlineSegments,
+                     "store every kernel's result: no pool gradient or "
+                     "training batch norm computed inline in its readers "
+                     "(CPU segments, docs/codegen.md)");
   buildCmd->add_flag("!--fuse-always", opts.fusion.costModel,
                      "fuse every head/join candidate, even where the cost "
                      "model predicts the copies cost more than they save");

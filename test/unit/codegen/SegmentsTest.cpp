@@ -234,6 +234,17 @@ TEST(Segments, PoolGradientInlinedInTheBatchNormGradients) {
   }
 }
 
+TEST(Segments, NothingInlinedWhenInliningIsOff) {
+  // mtlc build --no-fuse-inline: every result stored, the same values.
+  PoolBatchNormBackward g(2, 2, 0, false, /*forward=*/true);
+  codegen::SegmentedFunction sf = codegen::segmentFunction(g.b.fn, false);
+  for (const codegen::Segment &s : sf.segments)
+    for (const kg::Node &n : s.fn.nodes)
+      EXPECT_FALSE(n.ints.count("mtl.inline")) << n.op;
+  EXPECT_NE(segmentOf(sf, g.dy), segmentOf(sf, g.dx));
+  EXPECT_NE(segmentOf(sf, g.y), segmentOf(sf, g.pooled));
+}
+
 TEST(Segments, PoolGradientStoredWhereSomethingElseReadsIt) {
   // dy is also an output: it must be stored, so nothing is inlined.
   PoolBatchNormBackward g(2, 2, 0, true);
