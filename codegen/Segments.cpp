@@ -123,23 +123,35 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
       chain.clear();
     return chain;
   };
-  std::set<int> inlined;
-  for (int k = 0; inlining && k < n; ++k) {
-    if (fn.nodes[k].op != "max_pool_grad")
-      continue;
+  // Node k's chain if its last value is stored nowhere and every reader
+  // reads it once, at the input `at(reader)` names (-1: not an allowed
+  // reader); empty otherwise.
+  auto chainReadOnlyBy = [&](int k, auto at) {
     std::vector<int> chain = wholeChain(k);
     int cur = chain.empty() ? -1 : fn.nodes[chain.back()].result;
     bool ok = cur >= 0 && outputUses[cur] == 0 && !readers[cur].empty();
     for (int m : ok ? readers[cur] : std::vector<int>{}) {
       const kg::Node &r = fn.nodes[m];
-      static const std::set<std::string> kStreaming = {
-          "batch_norm_grad_gamma", "batch_norm_backward_input", "bias_grad"};
-      ok = ok && kStreaming.count(r.op) && r.inputs[0] == cur &&
+      int i = at(r.op);
+      ok = ok && i >= 0 && static_cast<int>(r.inputs.size()) > i &&
+           r.inputs[i] == cur &&
            std::count(r.inputs.begin(), r.inputs.end(), cur) == 1;
     }
-    if (!ok)
+    return ok ? chain : std::vector<int>{};
+  };
+  std::set<int> inlined;
+  for (int k = 0; inlining && k < n; ++k) {
+    if (fn.nodes[k].op != "max_pool_grad")
       continue;
-    for (int m : readers[cur])
+    std::vector<int> chain = chainReadOnlyBy(k, [](const std::string &op) {
+      return op == "batch_norm_grad_gamma" ||
+                     op == "batch_norm_backward_input" || op == "bias_grad"
+                 ? 0
+                 : -1;
+    });
+    if (chain.empty())
+      continue;
+    for (int m : readers[fn.nodes[chain.back()].result])
       unite(m, k);
     inlined.insert(chain.begin(), chain.end());
   }
@@ -155,20 +167,12 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
   for (int k = 0; inlining && k < n; ++k) {
     if (fn.nodes[k].op != "batch_norm_train")
       continue;
-    std::vector<int> chain = wholeChain(k);
-    int cur = chain.empty() ? -1 : fn.nodes[chain.back()].result;
-    bool ok = cur >= 0 && outputUses[cur] == 0 && !readers[cur].empty();
-    for (int m : ok ? readers[cur] : std::vector<int>{}) {
-      const kg::Node &r = fn.nodes[m];
-      int at = r.op == "max_pool"                               ? 0
-               : r.op == "max_pool_grad" || r.op == "relu_grad" ? 1
-                                                                : -1;
-      ok = ok && at >= 0 && static_cast<int>(r.inputs.size()) > at &&
-           r.inputs[at] == cur &&
-           std::count(r.inputs.begin(), r.inputs.end(), cur) == 1;
-    }
-    if (ok)
-      recomputed.insert(chain.begin(), chain.end());
+    std::vector<int> chain = chainReadOnlyBy(k, [](const std::string &op) {
+      return op == "max_pool"                             ? 0
+             : op == "max_pool_grad" || op == "relu_grad" ? 1
+                                                          : -1;
+    });
+    recomputed.insert(chain.begin(), chain.end());
   }
   // The units a node depends on; a recomputed producer stands for its own
   // producers.

@@ -152,6 +152,37 @@ TEST(TrainModeGrad, BiasBeforeBatchNorm) {
                  0, 12);
 }
 
+namespace {
+/// Per-channel batch mean and (biased) variance of an [M, C] view of x, in
+/// double.
+void batchMoments(const HostTensor &x, int M, int C, std::vector<double> &mean,
+                  std::vector<double> &var) {
+  mean.assign(C, 0);
+  var.assign(C, 0);
+  for (int i = 0; i < M; ++i)
+    for (int c = 0; c < C; ++c)
+      mean[c] += x.f32[i * C + c] / double(M);
+  for (int i = 0; i < M; ++i)
+    for (int c = 0; c < C; ++c)
+      var[c] += std::pow(x.f32[i * C + c] - mean[c], 2) / double(M);
+}
+
+/// y = (x - mean) / sqrt(var + eps) * gamma + beta, elementwise, within tol.
+void expectNormalized(const HostTensor &y, const HostTensor &x, int M, int C,
+                      const std::vector<double> &mean,
+                      const std::vector<double> &var, const HostTensor &g,
+                      const HostTensor &b, double eps, double tol) {
+  for (int i = 0; i < M; ++i)
+    for (int c = 0; c < C; ++c)
+      EXPECT_NEAR(y.f32[i * C + c],
+                  (x.f32[i * C + c] - mean[c]) / std::sqrt(var[c] + eps) *
+                          g.f32[c] +
+                      b.f32[c],
+                  tol)
+          << i << ", " << c;
+}
+} // namespace
+
 TEST(TrainModeGrad, BatchNormRunningStatisticsAndEval) {
   Steps steps = compile(std::string(kBnHeader) + mseTail("%y", "3x2x2x4", 3));
   std::mt19937 rng(7);
@@ -162,13 +193,8 @@ TEST(TrainModeGrad, BatchNormRunningStatisticsAndEval) {
   const HostTensor &g = args.at({kg::ArgKind::Param, "bn.gamma"});
   const HostTensor &b = args.at({kg::ArgKind::Param, "bn.beta"});
   const int C = 4, M = 12;
-  std::vector<double> mean(C, 0), var(C, 0);
-  for (int i = 0; i < M; ++i)
-    for (int c = 0; c < C; ++c)
-      mean[c] += x.f32[i * C + c] / double(M);
-  for (int i = 0; i < M; ++i)
-    for (int c = 0; c < C; ++c)
-      var[c] += std::pow(x.f32[i * C + c] - mean[c], 2) / double(M);
+  std::vector<double> mean, var;
+  batchMoments(x, M, C, mean, var);
 
   std::vector<HostTensor> outs = run(steps.train, args);
   const HostTensor &newMean =
@@ -185,13 +211,7 @@ TEST(TrainModeGrad, BatchNormRunningStatisticsAndEval) {
         << c;
   }
   // Training mode normalizes with the batch statistics ...
-  for (int i = 0; i < M; ++i)
-    for (int c = 0; c < C; ++c)
-      EXPECT_NEAR(train.f32[i * C + c],
-                  (x.f32[i * C + c] - mean[c]) / std::sqrt(var[c] + 1e-3) *
-                          g.f32[c] +
-                      b.f32[c],
-                  1e-4);
+  expectNormalized(train, x, M, C, mean, var, g, b, 1e-3, 1e-4);
   // ... evaluation with the running statistics.
   std::vector<HostTensor> evalOuts = run(steps.eval, args);
   const HostTensor &eval =
@@ -221,13 +241,8 @@ TEST(TrainModeGrad, BatchStatisticsOfAnOffsetBatch) {
     for (int c = 0; c < C; ++c)
       x.f32[i * C + c] =
           1000.0f + 10.0f * c + (i < 4 ? 3.0f : 0.0f) + noise(rng);
-  std::vector<double> mean(C, 0), var(C, 0);
-  for (int i = 0; i < M; ++i)
-    for (int c = 0; c < C; ++c)
-      mean[c] += x.f32[i * C + c] / double(M);
-  for (int i = 0; i < M; ++i)
-    for (int c = 0; c < C; ++c)
-      var[c] += std::pow(x.f32[i * C + c] - mean[c], 2) / double(M);
+  std::vector<double> mean, var;
+  batchMoments(x, M, C, mean, var);
   std::vector<HostTensor> outs = run(steps.train, args);
   const HostTensor &newVar =
       outs[outputIndex(steps.train, kg::ArgKind::StateOut, "bn.running_var")];
@@ -241,13 +256,7 @@ TEST(TrainModeGrad, BatchStatisticsOfAnOffsetBatch) {
   // The normalized output has the batch's mean 0 and variance ~1 per channel.
   const HostTensor &g = args.at({kg::ArgKind::Param, "bn.gamma"});
   const HostTensor &b = args.at({kg::ArgKind::Param, "bn.beta"});
-  for (int i = 0; i < M; ++i)
-    for (int c = 0; c < C; ++c)
-      EXPECT_NEAR(train.f32[i * C + c],
-                  (x.f32[i * C + c] - mean[c]) / std::sqrt(var[c] + 1e-3) *
-                          g.f32[c] +
-                      b.f32[c],
-                  1e-3);
+  expectNormalized(train, x, M, C, mean, var, g, b, 1e-3, 1e-3);
 }
 
 namespace {
