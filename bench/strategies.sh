@@ -186,10 +186,19 @@ for row in rows:
     row["acc"] = {t: sum(r["acc"][t] for r in row["runs"]) / n for t in row["runs"][0]["acc"]}
     row["ms_per_step"] = sum(r["ms_per_step"] for r in row["runs"]) / n
     row["best"] = ", ".join(str(r.get("best_epoch", "?")) for r in row["runs"])
-single = {"left": by["single_left"]["acc"]["left"], "right": by["single_right"]["acc"]["right"]}
-lines = ["| strategy | left acc | right acc | Δm (%) | ms/step |" + (" best epoch |" if val else ""),
-         "|---|---|---|---|---|" + ("---|" if val else "")]
-extra = lambda r: f' {r["best"]} |' if val else ""
+    row["seeds"] = [r["seed"] for r in row["runs"]]
+# A row trained on fewer seeds than others (KEEP=1 adding strategies with
+# another SEEDS) is compared with the single-task runs of its own seeds, and
+# the table then says which seeds each row averages.
+def single_acc(task, seeds):
+    accs = [r["acc"][task] for r in by["single_" + task]["runs"] if r["seed"] in seeds]
+    if not accs:
+        sys.exit(f"strategies.sh: no single-task {task} run for seeds {seeds}")
+    return sum(accs) / len(accs)
+mixed = len({tuple(r["seeds"]) for r in rows}) > 1
+lines = ["| strategy | left acc | right acc | Δm (%) | ms/step |" + (" best epoch |" if val else "") + (" seeds |" if mixed else ""),
+         "|---|---|---|---|---|" + ("---|" if val else "") + ("---|" if mixed else "")]
+extra = lambda r: (f' {r["best"]} |' if val else "") + (f' {", ".join(map(str, r["seeds"]))} |' if mixed else "")
 for r in rows:
     if r["name"].startswith("single_"):
         t = r["name"][len("single_"):]
@@ -197,6 +206,7 @@ for r in rows:
         right = f'{r["acc"][t]:.4f}' if t == "right" else "—"
         lines.append(f'| single-task {t} | {left} | {right} | 0 (reference) | {r["ms_per_step"]:.1f} |' + extra(r))
         continue
+    single = {t: single_acc(t, r["seeds"]) for t in ("left", "right")}
     dm = 100 * sum((r["acc"][t] - single[t]) / single[t] for t in single) / len(single)
     lines.append(f'| {r["name"]} | {r["acc"]["left"]:.4f} | {r["acc"]["right"]:.4f} | {dm:+.2f} | {r["ms_per_step"]:.1f} |' + extra(r))
 cpu = subprocess.run("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2", shell=True,
@@ -205,8 +215,9 @@ cores = subprocess.run('nproc', capture_output=True, text=True).stdout.strip()
 threads = os.environ.get("HL_NUM_THREADS") or cores
 budget = (f"Budget: {epochs} epochs, {'all' if limit_train == '0' else limit_train} training pairs, "
           f"{'all' if limit_test == '0' else limit_test} test pairs, "
-          f"{'seed ' + seeds if len(seeds.split()) == 1 else 'seeds ' + ', '.join(seeds.split()) + ' (each row: the mean over them)'}; "
-          f"{threads} thread(s) per run on {cores} cores ({cpu})."
+          + (f"seeds {', '.join(sorted({str(s) for r in rows for s in r['seeds']}))} (each row: the mean over the seeds in its last column; Δm against the single-task runs of the same seeds)" if mixed else
+           f"{'seed ' + seeds if len(seeds.split()) == 1 else 'seeds ' + ', '.join(seeds.split()) + ' (each row: the mean over them)'}")
+          + f"; {threads} thread(s) per run on {cores} cores ({cpu})."
           + (f" {validation} of the training pairs held out for validation; every run is evaluated "
              f"at its epoch of lowest validation loss (`train --keep-best`; the best epoch per seed "
              f"in the last column)." if val else "")
