@@ -23,6 +23,7 @@
 #include "passes/LowerToKernelGraph.h"
 #include "passes/Passes.h"
 #include "test/gpu/GpuEval.h"
+#include "tools/mtlc/PeakBandwidth.h"
 #include "tools/mtlc/PeakFlops.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -101,6 +102,8 @@ struct Kernel {
   std::vector<int> nodes; // indices into fn.nodes; [0] is the producer
   mtl::kg::Function sub;  // the one-kernel function
   double flops = 0;
+  double bytes = 0; // compulsory traffic: every argument read once, every
+                    // output written once
   std::string op, shapes, where, outputs;
 };
 
@@ -118,6 +121,17 @@ double elements(const std::vector<int64_t> &s) {
   for (int64_t e : s)
     n *= double(e);
   return n;
+}
+
+/// Bytes a kernel must move at least: its arguments read once, its outputs
+/// written once (4-byte elements: f32 and i32).
+double compulsoryBytes(const mtl::kg::Function &sub) {
+  double b = 0;
+  for (const mtl::kg::Arg &a : sub.args)
+    b += 4 * elements(sub.values[a.value].shape);
+  for (const mtl::kg::Arg &a : sub.outputs)
+    b += 4 * elements(sub.values[a.value].shape);
+  return b;
 }
 
 /// The epilogue chains codegen forms (codegen/Lowering.cpp, lowerFunction):
@@ -213,6 +227,7 @@ std::vector<Kernel> cutKernels(const mtl::kg::Function &fn) {
                         std::string(mtl::kg::toString(o.kind)) + " " + o.name;
     for (int n : kern.nodes)
       kern.flops += mtl::codegen::nodeFlops(fn, fn.nodes[n]);
+    kern.bytes = compulsoryBytes(kern.sub);
     kernels.push_back(std::move(kern));
   }
   return kernels;
@@ -253,6 +268,7 @@ std::vector<Kernel> segmentKernels(const mtl::kg::Function &fn, bool inlining) {
         kern.outputs += (kern.outputs.empty() ? "" : ",") +
                         std::string(mtl::kg::toString(o.kind)) + " " + o.name;
     kern.flops = seg.flops;
+    kern.bytes = compulsoryBytes(kern.sub);
     kernels.push_back(std::move(kern));
   }
   return kernels;
@@ -362,6 +378,7 @@ int worker(const Options &o) {
     j["device"] = what;
   } else {
     j["peak_gflops"] = mtl::measurePeakGflops(o.worker, 0.3, o.isa);
+    j["bandwidth_gbs"] = mtl::measureBandwidthGBs(o.worker, 0.3);
   }
   std::mt19937 rng(1234);
   const bool tty = isatty(2);
@@ -419,9 +436,12 @@ int worker(const Options &o) {
   }
   // The FMA peak again after the kernels: the higher of the two (a
   // neighbour's burst during one measurement would inflate every %).
-  if (o.target != "cuda")
+  if (o.target != "cuda") {
     j["peak_gflops"] = std::max(j["peak_gflops"].get<double>(),
                                 mtl::measurePeakGflops(o.worker, 0.3, o.isa));
+    j["bandwidth_gbs"] = std::max(j["bandwidth_gbs"].get<double>(),
+                                  mtl::measureBandwidthGBs(o.worker, 0.3));
+  }
   if (o.step) {
     // The whole step in one pipeline, for the sum-of-kernels comparison.
     double ms = 0, compileS = 0;
@@ -593,9 +613,24 @@ int main(int argc, char **argv) {
   std::stable_sort(
       sorted.begin(), sorted.end(),
       [](const Row &a, const Row &b) { return a.ms[0] > b.ms[0]; });
-  std::vector<double> peak, total(runs.size(), 0);
-  for (const json &r : runs)
+  std::vector<double> peak, bandwidth, total(runs.size(), 0);
+  for (const json &r : runs) {
     peak.push_back(r["peak_gflops"].get<double>());
+    bandwidth.push_back(r.value("bandwidth_gbs", 0.0));
+  }
+  // The roofline: the least time a kernel can take, its FLOPs at the FMA
+  // peak or its compulsory bytes at the copy bandwidth, whichever is longer.
+  // %roof = that bound over the measured time; "m" marks the kernels the
+  // bandwidth bounds, for which %peak cannot reach 100.
+  auto roofMs = [&](const Kernel &k, size_t r) {
+    double c = peak[r] > 0 ? k.flops / 1e6 / peak[r] : 0;
+    double m = bandwidth[r] > 0 ? k.bytes / 1e6 / bandwidth[r] : 0;
+    return std::max(c, m);
+  };
+  auto memoryBound = [&](const Kernel &k, size_t r) {
+    return bandwidth[r] > 0 && peak[r] > 0 &&
+           k.bytes / bandwidth[r] > k.flops / peak[r];
+  };
   double totalFlops = 0;
   for (const Row &row : sorted) {
     totalFlops += kernels[row.index].flops;
@@ -613,6 +648,7 @@ int main(int argc, char **argv) {
     for (size_t r = 0; r < runs.size(); ++r) {
       json t = {{"threads", o.threads[r]},
                 {"peak_gflops", peak[r]},
+                {"bandwidth_gbs", bandwidth[r]},
                 {"sum_of_kernels_ms", total[r]}};
       if (runs[r].contains("step"))
         t["step"] = runs[r]["step"];
@@ -623,7 +659,7 @@ int main(int argc, char **argv) {
       json e = {{"node", k.sub.name},   {"op", k.op},
                 {"shapes", k.shapes},   {"loc", k.where},
                 {"outputs", k.outputs}, {"gflop", k.flops / 1e9},
-                {"error", row.error}};
+                {"mbytes", k.bytes / 1e6},  {"error", row.error}};
       for (size_t r = 0; r < runs.size(); ++r) {
         double g = row.ms[r] > 0 ? k.flops / 1e6 / row.ms[r] : 0;
         double gb = row.best[r] > 0 ? k.flops / 1e6 / row.best[r] : 0;
@@ -633,7 +669,11 @@ int main(int argc, char **argv) {
              {"gflops", g},
              {"percent_of_peak", peak[r] > 0 ? 100 * g / peak[r] : 0.0},
              {"best_ms", row.best[r]},
-             {"best_percent_of_peak", peak[r] > 0 ? 100 * gb / peak[r] : 0.0}});
+             {"best_percent_of_peak", peak[r] > 0 ? 100 * gb / peak[r] : 0.0},
+             {"roofline_ms", roofMs(k, r)},
+             {"percent_of_roofline",
+              row.ms[r] > 0 ? 100 * roofMs(k, r) / row.ms[r] : 0.0},
+             {"bound", memoryBound(k, r) ? "memory" : "compute"}});
       }
       j["kernels"].push_back(e);
     }
@@ -656,13 +696,14 @@ int main(int argc, char **argv) {
                   peak[r], runs[r].value("device", std::string()).c_str(),
                   runs[r].value("compile_s", 0.0));
     else
-      std::printf("measured FMA peak on %d thread(s): %.1f GFLOP/s (JIT "
-                  "compile of the kernels: %.1f s)\n",
-                  o.threads[r], peak[r], runs[r].value("compile_s", 0.0));
+      std::printf("measured FMA peak on %d thread(s): %.1f GFLOP/s, copy "
+                  "bandwidth %.1f GB/s (JIT compile of the kernels: %.1f s)\n",
+                  o.threads[r], peak[r], bandwidth[r],
+                  runs[r].value("compile_s", 0.0));
   std::printf("%-4s %-10s %-34s %8s", "#", "node", "op", "GFLOP");
   for (size_t r = 0; r < runs.size(); ++r)
-    std::printf(" %8s %7s %6s %6s", ("ms@" + label(r)).c_str(), "GFLOP/s",
-                "%peak", "best%");
+    std::printf(" %8s %7s %6s %6s%s", ("ms@" + label(r)).c_str(), "GFLOP/s",
+                "%peak", "best%", gpu ? "" : "  %roof");
   std::printf("  shapes  [loc]\n");
   int rank = 0;
   for (const Row &row : sorted) {
@@ -679,6 +720,10 @@ int main(int argc, char **argv) {
       std::printf(" %8.3f %7.1f %5.1f%% %5.1f%%", row.ms[r], g,
                   peak[r] > 0 ? 100 * g / peak[r] : 0.0,
                   peak[r] > 0 ? 100 * gb / peak[r] : 0.0);
+      if (!gpu)
+        std::printf(" %5.1f%%%s",
+                    row.ms[r] > 0 ? 100 * roofMs(k, r) / row.ms[r] : 0.0,
+                    memoryBound(k, r) ? "m" : " ");
     }
     std::printf("  %s", k.shapes.c_str());
     if (!k.where.empty())
@@ -691,8 +736,8 @@ int main(int argc, char **argv) {
               totalFlops / 1e9);
   for (size_t r = 0; r < runs.size(); ++r) {
     double g = total[r] > 0 ? totalFlops / 1e6 / total[r] : 0;
-    std::printf(" %8.2f %7.1f %5.1f%% %6s", total[r], g,
-                peak[r] > 0 ? 100 * g / peak[r] : 0.0, "");
+    std::printf(" %8.2f %7.1f %5.1f%% %6s%s", total[r], g,
+                peak[r] > 0 ? 100 * g / peak[r] : 0.0, "", gpu ? "" : "        ");
   }
   std::printf("\n");
   for (size_t r = 0; r < runs.size(); ++r)
