@@ -656,10 +656,10 @@ int main(int argc, char **argv) {
     }
     for (const Row &row : sorted) {
       const Kernel &k = kernels[row.index];
-      json e = {{"node", k.sub.name},   {"op", k.op},
-                {"shapes", k.shapes},   {"loc", k.where},
-                {"outputs", k.outputs}, {"gflop", k.flops / 1e9},
-                {"mbytes", k.bytes / 1e6},  {"error", row.error}};
+      json e = {{"node", k.sub.name},      {"op", k.op},
+                {"shapes", k.shapes},      {"loc", k.where},
+                {"outputs", k.outputs},    {"gflop", k.flops / 1e9},
+                {"mbytes", k.bytes / 1e6}, {"error", row.error}};
       for (size_t r = 0; r < runs.size(); ++r) {
         double g = row.ms[r] > 0 ? k.flops / 1e6 / row.ms[r] : 0;
         double gb = row.best[r] > 0 ? k.flops / 1e6 / row.best[r] : 0;
@@ -737,7 +737,8 @@ int main(int argc, char **argv) {
   for (size_t r = 0; r < runs.size(); ++r) {
     double g = total[r] > 0 ? totalFlops / 1e6 / total[r] : 0;
     std::printf(" %8.2f %7.1f %5.1f%% %6s%s", total[r], g,
-                peak[r] > 0 ? 100 * g / peak[r] : 0.0, "", gpu ? "" : "        ");
+                peak[r] > 0 ? 100 * g / peak[r] : 0.0, "",
+                gpu ? "" : "        ");
   }
   std::printf("\n");
   for (size_t r = 0; r < runs.size(); ++r)

@@ -287,10 +287,12 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
     sum += part(co, ci, kx, ky, k);
   out(co, ci, kx, ky) = sum;
   scheduleElementwise(out, {co, ci, kx, ky}, ctx.shape, ctx.gpu);
-  if (padded && imageBlocked) {
+  if (padded && (imageBlocked || smallVecs > 0)) {
     // One padded image at a time, inside the chunk's image loop (L2-sized),
     // instead of a padded copy of the whole batch written and re-read
-    // (conv2's grad-filter 8.2-10.9 -> 7.7-10.3 ms on 2 threads, interleaved).
+    // (conv2's grad-filter 8.2-10.9 -> 7.7-10.3 ms on 2 threads, interleaved;
+    // the Co = 1 grad-filter of recon_out 0.86-0.94 -> 0.54-0.65 ms on one
+    // thread, a memory-bound kernel whose whole-batch copy was most of it).
     pad.compute_at(acc, r.z);
     if (int w = dividingLanes(g.Ci); w > 1)
       pad.vectorize(c, w);

@@ -1,4 +1,5 @@
-//===- PeakBandwidth.h - The machine's measured streaming bandwidth -*- C++ -*-===//
+//===- PeakBandwidth.h - The machine's measured streaming bandwidth -*- C++
+//-*-===//
 #ifndef MTL_TOOLS_MTLC_PEAKBANDWIDTH_H
 #define MTL_TOOLS_MTLC_PEAKBANDWIDTH_H
 
