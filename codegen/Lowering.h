@@ -119,6 +119,16 @@ void registerRecurrentOps(OpTable &table);
 void registerTrainModeOps(OpTable &table); // batch_norm, dropout, ...
 void registerStrategyOps(OpTable &table);  // scale_task, task_join
 
+/// The accumulating join (codegen/Segments.cpp): a dense_backward_input
+/// computed inline in the join that sums it leaves its operands in
+/// OpContext::shared under these keys ("dy", "w") instead of a product.
+std::string gradInputOperandKey(int value, const char *which);
+/// The join `ctx` as one kernel: sum_t dy_t w_t^T over the inlined
+/// grad-inputs (each an update of one accumulator panel, ops/Dense.cpp) plus
+/// the join's other operands, `rest`, as the accumulator's start. Returns
+/// an undefined Func when no input was left inline.
+Halide::Func denseBackwardInputSum(OpContext &ctx);
+
 /// A lowered step function.
 struct LoweredFunction {
   std::vector<Halide::ImageParam> params; // Function.args order

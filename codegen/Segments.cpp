@@ -41,7 +41,8 @@ bool hasClosedFormTotal(const kg::Function &fn, const kg::Node &node) {
 }
 
 bool isInlinable(const std::string &op) {
-  return op == "max_pool_grad" || op == "batch_norm_train";
+  return op == "max_pool_grad" || op == "batch_norm_train" ||
+         op == "dense_backward_input";
 }
 
 SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
@@ -154,6 +155,34 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
     for (int m : readers[fn.nodes[chain.back()].result])
       unite(m, k);
     inlined.insert(chain.begin(), chain.end());
+  }
+
+  // Accumulating join: a join whose operands are dense grad-inputs read
+  // only by it -- the heads' dx summed where they meet on a shared feature
+  // -- is one kernel: each product is an update of the join's own
+  // accumulator (ops/Dense.cpp, denseBackwardInputSum), so the T dx tensors
+  // are never written and the sum pass is gone. (Join fusion would
+  // concatenate the operands instead, copies its cost model refuses.) Other
+  // operands of the join start the accumulator.
+  for (int k = 0; inlining && k < n; ++k) {
+    const kg::Node &join = fn.nodes[k];
+    if (join.op != "join" || join.inputs.size() < 2)
+      continue;
+    std::vector<int> products;
+    for (int v : join.inputs) {
+      int d = v >= 0 && v < nv ? defNode[v] : -1;
+      if (d >= 0 && fn.nodes[d].op == "dense_backward_input" &&
+          outputUses[v] == 0 && readers[v].size() == 1 &&
+          std::count(join.inputs.begin(), join.inputs.end(), v) == 1 &&
+          wholeChain(d) == std::vector<int>{d})
+        products.push_back(d);
+    }
+    if (products.size() < 2)
+      continue;
+    for (int d : products) {
+      unite(d, k);
+      inlined.insert(d);
+    }
   }
 
   // Recomputation: a training batch norm (and its fused relu) read only by

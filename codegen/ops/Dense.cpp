@@ -103,52 +103,74 @@ int reductionBlock(int K, int J) {
   return std::min(K, 128);
 }
 
-/// Forward / grad-in: out(j, i) = init(j) + sum_r A(j, r) B(r, i) where A is
+/// One product of a blocked GEMM: sum_r A(j, r) B(r, i) over r < K, A being
 /// `a(j, r)` or, when `aTransposed`, `a(r, j)` (packed and transposed block
 /// by block).
-Func packedGemm(OpContext &ctx, Func a, bool aTransposed,
-                std::function<Expr(Expr, Expr)> b, std::optional<Func> init,
-                int J, int I, int K, int NV, int IT) {
+struct GemmTerm {
+  Func a;
+  bool aTransposed;
+  std::function<Expr(Expr, Expr)> b;
+  int K;
+};
+
+/// Forward / grad-in: out(j, i) = init(j, i) + sum over the terms of their
+/// products, each term one update of the same accumulator panel (several
+/// terms: the grad-inputs a join sums, denseBackwardInputSum).
+Func packedGemm(OpContext &ctx, const std::vector<GemmTerm> &terms,
+                std::function<Expr(Expr, Expr)> init, int J, int I, int NV,
+                int IT) {
   Var j("j"), i("i");
-  RDom r(0, K, ctx.name("r"));
-  Func apack(ctx.name("apack"));
-  apack(j, i) = aTransposed ? a(i, j) : a(j, i);
-  // apack's own wrapper of a: other consumers of a (the forward's packing)
-  // must not share its schedule.
-  Func src = aTransposed ? a.in(apack) : a;
   Func acc(ctx.name("acc"));
-  acc(j, i) = init ? (*init)(j) : Expr(0.0f);
-  acc(j, i) += apack(j, r) * b(r, i);
+  acc(j, i) = init ? init(j, i) : Expr(0.0f);
+  std::vector<Func> packs, srcs;
+  std::vector<RDom> rs;
+  for (GemmTerm t : terms) { // a copy: Func::in is not const
+    RDom r(0, t.K, ctx.name("r"));
+    Func apack(ctx.name("apack"));
+    apack(j, i) = t.aTransposed ? t.a(i, j) : t.a(j, i);
+    // apack's own wrapper of a: other consumers of a (the forward's packing)
+    // must not share its schedule.
+    srcs.push_back(t.aTransposed ? t.a.in(apack) : t.a);
+    acc(j, i) += apack(j, r) * t.b(r, i);
+    packs.push_back(apack);
+    rs.push_back(r);
+  }
   Func out(ctx.resultName);
   out(j, i) = ctx.applyEpilogue(acc(j, i), {j, i});
-  const int VW = isa().lanes, JT = VW * NV, KB = reductionBlock(K, J);
+  const int VW = isa().lanes, JT = VW * NV;
   Var jo("jo"), ji("ji"), jv("jv"), jvo("jvo"), io("io"), ii("ii");
-  RVar rko("rko"), rki("rki");
   out.compute_root()
       .split(j, jo, ji, JT, TailStrategy::ShiftInwards)
       .reorder(ji, i, jo)
       .vectorize(ji, VW)
       .parallel(jo);
   acc.compute_at(out, jo).vectorize(j, VW);
-  acc.update()
-      .split(r, rko, rki, KB)
-      .split(i, io, ii, IT)
-      .split(j, jvo, jv, VW)
-      .reorder(jv, jvo, ii, rki, io, rko)
-      .vectorize(jv)
-      .unroll(jvo)
-      .unroll(ii)
-      .unroll(rki, 4);
-  apack.compute_at(acc, rko).store_in(MemoryType::Heap);
-  if (aTransposed) {
-    // VW x VW blocks: vector loads along w's rows, transposed in registers.
-    Var jx("jx"), rx("rx"), j2("j2"), r2("r2");
-    apack.tile(j, i, jx, rx, j2, r2, VW, VW).vectorize(j2).unroll(r2);
-    src.compute_at(apack, jx)
-        .vectorize(src.args()[0], VW)
-        .unroll(src.args()[1]);
-  } else {
-    apack.vectorize(j, VW);
+  for (size_t h = 0; h < terms.size(); ++h) {
+    const int KB = reductionBlock(terms[h].K, J);
+    RVar rko("rko" + std::to_string(h)), rki("rki" + std::to_string(h));
+    acc.update(h)
+        .split(rs[h], rko, rki, KB)
+        .split(i, io, ii, IT)
+        .split(j, jvo, jv, VW)
+        .reorder(jv, jvo, ii, rki, io, rko)
+        .vectorize(jv)
+        .unroll(jvo)
+        .unroll(ii)
+        .unroll(rki, 4);
+    Func apack = packs[h], src = srcs[h];
+    apack
+        .compute_at(acc, rko) // the stage whose loop is named rko<h>
+        .store_in(MemoryType::Heap);
+    if (terms[h].aTransposed) {
+      // VW x VW blocks: vector loads along w's rows, transposed in registers.
+      Var jx("jx"), rx("rx"), j2("j2"), r2("r2");
+      apack.tile(j, i, jx, rx, j2, r2, VW, VW).vectorize(j2).unroll(r2);
+      src.compute_at(apack, jx)
+          .vectorize(src.args()[0], VW)
+          .unroll(src.args()[1]);
+    } else {
+      apack.vectorize(j, VW);
+    }
   }
   return out;
 }
@@ -208,12 +230,16 @@ Func lowerDense(OpContext &ctx) {
     b = ctx.inputs[2];
   int NV, IT;
   if (!ctx.gpu && blockedTile(M, N, K, NV, IT, 256, true))
-    return packedGemm(
-        ctx, w, false,
-        [=](Expr k, Expr n) {
-          return call(x, {k, n});
-        },
-        b, M, N, K, NV, IT);
+    return packedGemm(ctx,
+                      {{w, false,
+                        [=](Expr k, Expr n) {
+                          return call(x, {k, n});
+                        },
+                        K}},
+                      b ? std::function<Expr(Expr, Expr)>(
+                              [b = *b](Expr m, Expr) { return b(m); })
+                        : nullptr,
+                      M, N, NV, IT);
   return gemm(
       ctx,
       [=](Expr m, Expr k) {
@@ -236,13 +262,26 @@ Func lowerDenseBackwardInput(OpContext &ctx) {
     throw LoweringError{"inconsistent dense_backward_input shapes"};
   Func dy = ctx.inputs[0], w = ctx.inputs[1];
   int NV, IT;
+  if (ctx.inlined && ctx.shared && !ctx.gpu &&
+      blockedTile(K, N, M, NV, IT, 64, true)) {
+    // Summed by its join in one kernel (denseBackwardInputSum): hand the
+    // operands over. The product below is never realized: nothing reads it.
+    (*ctx.shared)[gradInputOperandKey(ctx.node.result, "dy")] = dy;
+    (*ctx.shared)[gradInputOperandKey(ctx.node.result, "w")] = w;
+    Var k("k"), n("n");
+    RDom r(0, M, ctx.name("r"));
+    Func dx(ctx.resultName);
+    dx(k, n) = sum(dy(r, n) * w(r, k));
+    return dx;
+  }
   if (!ctx.gpu && blockedTile(K, N, M, NV, IT, 64, true))
-    return packedGemm(
-        ctx, w, true,
-        [=](Expr m, Expr n) {
-          return call(dy, {m, n});
-        },
-        std::nullopt, K, N, M, NV, IT);
+    return packedGemm(ctx,
+                      {{w, true,
+                        [=](Expr m, Expr n) {
+                          return call(dy, {m, n});
+                        },
+                        M}},
+                      nullptr, K, N, NV, IT);
   // Transposed copy keeps the vectorized operand contiguous.
   Var k("k"), m("m");
   Func wt(ctx.name("wt"));
@@ -289,6 +328,55 @@ Func lowerDenseBackwardWeight(OpContext &ctx) {
 }
 
 } // namespace
+
+std::string gradInputOperandKey(int value, const char *which) {
+  return "dense_backward_input." + std::to_string(value) + "." + which;
+}
+
+Func denseBackwardInputSum(OpContext &ctx) {
+  if (ctx.gpu || !ctx.shared || ctx.shape.size() != 2)
+    return Func();
+  const int N = ctx.shape[0], K = ctx.shape[1];
+  std::vector<GemmTerm> terms;
+  std::vector<Func> rest;
+  int sumM = 0;
+  for (size_t q = 0; q < ctx.node.inputs.size(); ++q) {
+    int v = ctx.node.inputs[q];
+    auto dy = ctx.shared->find(gradInputOperandKey(v, "dy"));
+    auto w = ctx.shared->find(gradInputOperandKey(v, "w"));
+    if (dy == ctx.shared->end() || w == ctx.shared->end()) {
+      rest.push_back(ctx.inputs[q]);
+      continue;
+    }
+    int M = -1; // dy's width, from the grad-input node's operand
+    for (const kg::Node &nd : ctx.fn.nodes)
+      if (nd.result == v && !nd.inputs.empty())
+        M = static_cast<int>(ctx.fn.values[nd.inputs[0]].shape[1]);
+    if (M <= 0)
+      throw LoweringError{"inline grad-input of unknown width"};
+    Func dyf = dy->second;
+    terms.push_back({w->second, true,
+                     [=](Expr m, Expr n) {
+                       return call(dyf, {m, n});
+                     },
+                     M});
+    sumM += M;
+  }
+  if (terms.empty())
+    return Func();
+  int NV, IT;
+  if (!blockedTile(K, N, sumM, NV, IT, 64, true))
+    throw LoweringError{"inline grad-inputs too small to block"};
+  std::function<Expr(Expr, Expr)> init;
+  if (!rest.empty())
+    init = [rest](Expr k, Expr n) {
+      Expr s = call(rest[0], {k, n});
+      for (size_t q = 1; q < rest.size(); ++q)
+        s += call(rest[q], {k, n});
+      return s;
+    };
+  return packedGemm(ctx, terms, init, K, N, NV, IT);
+}
 
 void registerDenseOps(OpTable &t) {
   t["dense"] = lowerDense;

@@ -36,6 +36,10 @@ Func lowerRelu(OpContext &ctx) {
   if (ctx.inputs.size() != 1)
     throw LoweringError{"expects (x)"};
   requireSameShape(ctx);
+  // The heads' grad-inputs left inline by the accumulating join: one GEMM
+  // kernel sums them (and the other operands).
+  if (Func sum = denseBackwardInputSum(ctx); sum.defined())
+    return sum;
   return elementwise(ctx, [](std::vector<Expr> a) { return reluOf(a[0]); });
 }
 
@@ -51,6 +55,10 @@ Func lowerJoin(OpContext &ctx) {
   if (ctx.inputs.empty())
     throw LoweringError{"expects at least one gradient"};
   requireSameShape(ctx);
+  // The heads' grad-inputs left inline by the accumulating join: one GEMM
+  // kernel sums them (and the other operands).
+  if (Func sum = denseBackwardInputSum(ctx); sum.defined())
+    return sum;
   return elementwise(ctx, [](std::vector<Expr> a) {
     Expr s = a[0];
     for (size_t k = 1; k < a.size(); ++k)

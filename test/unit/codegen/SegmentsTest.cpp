@@ -279,3 +279,39 @@ TEST(Segments, BatchNormRecomputedWhereThePoolAndItsGradientReadIt) {
     expectSegmentedMatchesWhole(g.b.fn);
   }
 }
+
+TEST(Segments, HeadGradInputsSummedByTheirJoin) {
+  // Three heads read one feature x (N x K); the join sums their dx and an
+  // other gradient g. The two large grad-inputs become updates of the
+  // join's accumulator (never stored); the small one (M = 16: too short to
+  // block) is computed as usual and, like g, starts the accumulator.
+  using kg::ArgKind;
+  const int64_t N = 32, K = 512;
+  codegen::test::Builder b{"heads_backward"};
+  int g = b.arg(ArgKind::Input, "g", {N, K});
+  std::vector<int> dxs;
+  for (int64_t M : {256, 320, 16}) {
+    std::string h = "h" + std::to_string(M);
+    int dy = b.arg(ArgKind::Target, "dy_" + h, {N, M});
+    int w = b.arg(ArgKind::Param, "w_" + h, {K, M});
+    dxs.push_back(b.op("dense_backward_input", {dy, w}, {N, K}));
+  }
+  int sum = b.op("join", {dxs[0], g, dxs[1], dxs[2]}, {N, K});
+  b.out(ArgKind::Grad, "x", sum);
+  codegen::SegmentedFunction sf = codegen::segmentFunction(b.fn);
+  const codegen::Segment *s = segmentOf(sf, sum);
+  ASSERT_NE(s, nullptr);
+  for (int dx : dxs) {
+    EXPECT_EQ(s, segmentOf(sf, dx));
+    EXPECT_FALSE(sf.homes[dx].kind == codegen::ValueHome::Arena &&
+                 sf.homes[dx].offset >= 0);
+  }
+  int marked = 0;
+  for (const kg::Node &n : s->fn.nodes)
+    marked += n.ints.count("mtl.inline") > 0;
+  EXPECT_EQ(marked, 3);
+  expectSegmentedMatchesWhole(b.fn);
+  // Without inlining every dx is its own kernel and the join a sum.
+  codegen::SegmentedFunction off = codegen::segmentFunction(b.fn, false);
+  EXPECT_EQ(off.segments.size(), 4u);
+}
