@@ -37,7 +37,8 @@
 # one with per-task gradients of the shared parameters (`param`), and the
 # two single-task baselines (`mtlc build --single-task`).
 # SPEC=FILE trains a variant of the network instead (tasks left and right,
-# as in examples/multi_fashion.toml; e.g. the heads branching off earlier):
+# as in examples/multi_fashion.toml; e.g. multi_fashion_dense.toml, the
+# trunk shared through its dense layer):
 # its own out/bench/strategies-NAME/, its table between the markers that
 # MARKER=NAME names in docs/strategies.md.
 # Δm is LibMTL's: the mean over tasks of (M_t - M_t^single) / M_t^single,
