@@ -157,10 +157,10 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
     inlined.insert(chain.begin(), chain.end());
   }
 
-  // Accumulating join: a join whose operands are dense grad-inputs read
-  // only by it -- the heads' dx summed where they meet on a shared feature
-  // -- is one kernel: each product is an update of the join's own
-  // accumulator (ops/Dense.cpp, denseBackwardInputSum), so the T dx tensors
+  // Accumulating join: a join with two or more operands that are dense
+  // grad-inputs read only by it -- the heads' dx summed where they meet on
+  // a shared feature -- is one kernel: each product is an update of the join's
+  // own accumulator (ops/Dense.cpp, denseBackwardInputSum), so the T dx tensors
   // are never written and the sum pass is gone. (Join fusion would
   // concatenate the operands instead, copies its cost model refuses.) Other
   // operands of the join start the accumulator.

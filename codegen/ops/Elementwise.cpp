@@ -36,10 +36,6 @@ Func lowerRelu(OpContext &ctx) {
   if (ctx.inputs.size() != 1)
     throw LoweringError{"expects (x)"};
   requireSameShape(ctx);
-  // The heads' grad-inputs left inline by the accumulating join: one GEMM
-  // kernel sums them (and the other operands).
-  if (Func sum = denseBackwardInputSum(ctx); sum.defined())
-    return sum;
   return elementwise(ctx, [](std::vector<Expr> a) { return reluOf(a[0]); });
 }
 
