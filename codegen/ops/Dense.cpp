@@ -9,10 +9,11 @@
 //
 // Large GEMMs (the fused head layers: 128 x 3200 x 2016) follow the Goto
 // recipe, measured in process CPU time on one Zen 4 core (TOOLCHAIN.md):
-// forward and grad-in keep a JT x I accumulator panel per column panel,
-// run k in blocks (reductionBlock) with each A block packed contiguous (for
-// grad-in the packing is also the transpose of w, so no transposed copy of the
-// weights exists): 45 -> 110 GFLOP/s forward, 12 -> 90 grad-in. Grad-w has
+// the forward keeps a JT x I accumulator panel per column panel and runs k
+// in blocks (reductionBlock) with each A block packed contiguous: 45 -> 110
+// GFLOP/s. Grad-in on AVX-512 vectorizes the batch instead (batchGemm: w is
+// read in place, no transposed packing of it); elsewhere it is packedGemm
+// with w transposed block by block (12 -> 90 GFLOP/s on Zen 4). Grad-w has
 // a short reduction (the batch) and instead packs x into row tiles so the
 // broadcasts stream: 45 -> 105 GFLOP/s. (Zen 4 figures; this VM's are in
 // docs/performance.md.)
@@ -175,6 +176,109 @@ Func packedGemm(OpContext &ctx, const std::vector<GemmTerm> &terms,
   return out;
 }
 
+/// One product of a batch-vectorized GEMM: sum_{r<K} x(r, n) * b(r, i), x
+/// in Halide order (r innermost: the layer input or dy) and b the weights.
+struct BatchTerm {
+  Func x;
+  std::function<Expr(Expr, Expr)> b;
+  int K;
+};
+
+/// Whether batchGemm fits: AVX-512 (32 registers hold the 4 x 6 tile and
+/// its operands), a batch of whole vectors and at least one column block.
+bool batchGemmFits(int N, int I, int K) {
+  const int VW = isa().lanes;
+  const int NVB = N / VW; // its tile: 2-4 vectors of the batch
+  return isa().vregs >= 32 && N % VW == 0 && (NVB % 2 == 0 || NVB % 3 == 0) &&
+         N <= 1024 && I >= 96 && K >= 16 && (long)N * I * K >= (1 << 22);
+}
+
+/// out(i, n) = init(i, n) + sum over the terms of sum_r xT(n, r) * b(r, i),
+/// computed with the batch n vectorized and stored transposed (i innermost,
+/// as every activation). The weights are read in place, as broadcasts: the
+/// i-vectorized form (packedGemm) must pack them, and for the grad-input
+/// (w transposed) LLVM lowers the packing's 16 x 16 shuffles to broadcasts
+/// and blends that cost more than the block's FMAs (the four heads'
+/// grad-inputs of fashion_detect: 40-58 % of peak; 71-82 % with the packing
+/// replaced by constants; 76-82 % in this form). Only x (N x K, small) and
+/// the result are transposed. Register tile: 4 vectors of n x 6 columns
+/// (24 accumulators; 8 x 3 needs 33 registers and spills); blocks of 96
+/// columns are the parallel tasks, their accumulator panel (N x 96) stays
+/// in L1/L2, each x block (64 x KB) in L1. Measured on one thread, the
+/// join's shapes: KB = 64 (128: -5 %), panels of 96 (48: -15 %, 192: -10 %).
+Func batchGemm(OpContext &ctx, const std::vector<BatchTerm> &terms,
+               std::function<Expr(Expr, Expr)> init, int N, int I) {
+  const int VW = isa().lanes, NVB = N / VW;
+  int NV = 2;
+  for (int d = 4; d >= 2; --d)
+    if (NVB % d == 0) {
+      NV = d;
+      break;
+    }
+  const int IT = NV == 4 ? 6 : 8, PANEL = 96;
+  Var i("i"), n("n"), r("r");
+  Func acc(ctx.name("acc"));
+  acc(n, i) = init ? init(i, n) : Expr(0.0f);
+  std::vector<Func> xts, srcs;
+  std::vector<RDom> rs;
+  for (BatchTerm t : terms) { // a copy: Func::in is not const
+    Func xt(ctx.name("xt"));
+    xt(n, r) = t.x(r, n);
+    srcs.push_back(t.x.in(xt));
+    RDom rd(0, t.K, ctx.name("r"));
+    acc(n, i) += xt(n, rd) * t.b(rd, i);
+    xts.push_back(xt);
+    rs.push_back(rd);
+  }
+  Func out(ctx.resultName);
+  out(i, n) = ctx.applyEpilogue(acc(n, i), {i, n});
+  Var io("io"), ii("ii"), ix("ix"), nx("nx"), i2("i2"), n2("n2");
+  // 16 x 16 blocks stored transposed; the panels are the parallel tasks.
+  out.compute_root()
+      .split(i, io, ii, PANEL, TailStrategy::ShiftInwards)
+      .tile(ii, n, ix, nx, i2, n2, VW, VW)
+      .reorder(i2, n2, ix, nx, io)
+      .vectorize(i2)
+      .unroll(n2)
+      .parallel(io);
+  acc.compute_at(out, io).vectorize(n, VW);
+  Var it("it"), iu("iu"), nb("nb"), nr("nr"), nvo("nvo"), nv("nv");
+  for (size_t h = 0; h < terms.size(); ++h) {
+    const int K = terms[h].K;
+    // The reduction block: a divisor of K in [32, 64], else 64 with a guard.
+    int KB = std::min(K, 64);
+    for (int d = 64; d >= 32; --d)
+      if (K % d == 0) {
+        KB = d;
+        break;
+      }
+    RVar rko("rko" + std::to_string(h)), rki("rki" + std::to_string(h));
+    acc.update(h)
+        .split(rs[h], rko, rki, KB)
+        .split(i, it, iu, IT)
+        .split(n, nb, nr, NV * VW)
+        .split(nr, nvo, nv, VW)
+        .reorder(nv, nvo, iu, rki, it, nb, rko)
+        .vectorize(nv)
+        .unroll(nvo)
+        .unroll(iu);
+    if (KB % 4 == 0)
+      acc.update(h).unroll(rki, 4);
+    // x transposed once per call (N x K), in 16 x 16 blocks.
+    Var rx("rx"), r2("r2");
+    xts[h]
+        .compute_root()
+        .tile(n, r, nx, rx, n2, r2, VW, VW)
+        .vectorize(n2)
+        .unroll(r2);
+    srcs[h]
+        .compute_at(xts[h], nx)
+        .vectorize(srcs[h].args()[0], VW)
+        .unroll(srcs[h].args()[1]);
+  }
+  return out;
+}
+
 /// Grad-w: out(j, i) = sum_r A(j, r) B(r, i) with a short r (the batch); B
 /// is packed into IT-wide row tiles so each tile's broadcasts are contiguous.
 /// Blocks of IB row tiles are the outer loop: the block's B tiles stay in L1
@@ -274,6 +378,14 @@ Func lowerDenseBackwardInput(OpContext &ctx) {
     dx(k, n) = sum(dy(r, n) * w(r, k));
     return dx;
   }
+  if (!ctx.gpu && batchGemmFits(N, K, M))
+    return batchGemm(ctx,
+                     {{dy,
+                       [=](Expr m, Expr k) {
+                         return call(w, {m, k});
+                       },
+                       M}},
+                     nullptr, N, K);
   if (!ctx.gpu && blockedTile(K, N, M, NV, IT, 64, true))
     return packedGemm(ctx,
                       {{w, true,
@@ -338,6 +450,7 @@ Func denseBackwardInputSum(OpContext &ctx) {
     return Func();
   const int N = ctx.shape[0], K = ctx.shape[1];
   std::vector<GemmTerm> terms;
+  std::vector<BatchTerm> bterms;
   std::vector<Func> rest;
   int sumM = 0;
   for (size_t q = 0; q < ctx.node.inputs.size(); ++q) {
@@ -355,6 +468,12 @@ Func denseBackwardInputSum(OpContext &ctx) {
     if (M <= 0)
       throw LoweringError{"inline grad-input of unknown width"};
     Func dyf = dy->second;
+    Func wf = w->second;
+    bterms.push_back({dyf,
+                      [=](Expr m, Expr k) {
+                        return call(wf, {m, k});
+                      },
+                      M});
     terms.push_back({w->second, true,
                      [=](Expr m, Expr n) {
                        return call(dyf, {m, n});
@@ -375,6 +494,8 @@ Func denseBackwardInputSum(OpContext &ctx) {
         s += call(rest[q], {k, n});
       return s;
     };
+  if (batchGemmFits(N, K, sumM))
+    return batchGemm(ctx, bterms, init, N, K);
   return packedGemm(ctx, terms, init, K, N, NV, IT);
 }
 

@@ -198,7 +198,14 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DenseTest,
                                            DenseShape{8, 1000, 520},
                                            DenseShape{20, 1024, 400},
                                            // blocked with a short reduction
-                                           DenseShape{64, 1024, 64}));
+                                           DenseShape{64, 1024, 64},
+                                           // grad-in with the batch
+                                           // vectorized (AVX-512): 3, 2 and
+                                           // 2 x 4 vectors of it, shifted
+                                           // last panels, k blocks of 50/35
+                                           DenseShape{48, 1000, 100},
+                                           DenseShape{32, 2000, 70},
+                                           DenseShape{128, 500, 96}));
 
 TEST(Elementwise, ReluJoinReshapeBiasGrad) {
   Shape s = {4, 3, 5, 20};
