@@ -194,6 +194,16 @@ int dividingLanes(int extent);
 /// gpu_tile (GPU), for a Func with only a pure definition.
 void scheduleElementwise(Halide::Func f, const std::vector<Halide::Var> &v,
                          const std::vector<int64_t> &shape, bool gpu);
+/// scheduleElementwise for an NHWC tensor f(c, x, y, n) whose H and W are
+/// even and C a whole number of vectors (CPU): 2 x 2 pixels per iteration,
+/// unrolled, so that a 2 x 2 max-pool gradient computed inline in f finds
+/// each window's maximum once for its four pixels (the unrolled copies
+/// share it). Falls back to scheduleElementwise otherwise.
+void scheduleElementwisePixelPairs(Halide::Func f,
+                                   const std::vector<Halide::Var> &v,
+                                   const std::vector<int64_t> &shape, bool gpu);
+/// Whether an NHWC shape suits 2 x 2 pixel blocks (rank 4, even H and W).
+bool pixelPairs(const std::vector<int64_t> &shape);
 /// GPU schedule of one stage over its pure vars `v` (extents `ext`, Halide
 /// order): gpu_tile the two innermost, fuse the rest into a block dim.
 void gpuStage(Halide::Stage s, const std::vector<Halide::VarOrRVar> &v,

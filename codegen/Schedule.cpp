@@ -120,6 +120,31 @@ void scheduleElementwise(Func f, const std::vector<Var> &v,
     f.parallel(v[r - 1]);
 }
 
+bool pixelPairs(const std::vector<int64_t> &shape) {
+  return shape.size() == 4 && hdim(shape, 1) % 2 == 0 &&
+         hdim(shape, 2) % 2 == 0;
+}
+
+void scheduleElementwisePixelPairs(Func f, const std::vector<Var> &v,
+                                   const std::vector<int64_t> &shape,
+                                   bool gpu) {
+  const int lanes = isa().lanes;
+  if (gpu || !pixelPairs(shape) || hdim(shape, 0) % lanes != 0) {
+    scheduleElementwise(f, v, shape, gpu);
+    return;
+  }
+  Var co("co"), ci("ci"), xo("xo"), xi("xi"), yo("yo"), yi("yi");
+  f.compute_root()
+      .split(v[0], co, ci, lanes)
+      .split(v[1], xo, xi, 2)
+      .split(v[2], yo, yi, 2)
+      .reorder(ci, xi, yi, co, xo, yo, v[3])
+      .vectorize(ci)
+      .unroll(xi)
+      .unroll(yi)
+      .parallel(v[3]);
+}
+
 void scheduleTiledContraction(Func out, Func acc, const std::vector<Var> &v,
                               const std::vector<int> &ext, RDom r,
                               const TileSpec &spec, bool gpu) {

@@ -16,6 +16,7 @@
 // forward and the backward pass, nothing stored, any schedule.
 //
 //===----------------------------------------------------------------------===//
+#include "codegen/Isa.h"
 #include "codegen/Segments.h"
 #include "codegen/ops/CnnOps.h"
 
@@ -147,8 +148,20 @@ Func channelSums(
     return sum;
   }
   std::vector<VarOrRVar> order = {c};
-  for (int k = 0; k < r.dimensions(); ++k)
-    order.push_back(r[k]);
+  if (pixelPairs(s) && C % isa().lanes == 0) {
+    // 2 x 2 pixels per iteration (scheduleElementwisePixelPairs: a 2 x 2
+    // max-pool gradient inlined in a term finds each window's maximum once).
+    RVar xo("xo"), xi("xi"), yo("yo"), yi("yi");
+    part.update()
+        .split(r[0], xo, xi, 2)
+        .split(r[1], yo, yi, 2)
+        .unroll(xi)
+        .unroll(yi);
+    order.insert(order.end(), {xi, yi, xo, yo, r[2]});
+  } else {
+    for (int k = 0; k < r.dimensions(); ++k)
+      order.push_back(r[k]);
+  }
   order.push_back(q);
   part.update().reorder(order).parallel(q);
   // Vectors that divide C: Halide 14 miscomputed the guarded tail lanes of
@@ -382,7 +395,7 @@ Func lowerBatchNormBackwardInput(OpContext &ctx) {
   Func out(ctx.resultName);
   out(v) =
       p(v[0]) * call(dy, asExprs(v)) + q(v[0]) * call(x, asExprs(v)) + r(v[0]);
-  scheduleElementwise(out, v, ctx.shape, ctx.gpu);
+  scheduleElementwisePixelPairs(out, v, ctx.shape, ctx.gpu);
   // The sum of dx over the leading dims (a conv bias before the batch norm
   // asks for it) in closed form, where grad_beta is the sum of this dy and
   // stats the batch statistics of this x: sum dx = p sum(dy) + q sum(x) +
