@@ -42,7 +42,7 @@ bool hasClosedFormTotal(const kg::Function &fn, const kg::Node &node) {
 
 bool isInlinable(const std::string &op) {
   return op == "max_pool_grad" || op == "batch_norm_train" ||
-         op == "dense_backward_input";
+         op == "dense_backward_input" || op == "upsample_nearest";
 }
 
 SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
@@ -202,6 +202,36 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
                                                           : -1;
     });
     recomputed.insert(chain.begin(), chain.end());
+  }
+  // An upsample_nearest read only by zero-padded convolutions (a decoder's
+  // conv after the upsample: its forward and grad-filter) is recomputed in
+  // them too: each stages its padded input per image (ops/Conv2D.cpp), and
+  // that copy now reads the small tensor through the nearest-neighbour
+  // index. The upsampled tensor (6.4 MB before the reference model's last
+  // conv) is never written nor read back.
+  for (int k = 0; inlining && k < n; ++k) {
+    if (fn.nodes[k].op != "upsample_nearest")
+      continue;
+    std::vector<int> chain = chainReadOnlyBy(k, [](const std::string &op) {
+      return op == "conv2d" || op == "conv2d_backward_filter" ? 0 : -1;
+    });
+    bool staged = chain == std::vector<int>{k};
+    for (int m : staged ? readers[fn.nodes[k].result] : std::vector<int>{}) {
+      const auto &ints = fn.nodes[m].ints;
+      auto attr = [&](const char *key) {
+        auto it = ints.find(key);
+        return it == ints.end() ? std::vector<int64_t>{} : it->second;
+      };
+      std::vector<int64_t> pad = attr("padding"), dil = attr("dilation"),
+                           groups = attr("groups");
+      staged = staged &&
+               std::any_of(pad.begin(), pad.end(),
+                           [](int64_t p) { return p > 0; }) &&
+               (dil.empty() || dil == std::vector<int64_t>{1, 1}) &&
+               (groups.empty() || groups == std::vector<int64_t>{1});
+    }
+    if (staged)
+      recomputed.insert(k);
   }
   // The units a node depends on; a recomputed producer stands for its own
   // producers.

@@ -150,7 +150,8 @@ Func lowerUpsampleNearest(OpContext &ctx) {
   Var c("c"), u("u"), v("v"), n("n");
   Func out(ctx.resultName);
   out(c, u, v, n) = x(c, u / (int)k[1], v / (int)k[0], n);
-  scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
+  if (!ctx.inlined) // else recomputed where it is read (Segments.cpp)
+    scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
   return out;
 }
 

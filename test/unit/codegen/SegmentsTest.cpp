@@ -5,7 +5,8 @@
 // copy of a batch_norm_backward_input whose total is in closed form marked,
 // since the segment no longer holds the producers that prove it. A
 // max_pool_grad read only by the batch-norm gradients below it is computed
-// inline in their segment, and the segmented step computes what the whole
+// inline in their segment, an upsample read only by padded convs is
+// recomputed in them, and the segmented step computes what the whole
 // function computes.
 //
 //===----------------------------------------------------------------------===//
@@ -314,4 +315,47 @@ TEST(Segments, HeadGradInputsSummedByTheirJoin) {
   // Without inlining every dx is its own kernel and the join a sum.
   codegen::SegmentedFunction off = codegen::segmentFunction(b.fn, false);
   EXPECT_EQ(off.segments.size(), 4u);
+}
+
+TEST(Segments, UpsampleRecomputedInThePaddedConvsThatReadIt) {
+  // A decoder's last layer: x (N x 7 x 7 x 16) upsampled to 14 x 14 and
+  // convolved (padding 1) to one channel; the backward pass reads the
+  // upsampled tensor again for the grad-filter. Both convs stage a padded
+  // copy per image, so the upsample is recomputed in each of them and the
+  // upsampled tensor is stored nowhere. Read by an unpadded conv (no staged
+  // copy), it stays a kernel of its own.
+  using kg::ArgKind;
+  for (int64_t pad : {1, 0}) {
+    const int64_t N = 4, H = 7, C = 16, U = 2 * H, Ho = U + 2 * pad - 2;
+    codegen::test::Builder b{"decoder"};
+    int x = b.arg(ArgKind::Input, "x", {N, H, H, C});
+    int w = b.arg(ArgKind::Param, "w", {3, 3, C, 1});
+    int dy = b.arg(ArgKind::Target, "dy", {N, Ho, Ho, 1});
+    int up = b.op("upsample_nearest", {x}, {N, U, U, C}, {{"scale", {2, 2}}});
+    int y = b.op("conv2d", {up, w}, {N, Ho, Ho, 1}, {{"padding", {pad, pad}}});
+    int dw = b.op("conv2d_backward_filter", {up, dy}, {3, 3, C, 1},
+                  {{"padding", {pad, pad}}});
+    b.out(ArgKind::Prediction, "y", y);
+    b.out(ArgKind::Grad, "w", dw);
+    codegen::SegmentedFunction sf = codegen::segmentFunction(b.fn);
+    int copies = 0;
+    for (const codegen::Segment &s : sf.segments)
+      for (const kg::Node &n : s.fn.nodes)
+        if (n.op == "upsample_nearest") {
+          ++copies;
+          EXPECT_EQ(n.ints.count("mtl.inline") > 0, pad > 0);
+        }
+    const bool stored = sf.homes[up].kind == codegen::ValueHome::Arena &&
+                        sf.homes[up].offset >= 0;
+    if (pad > 0) {
+      EXPECT_EQ(copies, 2);
+      EXPECT_FALSE(stored);
+      EXPECT_EQ(sf.segments.size(), 2u);
+    } else {
+      EXPECT_EQ(copies, 1);
+      EXPECT_TRUE(stored);
+      EXPECT_EQ(sf.segments.size(), 3u);
+    }
+    expectSegmentedMatchesWhole(b.fn);
+  }
 }
