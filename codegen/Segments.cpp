@@ -42,7 +42,8 @@ bool hasClosedFormTotal(const kg::Function &fn, const kg::Node &node) {
 
 bool isInlinable(const std::string &op) {
   return op == "max_pool_grad" || op == "batch_norm_train" ||
-         op == "dense_backward_input" || op == "upsample_nearest";
+         op == "dense_backward_input" || op == "upsample_nearest" ||
+         op == "conv2d";
 }
 
 SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
@@ -202,6 +203,34 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
                                                           : -1;
     });
     recomputed.insert(chain.begin(), chain.end());
+  }
+  // A convolution with a tiny receptive field (at most 9 products per
+  // output: the first layer's 3 x 3 taps over one input channel) read only
+  // by the batch norm after it -- its statistics, the normalization (itself
+  // recomputed), and in the backward pass the gamma and input gradients --
+  // is recomputed in each of them from the small input. Its output (26 MB
+  // on the reference model, written once and read five times per step) is
+  // the largest tensor of the step, and the conv is memory-bound: 0.1 GFLOP
+  // against 27 MB written.
+  for (int k = 0; inlining && k < n; ++k) {
+    const kg::Node &conv = fn.nodes[k];
+    auto d = conv.ints.find("dilation"), gr = conv.ints.find("groups");
+    if (conv.op != "conv2d" || conv.inputs.size() < 2 ||
+        (d != conv.ints.end() && d->second != std::vector<int64_t>{1, 1}) ||
+        (gr != conv.ints.end() && gr->second != std::vector<int64_t>{1}))
+      continue;
+    const auto &w = fn.values[conv.inputs[1]].shape; // KH x KW x Ci x Co
+    if (w.size() != 4 || w[0] * w[1] * w[2] > 9)
+      continue;
+    std::vector<int> chain = chainReadOnlyBy(k, [](const std::string &op) {
+      return op == "batch_stats" || op == "batch_norm_train" ? 0
+             : op == "batch_norm_grad_gamma" ||
+                     op == "batch_norm_backward_input"
+                 ? 1
+                 : -1;
+    });
+    if (chain == std::vector<int>{k})
+      recomputed.insert(k);
   }
   // An upsample_nearest read only by zero-padded convolutions (a decoder's
   // conv after the upsample: its forward and grad-filter) is recomputed in

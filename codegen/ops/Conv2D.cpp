@@ -141,6 +141,32 @@ Func lowerConv2D(OpContext &ctx) {
                    : Src([x = ctx.inputs[0]](Expr c, Expr u, Expr v, Expr n) {
                        return call(x, {c, u, v, n});
                      });
+  if (ctx.inlined) {
+    // Recomputed where it is read (Segments.cpp: a first layer's conv, a
+    // few taps per output): a pure expression, every tap unrolled.
+    Var c("c"), x("x"), y("y"), n("n");
+    Func filt = ctx.inputs[1], pad(ctx.name("pad"));
+    // The zero-padded input once per kernel (small: the batch of 1-channel
+    // images), so the taps are plain loads, not bounds checks per tap.
+    pad(c, x, y, n) = src(c, x, y, n);
+    if (padded && !ctx.gpu) {
+      pad.compute_root().parallel(n);
+      if (int w = dividingLanes(g.Ci); w > 1)
+        pad.vectorize(c, w);
+      else
+        pad.vectorize(x, isa().lanes);
+      src = [pad](Expr c, Expr u, Expr v, Expr n) { return pad(c, u, v, n); };
+    }
+    Expr sum = bias ? (*bias)(c) : Expr(0.0f);
+    for (int ky = 0; ky < g.KH; ++ky)
+      for (int kx = 0; kx < g.KW; ++kx)
+        for (int ci = 0; ci < g.Ci; ++ci)
+          sum += filt(c, ci, kx, ky) *
+                 src(ci, x * g.sw + kx - g.pw, y * g.sh + ky - g.ph, n);
+    Func out(ctx.resultName);
+    out(c, x, y, n) = ctx.applyEpilogue(sum, {c, x, y, n});
+    return out;
+  }
   return directConv(ctx, src, padded, ctx.inputs[1], bias, g.N, g.Ho, g.Wo,
                     g.Co, g.Ci, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw);
 }

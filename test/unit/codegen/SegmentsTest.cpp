@@ -5,9 +5,10 @@
 // copy of a batch_norm_backward_input whose total is in closed form marked,
 // since the segment no longer holds the producers that prove it. A
 // max_pool_grad read only by the batch-norm gradients below it is computed
-// inline in their segment, an upsample read only by padded convs is
-// recomputed in them, and the segmented step computes what the whole
-// function computes.
+// inline in their segment, a first layer's conv read only by its batch norm
+// and an upsample read only by padded convs are recomputed in their
+// readers, and the segmented step computes what the whole function
+// computes.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Segments.h"
@@ -127,17 +128,28 @@ struct PoolBatchNormBackward {
   codegen::test::Builder b{"pool_bn_backward"};
   int dy = -1, dgamma, dbeta, dx, dbias;
   int y = -1, pooled = -1;
+  int conv = -1;
   /// `forward`: y = relu(batch_norm_train(conv_out)) and its max pool are
-  /// computed too (else y is an argument).
+  /// computed too (else y is an argument); `firstConv`: conv_out is a 3 x 3
+  /// conv (padding 1) of a one-channel image (else an argument).
   PoolBatchNormBackward(int64_t k, int64_t stride, int64_t pad, bool dyIsOutput,
-                        bool forward = false) {
+                        bool forward = false, bool firstConv = false) {
     using kg::ArgKind;
     const int64_t N = 4, H = 8, C = 16, P = (H + 2 * pad - k) / stride + 1;
     const std::map<std::string, std::vector<int64_t>> pool = {
         {"kernel", {k, k}},
         {"stride", {stride, stride}},
         {"padding", {pad, pad}}};
-    int xbn = b.arg(ArgKind::Input, "conv_out", {N, H, H, C});
+    int xbn;
+    if (firstConv) {
+      int img = b.arg(ArgKind::Input, "image", {N, H, H, 1});
+      int w = b.arg(ArgKind::Param, "w", {3, 3, 1, C});
+      int cb = b.arg(ArgKind::Param, "conv_bias", {C});
+      xbn = conv = b.op("conv2d", {img, w, cb}, {N, H, H, C},
+                        {{"padding", {1, 1}}, {"stride", {1, 1}}});
+    } else {
+      xbn = b.arg(ArgKind::Input, "conv_out", {N, H, H, C});
+    }
     int dp = b.arg(ArgKind::Target, "pooled_grad", {N, P, P, C});
     int gamma = b.arg(ArgKind::Param, "gamma", {C});
     int stats = b.op("batch_stats", {xbn}, {2, C});
@@ -279,6 +291,34 @@ TEST(Segments, BatchNormRecomputedWhereThePoolAndItsGradientReadIt) {
     EXPECT_EQ(segmentOf(sf, g.dx), segmentOf(sf, g.dgamma));
     expectSegmentedMatchesWhole(g.b.fn);
   }
+}
+
+TEST(Segments, FirstConvRecomputedInTheBatchNormThatReadsIt) {
+  // A first layer's conv (one input channel, 3 x 3 taps) read only by the
+  // batch norm after it (statistics, normalization, gamma and input
+  // gradients) is recomputed in every segment that reads it and stored
+  // nowhere.
+  PoolBatchNormBackward g(2, 2, 0, false, /*forward=*/true, /*firstConv=*/true);
+  codegen::SegmentedFunction sf = codegen::segmentFunction(g.b.fn);
+  int copies = 0;
+  for (const codegen::Segment &s : sf.segments) {
+    for (const kg::Node &n : s.fn.nodes)
+      if (n.op == "conv2d") {
+        EXPECT_TRUE(n.ints.count("mtl.inline"));
+        ++copies;
+      }
+    for (int v : s.outs)
+      EXPECT_NE(v, g.conv);
+  }
+  EXPECT_GE(copies, 2);
+  EXPECT_FALSE(sf.homes[g.conv].kind == codegen::ValueHome::Arena &&
+               sf.homes[g.conv].offset >= 0);
+  expectSegmentedMatchesWhole(g.b.fn);
+  // Without inlining the conv is a kernel of its own.
+  codegen::SegmentedFunction off = codegen::segmentFunction(g.b.fn, false);
+  for (const codegen::Segment &s : off.segments)
+    for (const kg::Node &n : s.fn.nodes)
+      EXPECT_FALSE(n.ints.count("mtl.inline"));
 }
 
 TEST(Segments, HeadGradInputsSummedByTheirJoin) {
