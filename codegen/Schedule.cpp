@@ -113,10 +113,16 @@ void scheduleElementwise(Func f, const std::vector<Var> &v,
   }
   if (r == 0)
     return;
-  int w = vectorWidth(ext[0]);
+  // Vectorize the innermost dim that is not a unit dim: a one-channel image
+  // (a decoder's output, its loss) has nothing to vectorize along c, and
+  // scalar exp/log made recon's sigmoid cross-entropy pass 1.2-1.5 ms.
+  int d = 0;
+  while (d + 1 < r && ext[d] == 1)
+    ++d;
+  int w = vectorWidth(ext[d]);
   if (w > 1)
-    f.vectorize(v[0], w, TailStrategy::ShiftInwards);
-  if (r >= 2 && ext[r - 1] > 1)
+    f.vectorize(v[d], w, TailStrategy::ShiftInwards);
+  if (r >= 2 && ext[r - 1] > 1 && d != r - 1)
     f.parallel(v[r - 1]);
 }
 
