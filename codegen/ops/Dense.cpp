@@ -199,7 +199,7 @@ bool batchGemmFits(int N, int I, int K) {
 /// i-vectorized form (packedGemm) must pack them, and for the grad-input
 /// (w transposed) LLVM lowers the packing's 16 x 16 shuffles to broadcasts
 /// and blends that cost more than the block's FMAs (the four heads'
-/// grad-inputs of fashion_detect: 40-58 % of peak; 71-82 % with the packing
+/// grad-inputs of fashion_detect: 40-59 % of peak; 71-82 % with the packing
 /// replaced by constants; 76-82 % in this form). Only x (N x K, small) and
 /// the result are transposed. Register tile: 4 vectors of n x 6 columns
 /// (24 accumulators; 8 x 3 needs 33 registers and spills); blocks of 96
