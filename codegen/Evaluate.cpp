@@ -10,6 +10,7 @@
 #include "codegen/AutoSchedule.h"
 #include "codegen/Isa.h"
 #include "codegen/Lowering.h"
+#include "runtime/Aligned.h"
 
 #include <algorithm>
 #include <atomic>
@@ -42,21 +43,42 @@ namespace {
 std::atomic<TaskGradCombiner> taskGradCombiner{nullptr};
 } // namespace
 
+/// A buffer in the runtime's storage (runtime/Aligned.h: large ones on
+/// huge pages), so that kernels timed here see the TLB the binary gives
+/// them.
+template <class T> Buffer<T> runtimeBuffer(const std::vector<int> &sizes) {
+  Halide::Runtime::Buffer<T> b(nullptr, sizes);
+  b.allocate(
+      [](size_t bytes) -> void * {
+        // The size rides in front of the data: free needs it.
+        const size_t head = rt::kBufferAlignment;
+        auto *p =
+            static_cast<unsigned char *>(rt::allocateBuffer(bytes + head));
+        *reinterpret_cast<size_t *>(p) = bytes + head;
+        return p + head;
+      },
+      [](void *q) {
+        auto *p = static_cast<unsigned char *>(q) - rt::kBufferAlignment;
+        rt::freeBuffer(p, *reinterpret_cast<size_t *>(p));
+      });
+  return Buffer<T>(std::move(b));
+}
+
 Buffer<> hostBuffer(const kg::Value &v, const HostTensor &t) {
   if (v.dtype == kg::DType::I32) {
-    Buffer<int32_t> b(halideSizes(v.shape));
+    Buffer<int32_t> b = runtimeBuffer<int32_t>(halideSizes(v.shape));
     std::copy(t.i32.begin(), t.i32.end(), b.data());
     return b;
   }
-  Buffer<float> b(halideSizes(v.shape));
+  Buffer<float> b = runtimeBuffer<float>(halideSizes(v.shape));
   std::copy(t.f32.begin(), t.f32.end(), b.data());
   return b;
 }
 
 Buffer<> outputBuffer(const kg::Value &v) {
   if (v.dtype == kg::DType::I32)
-    return Buffer<int32_t>(halideSizes(v.shape));
-  return Buffer<float>(halideSizes(v.shape));
+    return runtimeBuffer<int32_t>(halideSizes(v.shape));
+  return runtimeBuffer<float>(halideSizes(v.shape));
 }
 
 HostTensor hostTensor(const kg::Value &v, Buffer<> b) {

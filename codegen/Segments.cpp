@@ -443,7 +443,8 @@ std::string segmentedEntrySource(const kg::Function &fn,
      << "',\n// " << numSeg
      << " Halide pipelines run in order (codegen/Segments.h).\n"
      << "#include <HalideRuntime.h>\n\n#include <chrono>\n#include "
-        "<cstdio>\n#include <cstdlib>\n#include <cstring>\n\n"
+        "<cstdio>\n#include <cstdlib>\n#include <cstring>\n\n#include "
+        "<sys/mman.h>\n\n"
      << "extern \"C\" {\n";
   for (size_t k = 0; k < numSeg; ++k)
     os << "int " << cname << "_s" << k << "_argv(void **args);\n";
@@ -477,14 +478,21 @@ std::string segmentedEntrySource(const kg::Function &fn,
      << ";\nconstexpr size_t kArenaBytes = "
      << (sf.arenaBytes + 127) / 128 * 128 << ";\n\n";
   os << R"SRC(/// One arena per calling thread: buffers planned at compile time, so a
-/// step allocates nothing.
+/// step allocates nothing. 2 MB aligned and advised as transparent huge
+/// pages (runtime/Aligned.h says why).
+constexpr size_t kHugePage = size_t(2) << 20;
+constexpr size_t kArenaAlloc =
+    (kArenaBytes + kHugePage - 1) / kHugePage * kHugePage;
 struct Arena {
   unsigned char *base = nullptr;
   halide_dimension_t dims[sizeof(kDims) / sizeof(kDims[0])];
   halide_buffer_t bufs[kNumTensors + 1];
   Arena() {
-    if (kArenaBytes)
-      base = static_cast<unsigned char *>(std::aligned_alloc(128, kArenaBytes));
+    if (kArenaBytes) {
+      base = static_cast<unsigned char *>(std::aligned_alloc(kHugePage, kArenaAlloc));
+      if (base)
+        madvise(base, kArenaAlloc, MADV_HUGEPAGE);
+    }
     for (size_t d = 0; d < sizeof(kDims) / sizeof(kDims[0]); ++d)
       dims[d] = halide_dimension_t{0, kDims[d][0], kDims[d][1], 0};
     for (int t = 0; t < kNumTensors; ++t) {
