@@ -28,10 +28,10 @@ struct CodegenOptions {
   /// "avx512,avx2,sse41" (Isa.h): one variant each, chosen at run time by
   /// the CPU's features. "" = the host's alone.
   std::string isas;
-  /// CPU segments compute a pool gradient, a training batch norm or the
-  /// grad-inputs a join sums inline in their readers where they can
-  /// (Segments.h); false: every node's result stored (`mtlc build
-  /// --no-fuse-inline`).
+  /// CPU segments compute a pool gradient, a training batch norm, the
+  /// grad-inputs a join sums, a first layer's conv or an upsample inline in
+  /// their readers where they can (Segments.h); false: every node's result
+  /// stored (`mtlc build --no-fuse-inline`).
   bool inlineSegments = true;
 };
 

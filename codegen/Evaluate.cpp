@@ -48,19 +48,7 @@ std::atomic<TaskGradCombiner> taskGradCombiner{nullptr};
 /// them.
 template <class T> Buffer<T> runtimeBuffer(const std::vector<int> &sizes) {
   Halide::Runtime::Buffer<T> b(nullptr, sizes);
-  b.allocate(
-      [](size_t bytes) -> void * {
-        // The size rides in front of the data: free needs it.
-        const size_t head = rt::kBufferAlignment;
-        auto *p =
-            static_cast<unsigned char *>(rt::allocateBuffer(bytes + head));
-        *reinterpret_cast<size_t *>(p) = bytes + head;
-        return p + head;
-      },
-      [](void *q) {
-        auto *p = static_cast<unsigned char *>(q) - rt::kBufferAlignment;
-        rt::freeBuffer(p, *reinterpret_cast<size_t *>(p));
-      });
+  b.allocate(rt::allocateBuffer, rt::freeBuffer);
   return Buffer<T>(std::move(b));
 }
 

@@ -86,4 +86,12 @@ int64_t byteSize(const Value &v) {
   return n;
 }
 
+bool isGeneralConv(const Node &node) {
+  auto d = node.ints.find("dilation");
+  if (d != node.ints.end() && d->second != std::vector<int64_t>{1, 1})
+    return true;
+  auto g = node.ints.find("groups");
+  return g != node.ints.end() && g->second != std::vector<int64_t>{1};
+}
+
 } // namespace mtl::kg

@@ -87,6 +87,10 @@ std::string fingerprint(const Function &fn);
 /// Bytes of a dense tensor of `v` (f32 and i32 are both 4 bytes).
 int64_t byteSize(const Value &v);
 
+/// Whether a conv2d node (or one of its gradients) has dilation or groups,
+/// which the fast path (codegen/ops/Conv2D.cpp) does not handle.
+bool isGeneralConv(const Node &node);
+
 } // namespace mtl::kg
 
 #endif // MTL_CODEGEN_KERNELGRAPH_H

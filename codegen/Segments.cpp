@@ -214,10 +214,8 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
   // against 27 MB written.
   for (int k = 0; inlining && k < n; ++k) {
     const kg::Node &conv = fn.nodes[k];
-    auto d = conv.ints.find("dilation"), gr = conv.ints.find("groups");
     if (conv.op != "conv2d" || conv.inputs.size() < 2 ||
-        (d != conv.ints.end() && d->second != std::vector<int64_t>{1, 1}) ||
-        (gr != conv.ints.end() && gr->second != std::vector<int64_t>{1}))
+        kg::isGeneralConv(conv))
       continue;
     const auto &w = fn.values[conv.inputs[1]].shape; // KH x KW x Ci x Co
     if (w.size() != 4 || w[0] * w[1] * w[2] > 9)
@@ -246,18 +244,11 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
     });
     bool staged = chain == std::vector<int>{k};
     for (int m : staged ? readers[fn.nodes[k].result] : std::vector<int>{}) {
-      const auto &ints = fn.nodes[m].ints;
-      auto attr = [&](const char *key) {
-        auto it = ints.find(key);
-        return it == ints.end() ? std::vector<int64_t>{} : it->second;
-      };
-      std::vector<int64_t> pad = attr("padding"), dil = attr("dilation"),
-                           groups = attr("groups");
-      staged = staged &&
-               std::any_of(pad.begin(), pad.end(),
-                           [](int64_t p) { return p > 0; }) &&
-               (dil.empty() || dil == std::vector<int64_t>{1, 1}) &&
-               (groups.empty() || groups == std::vector<int64_t>{1});
+      auto pad = fn.nodes[m].ints.find("padding");
+      staged = staged && !kg::isGeneralConv(fn.nodes[m]) &&
+               pad != fn.nodes[m].ints.end() &&
+               std::any_of(pad->second.begin(), pad->second.end(),
+                           [](int64_t p) { return p > 0; });
     }
     if (staged)
       recomputed.insert(k);

@@ -61,9 +61,11 @@ struct SegmentedFunction {
 
 /// Splits `fn` (nodes in topological order) into segments. `inlining`:
 /// a max_pool_grad read only by the batch-norm gradients below it, a
-/// training batch norm read only by its pool and that pool's gradients, and
-/// the dense grad-inputs read only by the join that sums them are computed
-/// inline in their readers' segments (false: every result stored).
+/// training batch norm read only by its pool and that pool's gradients, the
+/// dense grad-inputs read only by the join that sums them, a first layer's
+/// conv read only by its batch norm and an upsample read only by padded
+/// convs are computed inline in their readers' segments (false: every
+/// result stored).
 SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining = true);
 
 /// The C++ source of `<cname>_argv` and `<cname>_metadata`, calling

@@ -145,11 +145,12 @@ Func lowerConv2D(OpContext &ctx) {
     // Recomputed where it is read (Segments.cpp: a first layer's conv, a
     // few taps per output): a pure expression, every tap unrolled.
     Var c("c"), x("x"), y("y"), n("n");
-    Func filt = ctx.inputs[1], pad(ctx.name("pad"));
-    // The zero-padded input once per kernel (small: the batch of 1-channel
-    // images), so the taps are plain loads, not bounds checks per tap.
-    pad(c, x, y, n) = src(c, x, y, n);
+    Func filt = ctx.inputs[1];
     if (padded && !ctx.gpu) {
+      // The zero-padded input once per kernel (small: the batch of
+      // 1-channel images), so the taps are plain loads, not bounds checks.
+      Func pad(ctx.name("pad"));
+      pad(c, x, y, n) = src(c, x, y, n);
       pad.compute_root().parallel(n);
       if (int w = dividingLanes(g.Ci); w > 1)
         pad.vectorize(c, w);

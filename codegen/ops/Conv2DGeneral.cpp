@@ -69,13 +69,7 @@ void stagePerImage(OpContext &ctx, Func pad, Func out, Var n,
 
 } // namespace
 
-bool isGeneralConv(const OpContext &ctx) {
-  auto d = ctx.node.ints.find("dilation");
-  if (d != ctx.node.ints.end() && d->second != std::vector<int64_t>{1, 1})
-    return true;
-  auto g = ctx.node.ints.find("groups");
-  return g != ctx.node.ints.end() && g->second != std::vector<int64_t>{1};
-}
+bool isGeneralConv(const OpContext &ctx) { return kg::isGeneralConv(ctx.node); }
 
 Func lowerConv2DGeneral(OpContext &ctx) {
   if (ctx.inputs.size() != 2 && ctx.inputs.size() != 3)

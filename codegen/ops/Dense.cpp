@@ -449,8 +449,11 @@ Func denseBackwardInputSum(OpContext &ctx) {
   if (ctx.gpu || !ctx.shared || ctx.shape.size() != 2)
     return Func();
   const int N = ctx.shape[0], K = ctx.shape[1];
-  std::vector<GemmTerm> terms;
-  std::vector<BatchTerm> bterms;
+  struct Product {
+    Func dy, w;
+    int M; // dy's width
+  };
+  std::vector<Product> products;
   std::vector<Func> rest;
   int sumM = 0;
   for (size_t q = 0; q < ctx.node.inputs.size(); ++q) {
@@ -461,31 +464,19 @@ Func denseBackwardInputSum(OpContext &ctx) {
       rest.push_back(ctx.inputs[q]);
       continue;
     }
-    int M = -1; // dy's width, from the grad-input node's operand
+    int M = -1; // from the grad-input node's dy operand
     for (const kg::Node &nd : ctx.fn.nodes)
-      if (nd.result == v && !nd.inputs.empty())
+      if (nd.result == v && !nd.inputs.empty()) {
         M = static_cast<int>(ctx.fn.values[nd.inputs[0]].shape[1]);
+        break;
+      }
     if (M <= 0)
       throw LoweringError{"inline grad-input of unknown width"};
-    Func dyf = dy->second;
-    Func wf = w->second;
-    bterms.push_back({dyf,
-                      [=](Expr m, Expr k) {
-                        return call(wf, {m, k});
-                      },
-                      M});
-    terms.push_back({w->second, true,
-                     [=](Expr m, Expr n) {
-                       return call(dyf, {m, n});
-                     },
-                     M});
+    products.push_back({dy->second, w->second, M});
     sumM += M;
   }
-  if (terms.empty())
+  if (products.empty())
     return Func();
-  int NV, IT;
-  if (!blockedTile(K, N, sumM, NV, IT, 64, true))
-    throw LoweringError{"inline grad-inputs too small to block"};
   std::function<Expr(Expr, Expr)> init;
   if (!rest.empty())
     init = [rest](Expr k, Expr n) {
@@ -494,8 +485,26 @@ Func denseBackwardInputSum(OpContext &ctx) {
         s += call(rest[q], {k, n});
       return s;
     };
-  if (batchGemmFits(N, K, sumM))
-    return batchGemm(ctx, bterms, init, N, K);
+  if (batchGemmFits(N, K, sumM)) {
+    std::vector<BatchTerm> terms;
+    for (const Product &p : products)
+      terms.push_back({p.dy,
+                       [w = p.w](Expr m, Expr k) {
+                         return call(w, {m, k});
+                       },
+                       p.M});
+    return batchGemm(ctx, terms, init, N, K);
+  }
+  int NV, IT;
+  if (!blockedTile(K, N, sumM, NV, IT, 64, true))
+    throw LoweringError{"inline grad-inputs too small to block"};
+  std::vector<GemmTerm> terms;
+  for (const Product &p : products)
+    terms.push_back({p.w, true,
+                     [dy = p.dy](Expr m, Expr n) {
+                       return call(dy, {m, n});
+                     },
+                     p.M});
   return packedGemm(ctx, terms, init, K, N, NV, IT);
 }
 

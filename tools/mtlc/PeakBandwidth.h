@@ -1,5 +1,4 @@
-//===- PeakBandwidth.h - The machine's measured streaming bandwidth -*- C++
-//-*-===//
+//===- PeakBandwidth.h - Measured streaming bandwidth -----------*- C++ -*-===//
 #ifndef MTL_TOOLS_MTLC_PEAKBANDWIDTH_H
 #define MTL_TOOLS_MTLC_PEAKBANDWIDTH_H
 
