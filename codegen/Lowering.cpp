@@ -221,6 +221,7 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target,
   };
   std::vector<bool> fusedAway(nn, false);
   std::map<std::string, Func> shared; // loss fusion's shared stages
+  Staging staging;                    // recomputed producers (CPU)
 
   const OpTable &table = opTable();
   for (int k = 0; k < nn; ++k) {
@@ -248,6 +249,7 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target,
       ctx.inputShapes.push_back(fn.values[in].shape);
     }
     ctx.shared = &shared;
+    ctx.staging = gpu ? nullptr : &staging;
     std::vector<int> chain = epilogueChain(k);
     // Inline only a value no output and nothing outside the chain needs
     // stored (otherwise the mark is ignored: computed at root, as usual).
@@ -290,6 +292,8 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target,
     for (int c : chain)
       fusedAway[c] = true;
   }
+
+  stageRecomputedProducers(staging);
 
   for (size_t k = 0; k < fn.outputs.size(); ++k) {
     int id = fn.outputs[k].value;

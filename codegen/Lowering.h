@@ -12,6 +12,7 @@
 
 #include "codegen/Evaluate.h"
 #include "codegen/KernelGraph.h"
+#include "codegen/Staging.h"
 
 #include <Halide.h>
 
@@ -61,6 +62,9 @@ struct OpContext {
   /// log-sum-exp and mask denominator of a loss and its gradient), by key.
   /// Null: nothing is shared.
   std::map<std::string, Halide::Func> *shared = nullptr;
+  /// Recomputed producers and the readers that stage them per image
+  /// (codegen/Staging.h). Null: nothing is staged (GPU).
+  Staging *staging = nullptr;
   /// Whether this node carries the integer attribute `key` (e.g. a fusion
   /// annotation such as "mtl.loss_group").
   bool has(const std::string &key) const { return node.ints.count(key) > 0; }

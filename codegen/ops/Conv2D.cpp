@@ -166,6 +166,11 @@ Func lowerConv2D(OpContext &ctx) {
                  src(ci, x * g.sw + kx - g.pw, y * g.sh + ky - g.ph, n);
     Func out(ctx.resultName);
     out(c, x, y, n) = ctx.applyEpilogue(sum, {c, x, y, n});
+    // Readers that would evaluate it several times per element compute it
+    // once per image instead (Staging.h).
+    if (ctx.staging)
+      ctx.staging->producers.push_back(
+          {out, g.Co % isa().lanes == 0 ? isa().lanes : dividingLanes(g.Co)});
     return out;
   }
   return directConv(ctx, src, padded, ctx.inputs[1], bias, g.N, g.Ho, g.Wo,

@@ -164,6 +164,10 @@ Func channelSums(
   }
   order.push_back(q);
   part.update().reorder(order).parallel(q);
+  // An image's recomputed producers are staged at its loop (Staging.h).
+  if (ctx.staging && R == 4)
+    ctx.staging->readers.push_back(
+        {part, LoopLevel(part, r[r.dimensions() - 1])});
   // Vectors that divide C: Halide 14 miscomputed the guarded tail lanes of
   // these reductions when the term reads another per-channel Func (the
   // variance around the mean gave 0 for the last channel of C = 5).
@@ -396,6 +400,8 @@ Func lowerBatchNormBackwardInput(OpContext &ctx) {
   out(v) =
       p(v[0]) * call(dy, asExprs(v)) + q(v[0]) * call(x, asExprs(v)) + r(v[0]);
   scheduleElementwisePixelPairs(out, v, ctx.shape, ctx.gpu);
+  if (ctx.staging && ctx.rank() == 4)
+    ctx.staging->readers.push_back({out, LoopLevel(out, v[3])});
   // The sum of dx over the leading dims (a conv bias before the batch norm
   // asks for it) in closed form, where grad_beta is the sum of this dy and
   // stats the batch statistics of this x: sum dx = p sum(dy) + q sum(x) +

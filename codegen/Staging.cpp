@@ -1,0 +1,114 @@
+//===- Staging.cpp - Recomputed producers staged per consumer -------------===//
+
+#include "codegen/Staging.h"
+
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+
+using namespace Halide;
+using Halide::Internal::Function;
+
+namespace mtl::codegen {
+
+namespace {
+
+/// A Func Halide will inline into its callers: a pure definition with no
+/// schedule of its own.
+bool isInlined(const Function &f) {
+  if (f.has_update_definition() || f.has_extern_definition())
+    return false;
+  LoopLevel level = f.schedule().compute_level();
+  level.lock();
+  return level.is_inlined();
+}
+
+/// Stages every producer `reader` reaches through inlined Funcs.
+void stageFor(const Staging::Reader &reader,
+              const std::map<std::string, int> &producers,
+              const Staging &staging) {
+  const Function root = reader.func.function();
+  // The call graph below the reader, through inlined Funcs only.
+  std::map<std::string, Function> funcs;
+  std::map<std::string, std::vector<std::string>> callees;
+  std::map<std::string, bool> reaches; // reaches a producer
+  std::vector<std::string> postorder;
+  std::function<bool(const Function &)> visit = [&](const Function &f) {
+    auto seen = reaches.find(f.name());
+    if (seen != reaches.end())
+      return seen->second;
+    reaches[f.name()] = false; // the graph is acyclic; guards self-calls
+    funcs.emplace(f.name(), f);
+    bool any = false;
+    for (const auto &[name, g] : Internal::find_direct_calls(f)) {
+      if (name == f.name())
+        continue; // an update reading its own Func
+      bool hit = producers.count(name) > 0;
+      if (hit)
+        funcs.emplace(name, g);
+      else if (isInlined(g))
+        hit = visit(g);
+      if (hit) {
+        callees[f.name()].push_back(name);
+        any = true;
+      }
+    }
+    reaches[f.name()] = any;
+    postorder.push_back(f.name());
+    return any;
+  };
+  if (!visit(root))
+    return;
+  // The reader's own version of each Func on a path to a producer, callees
+  // first: the producer becomes a stage computed per image at the reader's
+  // loop, each inlined Func a copy calling the reader's versions of its
+  // callees, and the reader calls its versions instead of the originals.
+  std::map<std::string, Func> side;
+  auto redirect = [&](Function f, const std::string &name) {
+    for (const std::string &callee : callees[name])
+      f.substitute_calls(funcs.at(callee), side.at(callee).function());
+  };
+  const std::string tag = "_in_" + root.name();
+  for (const auto &[name, index] : producers) {
+    if (!funcs.count(name))
+      continue;
+    Func original(funcs.at(name));
+    Func staged(name + tag);
+    staged(original.args()) = original(original.args());
+    staged.compute_at(reader.at);
+    int lanes = staging.producers[index].lanes;
+    if (lanes > 1)
+      // Guarded: a reader may need fewer channels than a vector per image.
+      staged.vectorize(staged.args()[0], lanes, TailStrategy::GuardWithIf);
+    side[name] = staged;
+  }
+  for (const std::string &name : postorder) {
+    if (name == root.name() || !reaches[name])
+      continue;
+    Func original(funcs.at(name));
+    Func copy(name + tag);
+    Tuple values = original.values();
+    if (values.size() == 1)
+      copy(original.args()) = values[0];
+    else
+      copy(original.args()) = values;
+    redirect(copy.function(), name);
+    side[name] = copy;
+  }
+  redirect(root, root.name());
+}
+
+} // namespace
+
+void stageRecomputedProducers(const Staging &staging) {
+  if (staging.producers.empty())
+    return;
+  std::map<std::string, int> producers;
+  for (size_t k = 0; k < staging.producers.size(); ++k)
+    producers[staging.producers[k].func.name()] = static_cast<int>(k);
+  for (const Staging::Reader &reader : staging.readers)
+    stageFor(reader, producers, staging);
+}
+
+} // namespace mtl::codegen

@@ -1,0 +1,50 @@
+//===- Staging.h - Recomputed producers staged per consumer ---------------===//
+//
+// A segment recomputes some producers where they are read instead of
+// storing them (Segments.cpp: the first layer's conv inside its batch
+// norm's passes). Halide inlines such a Func into every expression that
+// calls it, so a reader that evaluates it several times per element --
+// the max-pool gradient compares the four values of a pixel's window, a
+// per-channel sum of a Tuple evaluates each element once per Tuple member
+// -- multiplies the recomputation (fashion_detect's layer-1 batch-norm
+// backward did 8 of the first conv's 9-tap sums per pixel).
+//
+// Staging gives each registered reader (a root stage with a loop over the
+// batch images) its own copy of the producer, computed once per image at
+// that loop into a buffer the size of one image's activation (L2-sized),
+// while the other readers keep theirs: the inlined Funcs between the
+// reader and the producer are cloned for the reader, and the producer is
+// wrapped (Func::in) for the reader's side only.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MTL_CODEGEN_STAGING_H
+#define MTL_CODEGEN_STAGING_H
+
+#include <Halide.h>
+
+#include <vector>
+
+namespace mtl::codegen {
+
+struct Staging {
+  /// An inlined producer worth computing once per reader and image.
+  struct Producer {
+    Halide::Func func;
+    int lanes; // the staged copy's vector width along dim 0 (1: none)
+  };
+  /// A reader: its stage `func` runs a loop over images at `at`.
+  struct Reader {
+    Halide::Func func;
+    Halide::LoopLevel at;
+  };
+  std::vector<Producer> producers;
+  std::vector<Reader> readers;
+};
+
+/// Gives every reader that reaches a producer through inlined Funcs its own
+/// staged copy (CPU schedules only).
+void stageRecomputedProducers(const Staging &staging);
+
+} // namespace mtl::codegen
+
+#endif // MTL_CODEGEN_STAGING_H
