@@ -259,8 +259,14 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
   // with fewer output channels (recon_conv1: Co = 16) gets fewer co vectors
   // and more input channels per tile, the same 16 (8) accumulators.
   const int L = isa().lanes, maxVecs = isa().vregs >= 32 ? 4 : 2;
-  const int coVecs = std::max(1, std::min(maxVecs, g.Co / L)),
-            ciTile = 4 * maxVecs / coVecs;
+  const int coVecs = std::max(1, std::min(maxVecs, g.Co / L));
+  // With 16 registers (AVX2) 2 x 4 accumulators are too few to hide the FMA
+  // latency (8 chains for 2 pipes x 4 cycles): the filter's columns (kx)
+  // join the tile, 2 co vectors x 2 ci x 3 kx = 12 (the big grad-filters
+  // 58-74 -> 67-84 % of peak on one thread, interleaved rounds).
+  const bool kxTile = isa().vregs < 32 && g.KW <= 3 && g.KW > 1 &&
+                      g.Ci % 2 == 0 && coVecs == maxVecs;
+  const int ciTile = kxTile ? 2 : 4 * maxVecs / coVecs;
   // The whole-filter tile below may spill a few of AVX2's 16 registers:
   // still far better than the scalar tile a single channel would get.
   const int budget = isa().vregs >= 32 ? 24 : 18;
@@ -272,7 +278,7 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
     // Blocked by image: the whole partial filter (Co x Ci x KW x KH, at
     // most a few hundred KB) stays in cache while one image's dy and input
     // (L2-sized) are swept once per (ci tile, kx, ky) with a register tile
-    // of 4 co vectors x 4 ci (2 x 4 on AVX2; 1 x 16 for Co = 16). Streaming the
+    // of 4 co vectors x 4 ci (1 x 16 for Co = 16; AVX2: above). Streaming the
     // whole batch per output tile instead re-read dy from memory 36 times
     // (25-35 GFLOP/s).
     Var coo("coo"), coi("coi"), cov("cov"), cio("cio"), cii("cii");
@@ -282,10 +288,15 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
         .split(co, coo, coi, coVecs * L)
         .split(coi, coi, cov, L)
         .split(ci, cio, cii, ciTile)
-        .reorder(cov, coi, cii, r.x, r.y, cio, kx, ky, coo, r.z, q)
         .vectorize(cov)
         .unroll(coi)
         .unroll(cii);
+    if (kxTile)
+      acc.update()
+          .reorder(cov, coi, cii, kx, r.x, r.y, cio, ky, coo, r.z, q)
+          .unroll(kx);
+    else
+      acc.update().reorder(cov, coi, cii, r.x, r.y, cio, kx, ky, coo, r.z, q);
   } else if (smallVecs > 0) {
     // A small filter (first layer: Ci = 1; last: Co = 1): the whole filter
     // is the register tile (vectors along whichever channel dim is a
