@@ -43,7 +43,7 @@ bool hasClosedFormTotal(const kg::Function &fn, const kg::Node &node) {
 bool isInlinable(const std::string &op) {
   return op == "max_pool_grad" || op == "batch_norm_train" ||
          op == "dense_backward_input" || op == "upsample_nearest" ||
-         op == "conv2d";
+         op == "conv2d" || op == "batch_norm_backward_input";
 }
 
 SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
@@ -156,6 +156,36 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
     for (int m : readers[fn.nodes[chain.back()].result])
       unite(m, k);
     inlined.insert(chain.begin(), chain.end());
+  }
+
+  // The first layer's grad-filter reads its input gradient where it is
+  // made: a batch_norm_backward_input read only by a small-filter
+  // conv2d_backward_filter (at most 9 taps per output: a first layer, so
+  // no grad-input reads it too) and by bias_grads summed in closed form
+  // joins the grad-filter's segment and is computed per image inside it
+  // (mtl.inline; Staging.h). Its result (26 MB on the reference model) is
+  // never written nor read back.
+  for (int k = 0; inlining && k < n; ++k) {
+    const kg::Node &bn = fn.nodes[k];
+    if (bn.op != "batch_norm_backward_input" || !hasClosedFormTotal(fn, bn))
+      continue;
+    const int v = bn.result;
+    int filter = -1;
+    bool ok = outputUses[v] == 0;
+    for (int m : readers[v]) {
+      const kg::Node &r = fn.nodes[m];
+      if (r.op == "bias_grad" && r.inputs.size() == 1)
+        continue;
+      const auto &w = fn.values[r.result].shape; // KH x KW x Ci x Co
+      ok = ok && filter < 0 && r.op == "conv2d_backward_filter" &&
+           r.inputs.size() == 2 && r.inputs[0] != v && r.inputs[1] == v &&
+           !kg::isGeneralConv(r) && w.size() == 4 && w[0] * w[1] * w[2] <= 9;
+      filter = m;
+    }
+    if (ok && filter >= 0) {
+      unite(filter, k);
+      inlined.insert(k);
+    }
   }
 
   // Accumulating join: a join with two or more operands that are dense

@@ -24,7 +24,9 @@ bool isInlined(const Function &f) {
   return level.is_inlined();
 }
 
-/// Stages every producer `reader` reaches through inlined Funcs.
+/// Stages every producer `reader` reaches through inlined Funcs (and
+/// through other producers: a staged producer's own producers are staged at
+/// the same loop, before it).
 void stageFor(const Staging::Reader &reader,
               const std::map<std::string, int> &producers,
               const Staging &staging) {
@@ -32,7 +34,7 @@ void stageFor(const Staging::Reader &reader,
   // The call graph below the reader, through inlined Funcs only.
   std::map<std::string, Function> funcs;
   std::map<std::string, std::vector<std::string>> callees;
-  std::map<std::string, bool> reaches; // reaches a producer
+  std::map<std::string, bool> reaches; // is or reaches a producer
   std::vector<std::string> postorder;
   std::function<bool(const Function &)> visit = [&](const Function &f) {
     auto seen = reaches.find(f.name());
@@ -40,16 +42,11 @@ void stageFor(const Staging::Reader &reader,
       return seen->second;
     reaches[f.name()] = false; // the graph is acyclic; guards self-calls
     funcs.emplace(f.name(), f);
-    bool any = false;
+    bool any = producers.count(f.name()) > 0;
     for (const auto &[name, g] : Internal::find_direct_calls(f)) {
-      if (name == f.name())
-        continue; // an update reading its own Func
-      bool hit = producers.count(name) > 0;
-      if (hit)
-        funcs.emplace(name, g);
-      else if (isInlined(g))
-        hit = visit(g);
-      if (hit) {
+      if (name == f.name() || !isInlined(g))
+        continue; // an update reading its own Func; a stage of its own
+      if (visit(g)) {
         callees[f.name()].push_back(name);
         any = true;
       }
@@ -58,31 +55,18 @@ void stageFor(const Staging::Reader &reader,
     postorder.push_back(f.name());
     return any;
   };
-  if (!visit(root))
+  if (!visit(root) || !callees.count(root.name()))
     return;
-  // The reader's own version of each Func on a path to a producer, callees
-  // first: the producer becomes a stage computed per image at the reader's
-  // loop, each inlined Func a copy calling the reader's versions of its
-  // callees, and the reader calls its versions instead of the originals.
+  // The reader's own copy of each Func on a path to a producer, callees
+  // first, calling the reader's copies of its callees: a producer's copy is
+  // computed per image at the reader's loop, the others stay inlined; the
+  // reader calls its copies instead of the originals.
   std::map<std::string, Func> side;
   auto redirect = [&](Function f, const std::string &name) {
     for (const std::string &callee : callees[name])
       f.substitute_calls(funcs.at(callee), side.at(callee).function());
   };
   const std::string tag = "_in_" + root.name();
-  for (const auto &[name, index] : producers) {
-    if (!funcs.count(name))
-      continue;
-    Func original(funcs.at(name));
-    Func staged(name + tag);
-    staged(original.args()) = original(original.args());
-    staged.compute_at(reader.at);
-    int lanes = staging.producers[index].lanes;
-    if (lanes > 1)
-      // Guarded: a reader may need fewer channels than a vector per image.
-      staged.vectorize(staged.args()[0], lanes, TailStrategy::GuardWithIf);
-    side[name] = staged;
-  }
   for (const std::string &name : postorder) {
     if (name == root.name() || !reaches[name])
       continue;
@@ -94,6 +78,14 @@ void stageFor(const Staging::Reader &reader,
     else
       copy(original.args()) = values;
     redirect(copy.function(), name);
+    auto p = producers.find(name);
+    if (p != producers.end()) {
+      copy.compute_at(reader.at);
+      int lanes = staging.producers[p->second].lanes;
+      if (lanes > 1)
+        // Guarded: a reader may need fewer channels than a vector per image.
+        copy.vectorize(copy.args()[0], lanes, TailStrategy::GuardWithIf);
+    }
     side[name] = copy;
   }
   redirect(root, root.name());

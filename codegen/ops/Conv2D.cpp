@@ -311,6 +311,10 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
     Var vt("vt"), vin("vin"), vo("vo"), vi("vi");
     part.compute_root().parallel(q);
     acc.compute_at(part, q).vectorize(vec, L).unroll(vec).unroll(other);
+    // A dy computed where it is read (the first layer's, Segments.cpp) is
+    // made once per image, before the tiles sweep it (Staging.h).
+    if (ctx.staging)
+      ctx.staging->readers.push_back({acc, LoopLevel(acc, r.z)});
     acc.update()
         .split(vec, vt, vin, smallVecs * L)
         .split(vin, vo, vi, L)

@@ -399,9 +399,17 @@ Func lowerBatchNormBackwardInput(OpContext &ctx) {
   Func out(ctx.resultName);
   out(v) =
       p(v[0]) * call(dy, asExprs(v)) + q(v[0]) * call(x, asExprs(v)) + r(v[0]);
-  scheduleElementwisePixelPairs(out, v, ctx.shape, ctx.gpu);
-  if (ctx.staging && ctx.rank() == 4)
-    ctx.staging->readers.push_back({out, LoopLevel(out, v[3])});
+  if (ctx.inlined) {
+    // Computed per image inside its reader, the first layer's grad-filter
+    // (Segments.cpp, Staging.h).
+    if (ctx.staging)
+      ctx.staging->producers.push_back(
+          {out, C % isa().lanes == 0 ? isa().lanes : dividingLanes(C)});
+  } else {
+    scheduleElementwisePixelPairs(out, v, ctx.shape, ctx.gpu);
+    if (ctx.staging && ctx.rank() == 4)
+      ctx.staging->readers.push_back({out, LoopLevel(out, v[3])});
+  }
   // The sum of dx over the leading dims (a conv bias before the batch norm
   // asks for it) in closed form, where grad_beta is the sum of this dy and
   // stats the batch statistics of this x: sum dx = p sum(dy) + q sum(x) +

@@ -128,21 +128,24 @@ struct PoolBatchNormBackward {
   codegen::test::Builder b{"pool_bn_backward"};
   int dy = -1, dgamma, dbeta, dx, dbias;
   int y = -1, pooled = -1;
-  int conv = -1;
+  int conv = -1, dw = -1;
   /// `forward`: y = relu(batch_norm_train(conv_out)) and its max pool are
   /// computed too (else y is an argument); `firstConv`: conv_out is a 3 x 3
-  /// conv (padding 1) of a one-channel image (else an argument).
+  /// conv (padding 1) of a one-channel image (else an argument);
+  /// `gradFilter` (with firstConv): dx is read by the conv's grad-filter,
+  /// not an output.
   PoolBatchNormBackward(int64_t k, int64_t stride, int64_t pad, bool dyIsOutput,
-                        bool forward = false, bool firstConv = false) {
+                        bool forward = false, bool firstConv = false,
+                        bool gradFilter = false) {
     using kg::ArgKind;
     const int64_t N = 4, H = 8, C = 16, P = (H + 2 * pad - k) / stride + 1;
     const std::map<std::string, std::vector<int64_t>> pool = {
         {"kernel", {k, k}},
         {"stride", {stride, stride}},
         {"padding", {pad, pad}}};
-    int xbn;
+    int xbn, img = -1;
     if (firstConv) {
-      int img = b.arg(ArgKind::Input, "image", {N, H, H, 1});
+      img = b.arg(ArgKind::Input, "image", {N, H, H, 1});
       int w = b.arg(ArgKind::Param, "w", {3, 3, 1, C});
       int cb = b.arg(ArgKind::Param, "conv_bias", {C});
       xbn = conv = b.op("conv2d", {img, w, cb}, {N, H, H, C},
@@ -174,7 +177,13 @@ struct PoolBatchNormBackward {
     b.out(kg::ArgKind::Grad, "gamma", dgamma);
     b.out(kg::ArgKind::Grad, "beta", dbeta);
     b.out(kg::ArgKind::Grad, "bias", dbias);
-    b.out(kg::ArgKind::Prediction, "dx", dx);
+    if (gradFilter) {
+      dw = b.op("conv2d_backward_filter", {img, dx}, {3, 3, 1, C},
+                {{"padding", {1, 1}}, {"stride", {1, 1}}});
+      b.out(kg::ArgKind::Grad, "w", dw);
+    } else {
+      b.out(kg::ArgKind::Prediction, "dx", dx);
+    }
     if (dyIsOutput)
       b.out(kg::ArgKind::Prediction, "dy", dy);
   }
@@ -318,6 +327,34 @@ TEST(Segments, FirstConvRecomputedInTheBatchNormThatReadsIt) {
   codegen::SegmentedFunction off = codegen::segmentFunction(g.b.fn, false);
   for (const codegen::Segment &s : off.segments)
     for (const kg::Node &n : s.fn.nodes)
+      EXPECT_FALSE(n.ints.count("mtl.inline"));
+}
+
+TEST(Segments, FirstLayerGradFilterMakesItsInputGradientPerImage) {
+  // The first layer's batch-norm input gradient, read only by the conv's
+  // grad-filter and its bias_grad (closed form), joins the grad-filter's
+  // segment inline and is stored nowhere.
+  PoolBatchNormBackward g(2, 2, 0, false, /*forward=*/true, /*firstConv=*/true,
+                          /*gradFilter=*/true);
+  codegen::SegmentedFunction sf = codegen::segmentFunction(g.b.fn);
+  const codegen::Segment *s = segmentOf(sf, g.dw);
+  ASSERT_NE(s, nullptr);
+  bool marked = false;
+  for (const kg::Node &n : s->fn.nodes)
+    if (n.op == "batch_norm_backward_input")
+      marked = n.ints.count("mtl.inline") > 0;
+  EXPECT_TRUE(marked);
+  EXPECT_EQ(s, segmentOf(sf, g.dbias));
+  for (const codegen::Segment &seg : sf.segments)
+    for (int v : seg.outs)
+      EXPECT_NE(v, g.dx);
+  EXPECT_FALSE(sf.homes[g.dx].kind == codegen::ValueHome::Arena &&
+               sf.homes[g.dx].offset >= 0);
+  expectSegmentedMatchesWhole(g.b.fn);
+  // Without inlining dx is a kernel's output read by the grad-filter.
+  codegen::SegmentedFunction off = codegen::segmentFunction(g.b.fn, false);
+  for (const codegen::Segment &seg : off.segments)
+    for (const kg::Node &n : seg.fn.nodes)
       EXPECT_FALSE(n.ints.count("mtl.inline"));
 }
 
