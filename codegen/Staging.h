@@ -2,7 +2,8 @@
 //
 // A segment recomputes some producers where they are read instead of
 // storing them (Segments.cpp: the first layer's conv inside its batch
-// norm's passes). Halide inlines such a Func into every expression that
+// norm's passes, its batch-norm input gradient inside its grad-filter).
+// Halide inlines such a Func into every expression that
 // calls it, so a reader that evaluates it several times per element --
 // the max-pool gradient compares the four values of a pixel's window, a
 // per-channel sum of a Tuple evaluates each element once per Tuple member
@@ -12,9 +13,12 @@
 // Staging gives each registered reader (a root stage with a loop over the
 // batch images) its own copy of the producer, computed once per image at
 // that loop into a buffer the size of one image's activation (L2-sized),
-// while the other readers keep theirs: the inlined Funcs between the
-// reader and the producer are cloned for the reader, and the producer is
-// wrapped (Func::in) for the reader's side only.
+// while the other readers keep theirs: every inlined Func between the
+// reader and the producer is copied for the reader (a copy of its
+// definition calling the reader's copies), and a producer read through
+// another producer has both staged at that loop. (Halide's Func::in and
+// clone_in keep their wrapper on the wrapped Func, so a second reader's
+// clone of the same Func fails: hence copies.)
 //
 //===----------------------------------------------------------------------===//
 #ifndef MTL_CODEGEN_STAGING_H

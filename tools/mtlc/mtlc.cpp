@@ -413,8 +413,9 @@ int main(int argc, char **argv) {
   buildCmd->add_flag("!--no-fuse-inline", opts.inlineSegments,
                      "store every kernel's result: no pool gradient, "
                      "training batch norm, heads' grad-input, first-layer "
-                     "conv or upsample computed inline in its readers (CPU "
-                     "segments, docs/codegen.md)");
+                     "conv or batch-norm input gradient, or upsample "
+                     "computed inline in its readers (CPU segments, "
+                     "docs/codegen.md)");
   buildCmd->add_flag("!--fuse-always", opts.fusion.costModel,
                      "fuse every head/join candidate, even where the cost "
                      "model predicts the copies cost more than they save");
