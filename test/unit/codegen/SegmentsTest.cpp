@@ -136,9 +136,9 @@ struct PoolBatchNormBackward {
   /// not an output.
   PoolBatchNormBackward(int64_t k, int64_t stride, int64_t pad, bool dyIsOutput,
                         bool forward = false, bool firstConv = false,
-                        bool gradFilter = false) {
+                        bool gradFilter = false, int64_t C = 16) {
     using kg::ArgKind;
-    const int64_t N = 4, H = 8, C = 16, P = (H + 2 * pad - k) / stride + 1;
+    const int64_t N = 4, H = 8, P = (H + 2 * pad - k) / stride + 1;
     const std::map<std::string, std::vector<int64_t>> pool = {
         {"kernel", {k, k}},
         {"stride", {stride, stride}},
@@ -330,12 +330,16 @@ TEST(Segments, FirstConvRecomputedInTheBatchNormThatReadsIt) {
       EXPECT_FALSE(n.ints.count("mtl.inline"));
 }
 
-TEST(Segments, FirstLayerGradFilterMakesItsInputGradientPerImage) {
+class FirstLayerGradFilter : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(FirstLayerGradFilter, MakesItsInputGradientPerImage) {
   // The first layer's batch-norm input gradient, read only by the conv's
   // grad-filter and its bias_grad (closed form), joins the grad-filter's
-  // segment inline and is stored nowhere.
+  // segment inline and is stored nowhere. 16 channels: the whole-filter
+  // register tile, staged per image; 12: no vector tile (the generic one),
+  // staged once per call.
   PoolBatchNormBackward g(2, 2, 0, false, /*forward=*/true, /*firstConv=*/true,
-                          /*gradFilter=*/true);
+                          /*gradFilter=*/true, GetParam());
   codegen::SegmentedFunction sf = codegen::segmentFunction(g.b.fn);
   const codegen::Segment *s = segmentOf(sf, g.dw);
   ASSERT_NE(s, nullptr);
@@ -357,6 +361,8 @@ TEST(Segments, FirstLayerGradFilterMakesItsInputGradientPerImage) {
     for (const kg::Node &n : seg.fn.nodes)
       EXPECT_FALSE(n.ints.count("mtl.inline"));
 }
+INSTANTIATE_TEST_SUITE_P(Channels, FirstLayerGradFilter,
+                         ::testing::Values(16, 12));
 
 TEST(Segments, HeadGradInputsSummedByTheirJoin) {
   // Three heads read one feature x (N x K); the join sums their dx and an
