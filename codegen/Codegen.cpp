@@ -15,8 +15,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 using namespace Halide;
@@ -60,7 +62,12 @@ std::string compileFunctions(const std::vector<kg::Function> &functions,
   });
   if (!err.empty())
     return err;
-  const std::string dir = options.outDir.empty() ? "." : options.outDir;
+  // Absolute: Halide's multi-target archive step changes the process's
+  // working directory while it runs (below), under the other jobs' feet.
+  const std::string dir =
+      std::filesystem::absolute(options.outDir.empty() ? "." : options.outDir)
+          .lexically_normal()
+          .string();
   // On the CPU every step function becomes small pipelines plus an entry
   // point (Segments.h); a GPU step stays one pipeline, so tensors never
   // leave the device between kernels.
@@ -87,6 +94,12 @@ std::string compileFunctions(const std::vector<kg::Function> &functions,
       std::vector<std::string> suffixes;
       for (const std::string &n : isaNames)
         suffixes.push_back(n);
+      // One at a time: Halide writes the archive from inside its temporary
+      // folder (a chdir there and back); two at once left the process in a
+      // deleted folder, and a relative path of a third job resolved inside
+      // it (e2e_isa failed so, rarely).
+      static std::mutex archiveMutex;
+      std::lock_guard<std::mutex> lock(archiveMutex);
       compile_multitarget(
           cname, files, isaTargets, suffixes,
           [&](const std::string &name, const Target &t) {
