@@ -105,6 +105,12 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
   std::vector<int> outputUses(nv, 0);
   for (const kg::Arg &o : fn.outputs)
     ++outputUses[o.value];
+  // A first layer's conv (or conv gradient) by its filter `w` (KH x KW x Ci
+  // x Co): at most 9 products per output, no dilation or groups.
+  auto firstLayerConv = [&](const kg::Node &conv, int w) {
+    const auto &s = fn.values[w].shape;
+    return !kg::isGeneralConv(conv) && s.size() == 4 && s[0] * s[1] * s[2] <= 9;
+  };
   // Node k and its epilogue chain (as Lowering.cpp fuses them), if that is
   // all of k's unit; empty otherwise.
   auto wholeChain = [&](int k) {
@@ -176,10 +182,9 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
       const kg::Node &r = fn.nodes[m];
       if (r.op == "bias_grad" && r.inputs.size() == 1)
         continue;
-      const auto &w = fn.values[r.result].shape; // KH x KW x Ci x Co
       ok = ok && filter < 0 && r.op == "conv2d_backward_filter" &&
            r.inputs.size() == 2 && r.inputs[0] != v && r.inputs[1] == v &&
-           !kg::isGeneralConv(r) && w.size() == 4 && w[0] * w[1] * w[2] <= 9;
+           firstLayerConv(r, r.result);
       filter = m;
     }
     if (ok && filter >= 0) {
@@ -245,10 +250,7 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
   for (int k = 0; inlining && k < n; ++k) {
     const kg::Node &conv = fn.nodes[k];
     if (conv.op != "conv2d" || conv.inputs.size() < 2 ||
-        kg::isGeneralConv(conv))
-      continue;
-    const auto &w = fn.values[conv.inputs[1]].shape; // KH x KW x Ci x Co
-    if (w.size() != 4 || w[0] * w[1] * w[2] > 9)
+        !firstLayerConv(conv, conv.inputs[1]))
       continue;
     std::vector<int> chain = chainReadOnlyBy(k, [](const std::string &op) {
       return op == "batch_stats" || op == "batch_norm_train" ? 0

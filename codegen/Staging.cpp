@@ -1,10 +1,11 @@
 //===- Staging.cpp - Recomputed producers staged per consumer -------------===//
 
 #include "codegen/Staging.h"
+#include "codegen/Isa.h"
+#include "codegen/Lowering.h"
 
 #include <functional>
 #include <map>
-#include <set>
 #include <string>
 
 using namespace Halide;
@@ -81,7 +82,9 @@ void stageFor(const Staging::Reader &reader,
     auto p = producers.find(name);
     if (p != producers.end()) {
       copy.compute_at(reader.at);
-      int lanes = staging.producers[p->second].lanes;
+      // The ISA's vectors where they divide the channels.
+      const int c = staging.producers[p->second].channels;
+      const int lanes = c % isa().lanes == 0 ? isa().lanes : dividingLanes(c);
       if (lanes > 1)
         // Guarded: a reader may need fewer channels than a vector per image.
         copy.vectorize(copy.args()[0], lanes, TailStrategy::GuardWithIf);

@@ -34,7 +34,7 @@ struct Staging {
   /// An inlined producer worth computing once per reader and image.
   struct Producer {
     Halide::Func func;
-    int lanes; // the staged copy's vector width along dim 0 (1: none)
+    int channels; // extent of dim 0, which the staged copy vectorizes
   };
   /// A reader: its stage `func` runs a loop over images at `at`.
   struct Reader {

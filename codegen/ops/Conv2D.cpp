@@ -169,8 +169,7 @@ Func lowerConv2D(OpContext &ctx) {
     // Readers that would evaluate it several times per element compute it
     // once per image instead (Staging.h).
     if (ctx.staging)
-      ctx.staging->producers.push_back(
-          {out, g.Co % isa().lanes == 0 ? isa().lanes : dividingLanes(g.Co)});
+      ctx.staging->producers.push_back({out, g.Co});
     return out;
   }
   return directConv(ctx, src, padded, ctx.inputs[1], bias, g.N, g.Ho, g.Wo,

@@ -403,8 +403,7 @@ Func lowerBatchNormBackwardInput(OpContext &ctx) {
     // Computed per image inside its reader, the first layer's grad-filter
     // (Segments.cpp, Staging.h).
     if (ctx.staging)
-      ctx.staging->producers.push_back(
-          {out, C % isa().lanes == 0 ? isa().lanes : dividingLanes(C)});
+      ctx.staging->producers.push_back({out, C});
   } else {
     scheduleElementwisePixelPairs(out, v, ctx.shape, ctx.gpu);
     if (ctx.staging && ctx.rank() == 4)

@@ -57,6 +57,27 @@ const codegen::Segment *segmentOf(const codegen::SegmentedFunction &sf, int v) {
   return nullptr;
 }
 
+/// Whether `v` has a slot in the arena, i.e. is stored between segments.
+bool inArena(const codegen::SegmentedFunction &sf, int v) {
+  return sf.homes[v].kind == codegen::ValueHome::Arena &&
+         sf.homes[v].offset >= 0;
+}
+
+/// `v` is no segment's output and has no arena slot.
+void expectStoredNowhere(const codegen::SegmentedFunction &sf, int v) {
+  for (const codegen::Segment &s : sf.segments)
+    for (int out : s.outs)
+      EXPECT_NE(out, v);
+  EXPECT_FALSE(inArena(sf, v));
+}
+
+/// No segment computes anything inline.
+void expectNothingInline(const codegen::SegmentedFunction &sf) {
+  for (const codegen::Segment &s : sf.segments)
+    for (const kg::Node &n : s.fn.nodes)
+      EXPECT_FALSE(n.ints.count("mtl.inline")) << n.op;
+}
+
 /// A conv bias before a batch norm, as autodiff emits its gradients; with
 /// `batchStats` false the statistics are an argument instead.
 struct BatchNormBackward {
@@ -250,8 +271,7 @@ TEST(Segments, PoolGradientInlinedInTheBatchNormGradients) {
       marked += n.ints.count("mtl.inline") > 0;
     EXPECT_EQ(marked, 2) << "max_pool_grad and its relu_grad";
     // The full-size dy has no arena slot: it is never stored.
-    EXPECT_FALSE(sf.homes[g.dy].kind == codegen::ValueHome::Arena &&
-                 sf.homes[g.dy].offset >= 0);
+    EXPECT_FALSE(inArena(sf, g.dy));
     expectSegmentedMatchesWhole(g.b.fn);
   }
 }
@@ -260,9 +280,7 @@ TEST(Segments, NothingInlinedWhenInliningIsOff) {
   // mtlc build --no-fuse-inline: every result stored, the same values.
   PoolBatchNormBackward g(2, 2, 0, false, /*forward=*/true);
   codegen::SegmentedFunction sf = codegen::segmentFunction(g.b.fn, false);
-  for (const codegen::Segment &s : sf.segments)
-    for (const kg::Node &n : s.fn.nodes)
-      EXPECT_FALSE(n.ints.count("mtl.inline")) << n.op;
+  expectNothingInline(sf);
   EXPECT_NE(segmentOf(sf, g.dy), segmentOf(sf, g.dx));
   EXPECT_NE(segmentOf(sf, g.y), segmentOf(sf, g.pooled));
 }
@@ -271,9 +289,7 @@ TEST(Segments, PoolGradientStoredWhereSomethingElseReadsIt) {
   // dy is also an output: it must be stored, so nothing is inlined.
   PoolBatchNormBackward g(2, 2, 0, true);
   codegen::SegmentedFunction sf = codegen::segmentFunction(g.b.fn);
-  for (const codegen::Segment &s : sf.segments)
-    for (const kg::Node &n : s.fn.nodes)
-      EXPECT_FALSE(n.ints.count("mtl.inline")) << n.op;
+  expectNothingInline(sf);
   EXPECT_NE(segmentOf(sf, g.dy), segmentOf(sf, g.dx));
   expectSegmentedMatchesWhole(g.b.fn);
 }
@@ -285,18 +301,14 @@ TEST(Segments, BatchNormRecomputedWhereThePoolAndItsGradientReadIt) {
     // y (the batch norm's relu) is computed in the pool's segment and again
     // in the backward one, inline in both, and stored nowhere.
     int copies = 0;
-    for (const codegen::Segment &s : sf.segments) {
+    for (const codegen::Segment &s : sf.segments)
       for (const kg::Node &n : s.fn.nodes)
         if (n.op == "batch_norm_train" || n.op == "relu") {
           EXPECT_TRUE(n.ints.count("mtl.inline")) << n.op;
           copies += n.op == "relu";
         }
-      for (int v : s.outs)
-        EXPECT_NE(v, g.y);
-    }
     EXPECT_EQ(copies, 2);
-    EXPECT_FALSE(sf.homes[g.y].kind == codegen::ValueHome::Arena &&
-                 sf.homes[g.y].offset >= 0);
+    expectStoredNowhere(sf, g.y);
     EXPECT_EQ(segmentOf(sf, g.dx), segmentOf(sf, g.dgamma));
     expectSegmentedMatchesWhole(g.b.fn);
   }
@@ -310,24 +322,17 @@ TEST(Segments, FirstConvRecomputedInTheBatchNormThatReadsIt) {
   PoolBatchNormBackward g(2, 2, 0, false, /*forward=*/true, /*firstConv=*/true);
   codegen::SegmentedFunction sf = codegen::segmentFunction(g.b.fn);
   int copies = 0;
-  for (const codegen::Segment &s : sf.segments) {
+  for (const codegen::Segment &s : sf.segments)
     for (const kg::Node &n : s.fn.nodes)
       if (n.op == "conv2d") {
         EXPECT_TRUE(n.ints.count("mtl.inline"));
         ++copies;
       }
-    for (int v : s.outs)
-      EXPECT_NE(v, g.conv);
-  }
   EXPECT_GE(copies, 2);
-  EXPECT_FALSE(sf.homes[g.conv].kind == codegen::ValueHome::Arena &&
-               sf.homes[g.conv].offset >= 0);
+  expectStoredNowhere(sf, g.conv);
   expectSegmentedMatchesWhole(g.b.fn);
   // Without inlining the conv is a kernel of its own.
-  codegen::SegmentedFunction off = codegen::segmentFunction(g.b.fn, false);
-  for (const codegen::Segment &s : off.segments)
-    for (const kg::Node &n : s.fn.nodes)
-      EXPECT_FALSE(n.ints.count("mtl.inline"));
+  expectNothingInline(codegen::segmentFunction(g.b.fn, false));
 }
 
 class FirstLayerGradFilter : public ::testing::TestWithParam<int64_t> {};
@@ -349,17 +354,10 @@ TEST_P(FirstLayerGradFilter, MakesItsInputGradientPerImage) {
       marked = n.ints.count("mtl.inline") > 0;
   EXPECT_TRUE(marked);
   EXPECT_EQ(s, segmentOf(sf, g.dbias));
-  for (const codegen::Segment &seg : sf.segments)
-    for (int v : seg.outs)
-      EXPECT_NE(v, g.dx);
-  EXPECT_FALSE(sf.homes[g.dx].kind == codegen::ValueHome::Arena &&
-               sf.homes[g.dx].offset >= 0);
+  expectStoredNowhere(sf, g.dx);
   expectSegmentedMatchesWhole(g.b.fn);
   // Without inlining dx is a kernel's output read by the grad-filter.
-  codegen::SegmentedFunction off = codegen::segmentFunction(g.b.fn, false);
-  for (const codegen::Segment &seg : off.segments)
-    for (const kg::Node &n : seg.fn.nodes)
-      EXPECT_FALSE(n.ints.count("mtl.inline"));
+  expectNothingInline(codegen::segmentFunction(g.b.fn, false));
 }
 INSTANTIATE_TEST_SUITE_P(Channels, FirstLayerGradFilter,
                          ::testing::Values(16, 12));
@@ -387,8 +385,7 @@ TEST(Segments, HeadGradInputsSummedByTheirJoin) {
   ASSERT_NE(s, nullptr);
   for (int dx : dxs) {
     EXPECT_EQ(s, segmentOf(sf, dx));
-    EXPECT_FALSE(sf.homes[dx].kind == codegen::ValueHome::Arena &&
-                 sf.homes[dx].offset >= 0);
+    EXPECT_FALSE(inArena(sf, dx));
   }
   int marked = 0;
   for (const kg::Node &n : s->fn.nodes)
@@ -428,8 +425,7 @@ TEST(Segments, UpsampleRecomputedInThePaddedConvsThatReadIt) {
           ++copies;
           EXPECT_EQ(n.ints.count("mtl.inline") > 0, pad > 0);
         }
-    const bool stored = sf.homes[up].kind == codegen::ValueHome::Arena &&
-                        sf.homes[up].offset >= 0;
+    const bool stored = inArena(sf, up);
     if (pad > 0) {
       EXPECT_EQ(copies, 2);
       EXPECT_FALSE(stored);

@@ -65,9 +65,9 @@ struct Graph {
 
   Staging staging(bool withReaders, bool windowToo = false) {
     Staging s;
-    s.producers.push_back({producer, 8});
+    s.producers.push_back({producer, C});
     if (windowToo)
-      s.producers.push_back({window, 8});
+      s.producers.push_back({window, C});
     if (withReaders) {
       s.readers.push_back({sums, LoopLevel(sums, r.z)});
       s.readers.push_back({scaled, LoopLevel(scaled, n)});
