@@ -4,6 +4,7 @@
 #   bash bench/reference_step.sh [--threads N] [--build DIR] [--spec SPEC]
 #                                [--steps N] [--torch-steps N] [--out DIR]
 #                                [--no-torch] [--channels-last]
+#                                [--torch-python PY]... [--pypi]
 #
 # 1. builds mtlc and mtl-peak if needed (BUILD, default build/);
 # 2. compiles SPEC (default examples/fashion_detect.toml) with `mtlc build -v`
@@ -14,7 +15,9 @@
 # 5. runs bench/torch_step.py (the same network, batch and optimizer in
 #    PyTorch eager; torch.compile too where torch >= 2) with
 #    torch.set_num_threads(N), under /usr/bin/python3 (Debian's
-#    python3-torch; MTL_TORCH_PYTHON overrides);
+#    python3-torch; MTL_TORCH_PYTHON overrides), then under each
+#    --torch-python PY; --pypi adds PyPI's torch (MKL, oneDNN,
+#    torch.compile) from the venv bench/pypi_peers.sh makes;
 # 6. prints ms/step of both, the ratio, our GFLOP/s and % of the peak, and
 #    writes OUT/reference_step.json.
 # The numbers are only as good as the machine is idle: run it alone.
@@ -28,6 +31,8 @@ torch_steps=5
 out=$root/out/bench/reference_step
 torch=1
 torch_flags=()
+extra_pythons=()
+pypi=0
 while [ $# -gt 0 ]; do
   case $1 in
     --threads) threads=$2; shift 2 ;;
@@ -38,11 +43,16 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --no-torch) torch=0; shift ;;
     --channels-last) torch_flags+=(--channels-last); shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --torch-python) extra_pythons+=("$2"); shift 2 ;;
+    --pypi) pypi=1; shift ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "reference_step.sh: error: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
 python=${MTL_TORCH_PYTHON:-/usr/bin/python3}
+if [ "$pypi" = 1 ]; then
+  extra_pythons+=("$(bash "$root/bench/pypi_peers.sh")")
+fi
 mkdir -p "$out"
 spec=$(cd "$(dirname "$spec")" && pwd)/$(basename "$spec")
 log() { echo "reference_step: $*" >&2; }
@@ -78,18 +88,22 @@ bench_line=$(echo "$bench_out" | sed -n '/^train_step: /p')
 ours_ms=$(echo "$bench_line" | sed -E 's/^train_step: ([0-9.]+) ms.*/\1/')
 update_ms=$(echo "$bench_out" | sed -nE 's/.*optimizer update: ([0-9.]+) ms.*/\1/p')
 
-# 5. PyTorch.
+# 5. PyTorch, under each python (JSON lines, one per torch).
 torch_json=""
 if [ "$torch" = 1 ]; then
-  if "$python" -c 'import torch' 2>/dev/null; then
-    log "PyTorch step ($python, $torch_steps steps)"
-    if ! torch_json=$("$python" "$root/bench/torch_step.py" --threads "$threads" \
-        --steps "$torch_steps" --warmup 2 --compile --json ${torch_flags[@]+"${torch_flags[@]}"}); then
-      log "bench/torch_step.py failed"; torch_json=""
+  for py in "$python" ${extra_pythons[@]+"${extra_pythons[@]}"}; do
+    if "$py" -c 'import torch' 2>/dev/null; then
+      log "PyTorch step ($py, $torch_steps steps)"
+      if one=$("$py" "$root/bench/torch_step.py" --threads "$threads" \
+          --steps "$torch_steps" --warmup 2 --compile --json ${torch_flags[@]+"${torch_flags[@]}"}); then
+        torch_json+="$one"$'\n'
+      else
+        log "bench/torch_step.py failed under $py"
+      fi
+    else
+      log "no torch importable from $py: not timed"
     fi
-  else
-    log "no torch importable from $python: PyTorch not timed"
-  fi
+  done
 fi
 
 # 6. Summary (and JSON).
@@ -99,7 +113,7 @@ ours = float("$ours_ms")
 gflop = float("${gflop:-0}")
 peak1, peakn = float("$peak1"), float("$peakn")
 threads = $threads
-torch = json.loads('''$torch_json''') if '''$torch_json'''.strip() else None
+torches = [json.loads(l) for l in '''$torch_json'''.splitlines() if l.strip()]
 gflops = gflop / (ours / 1e3) if ours > 0 else 0
 r = {"spec": "$spec", "threads": threads, "compile_s": round(float("$compile_s"), 1),
      "train_step_kernels": int("${kernels:-0}"), "gflop_per_step": gflop,
@@ -107,7 +121,8 @@ r = {"spec": "$spec", "threads": threads, "compile_s": round(float("$compile_s")
      "mtlc_gflops": gflops,
      "peak_gflops_1_thread": peak1, "peak_gflops": peakn,
      "percent_of_peak": 100 * gflops / peakn if peakn else 0,
-     "mtlc_bench": "$bench_line", "torch": torch}
+     "mtlc_bench": "$bench_line",
+     "torch": torches[0] if torches else None, "torch_runs": torches}
 print(f"reference step: {r['spec']} (batch 128, fp32, {threads} threads)")
 print(f"  mtlc build: {r['compile_s']:.1f} s; train step {gflop:.2f} GFLOP, "
       f"{r['train_step_kernels']} kernels")
@@ -115,20 +130,23 @@ print(f"  FMA peak: {peak1:.1f} GFLOP/s on 1 thread, {peakn:.1f} on {threads}")
 print(f"  mtlc:          {ours:9.1f} ms/step  {gflops:6.1f} GFLOP/s  "
       f"{r['percent_of_peak']:.1f}% of the {threads}-thread peak "
       f"(optimizer update {r['mtlc_update_ms']:.1f} ms of it)")
-if torch:
+for torch in torches:
+    src = torch.get("source", "?")
     for v in torch["results"]:
         ratio = v["ms_per_step"] / ours
-        r[f"speedup_vs_torch_{v['variant']}"] = ratio
+        key = "pypi_" if src.startswith("pip") else ""
+        r[f"speedup_vs_torch_{key}{v['variant']}"] = ratio
         print(f"  torch {torch['torch']} {v['variant']:7s} {v['ms_per_step']:9.1f} "
               f"ms/step  ({torch['layout']}, {torch['threads']} threads): "
               f"mtlc is {ratio:.2f}x faster")
-    print(f"  (PyTorch BLAS: {torch.get('blas', '?')}; install libopenblas0-pthread "
-          f"for a fair peer: the reference BLAS is ~10x slower)"
-          if "OpenBLAS" not in torch.get("blas", "") else
-          f"  (PyTorch BLAS: {torch['blas']})")
+    blas = torch.get("blas", "?")
+    print(f"    ({src}; BLAS: {blas})")
+    if blas.startswith("reference BLAS"):
+        print("    (install libopenblas0-pthread for a fair peer: the reference "
+              "BLAS is ~10x slower)")
     if torch.get("compile_note"):
-        print(f"  ({torch['compile_note']})")
-else:
+        print(f"    ({torch['compile_note']})")
+if not torches:
     print("  PyTorch: not timed")
 json.dump(r, open(sys.argv[1], "w"), indent=2)
 print(f"  (written to {sys.argv[1]})")

@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -127,20 +128,46 @@ def count_flops():
 
 
 def blas_library():
-    """The BLAS library this process loaded (Debian's torch uses the
-    system's libblas.so.3 alternative: reference BLAS or OpenBLAS)."""
+    """The BLAS this torch uses: Debian's torch calls the system's
+    libblas.so.3 alternative (reference BLAS or OpenBLAS, as loaded into
+    this process); PyPI's wheels link MKL in (torch.__config__ says so)."""
+    if not torch_source().startswith("Debian"):
+        config_blas = blas_from_config()
+        if config_blas:
+            return config_blas
     try:
         with open("/proc/self/maps") as maps:
             libs = {line.split()[-1] for line in maps
                     if "blas" in line.split()[-1].lower()}
     except OSError:
-        return "unknown"
+        libs = set()
     real = {os.path.realpath(l) for l in libs}
     openblas = [l for l in real if "openblas" in os.path.basename(l)]
     if openblas:
         return "OpenBLAS (" + os.path.basename(sorted(openblas)[-1]) + ")"
     blas = [l for l in real if os.path.basename(l).startswith("libblas")]
-    return "reference BLAS (" + blas[0] + ")" if blas else "none loaded"
+    if blas:
+        return "reference BLAS (" + blas[0] + ")"
+    return blas_from_config() or "none loaded"
+
+
+def blas_from_config():
+    """BLAS_INFO of torch's build configuration ("mkl" for PyPI's wheels;
+    numpy's own OpenBLAS may be loaded too, torch does not call it)."""
+    try:
+        config = torch.__config__.show()
+    except Exception:  # pragma: no cover - very old torch
+        return None
+    m = re.search(r"BLAS_INFO=(\w+)", config)
+    return m.group(1) + " (linked into torch)" if m else None
+
+
+def torch_source():
+    """Where this torch comes from: Debian's python3-torch or a pip wheel."""
+    path = os.path.realpath(torch.__file__)
+    if path.startswith("/usr/lib/python3/dist-packages"):
+        return "Debian python3-torch"
+    return "pip wheel (" + os.path.dirname(os.path.dirname(path)) + ")"
 
 
 def time_steps(step, steps, warmup):
@@ -216,6 +243,7 @@ def main():
         "layout": "NHWC" if args.channels_last else "NCHW",
         "mkldnn": torch.backends.mkldnn.is_available(),
         "blas": blas_library(),
+        "source": torch_source(),
         "steps": args.steps,
         "warmup": args.warmup,
         "gemm_conv_gflop_per_step": count_flops() / 1e9,
@@ -229,7 +257,7 @@ def main():
     print(f"torch {info['torch']} (python {info['python']}), "
           f"{info['threads']} threads, batch {BATCH}, {info['layout']}, "
           f"median of {args.steps} steps after {args.warmup} warm-up")
-    print(f"  BLAS: {info['blas']}")
+    print(f"  {info['source']}; BLAS: {info['blas']}")
     for r in results:
         print(f"  {r['variant']:8s} {r['ms_per_step']:9.1f} ms/step "
               f"{r['samples_per_s']:8.1f} samples/s")
