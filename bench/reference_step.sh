@@ -17,7 +17,8 @@
 #    torch.set_num_threads(N), under /usr/bin/python3 (Debian's
 #    python3-torch; MTL_TORCH_PYTHON overrides), then under each
 #    --torch-python PY; --pypi adds PyPI's torch (MKL, oneDNN,
-#    torch.compile) from the venv bench/pypi_peers.sh makes;
+#    torch.compile) and JAX (jit, where the venv has it: pypi_peers.sh
+#    --jax) from the venv bench/pypi_peers.sh makes;
 # 6. prints ms/step of both, the ratio, our GFLOP/s and % of the peak, and
 #    writes OUT/reference_step.json.
 # The numbers are only as good as the machine is idle: run it alone.
@@ -45,7 +46,7 @@ while [ $# -gt 0 ]; do
     --channels-last) torch_flags+=(--channels-last); shift ;;
     --torch-python) extra_pythons+=("$2"); shift 2 ;;
     --pypi) pypi=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "reference_step.sh: error: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -103,6 +104,16 @@ if [ "$torch" = 1 ]; then
     else
       log "no torch importable from $py: not timed"
     fi
+    # JAX where this python has it (bench/pypi_peers.sh --jax).
+    if [ "$py" != "$python" ] && "$py" -c 'import jax' 2>/dev/null; then
+      log "JAX step ($py, $torch_steps steps)"
+      if one=$("$py" "$root/bench/jax_step.py" --threads "$threads" \
+          --steps "$torch_steps" --warmup 2 --json); then
+        torch_json+="$one"$'\n'
+      else
+        log "bench/jax_step.py failed under $py"
+      fi
+    fi
   done
 fi
 
@@ -132,11 +143,13 @@ print(f"  mtlc:          {ours:9.1f} ms/step  {gflops:6.1f} GFLOP/s  "
       f"(optimizer update {r['mtlc_update_ms']:.1f} ms of it)")
 for torch in torches:
     src = torch.get("source", "?")
+    jax = torch.get("framework") == "jax"
+    name = torch["torch"] if jax else f"torch {torch['torch']}"
     for v in torch["results"]:
         ratio = v["ms_per_step"] / ours
-        key = "pypi_" if src.startswith("pip") else ""
-        r[f"speedup_vs_torch_{key}{v['variant']}"] = ratio
-        print(f"  torch {torch['torch']} {v['variant']:7s} {v['ms_per_step']:9.1f} "
+        key = "jax_" if jax else "torch_pypi_" if src.startswith("pip") else "torch_"
+        r[f"speedup_vs_{key}{v['variant']}"] = ratio
+        print(f"  {name} {v['variant']:7s} {v['ms_per_step']:9.1f} "
               f"ms/step  ({torch['layout']}, {torch['threads']} threads): "
               f"mtlc is {ratio:.2f}x faster")
     blas = torch.get("blas", "?")
