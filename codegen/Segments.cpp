@@ -285,14 +285,56 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
     if (staged)
       recomputed.insert(k);
   }
-  // The units a node depends on; a recomputed producer stands for its own
-  // producers.
+  // A reshape is a view: row-major with dense strides, its result is its
+  // input's bytes under another shape. Where the input is stored in the
+  // arena (made by a segment, not an argument or an output), the reshape
+  // is no kernel: its result gets the input's arena slot (its own buffer
+  // dims), and the slot lives until the view's last reader. On the
+  // reference model: the backbone's flatten, the decoder's grid and their
+  // gradients, four copies per step. Not where a reader of the view shares
+  // a unit with the input's producer (one pipeline would read an input
+  // that aliases its own output).
+  std::map<int, int> viewOf; // reshape result -> the stored value it views
+  std::set<int> views;       // the reshape nodes
+  for (int k = 0; k < n; ++k) {
+    const kg::Node &node = fn.nodes[k];
+    if (node.op != "reshape" || node.inputs.size() != 1)
+      continue;
+    int base = node.inputs[0];
+    if (auto b = viewOf.find(base); b != viewOf.end())
+      base = b->second;
+    const int d = base >= 0 && base < nv ? defNode[base] : -1;
+    bool ok = d >= 0 && !recomputed.count(d) && outputUses[base] == 0 &&
+              outputUses[node.result] == 0 &&
+              fn.values[base].dtype == fn.values[node.result].dtype;
+    for (int j = 0; ok && j < n; ++j)
+      ok = root(j) != root(k) || j == k; // a unit of its own
+    // The units that read the view: a recomputed reader is copied into
+    // the segments of its own readers.
+    std::function<void(int)> check = [&](int v) {
+      for (int m : readers[v]) {
+        if (recomputed.count(m))
+          check(fn.nodes[m].result);
+        else
+          ok = ok && (views.count(m) || root(m) != root(d));
+      }
+    };
+    if (ok)
+      check(node.result);
+    if (ok) {
+      viewOf[node.result] = base;
+      views.insert(k);
+    }
+  }
+
+  // The units a node depends on; a recomputed producer (or a view) stands
+  // for its own producers.
   std::function<void(int, std::set<int> &)> producerUnits =
       [&](int v, std::set<int> &out) {
         int d = v >= 0 && v < nv ? defNode[v] : -1;
         if (d < 0)
           return;
-        if (!recomputed.count(d)) {
+        if (!recomputed.count(d) && !views.count(d)) {
           out.insert(root(d));
           return;
         }
@@ -304,14 +346,14 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
   // the order stays close to the original one.
   std::map<int, std::vector<int>> members; // root -> nodes, in order
   for (int k = 0; k < n; ++k)
-    if (!recomputed.count(k))
+    if (!recomputed.count(k) && !views.count(k))
       members[root(k)].push_back(k);
   std::map<int, std::set<int>> succ;
   std::map<int, int> indegree;
   for (auto &[r, m] : members)
     indegree[r] = 0;
   for (int k = 0; k < n; ++k) {
-    if (recomputed.count(k))
+    if (recomputed.count(k) || views.count(k))
       continue;
     std::set<int> deps;
     for (int v : fn.nodes[k].inputs)
@@ -359,9 +401,11 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
     segNodes.push_back(all);
     numSegments = n ? 1 : 0;
     recomputed.clear();
+    viewOf.clear();
   }
 
   SegmentedFunction sf;
+  sf.views = viewOf;
   sf.homes.assign(nv, ValueHome{});
   for (size_t i = 0; i < fn.args.size(); ++i)
     sf.homes[fn.args[i].value] = {ValueHome::Arg, static_cast<int>(i), -1};
@@ -384,6 +428,8 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
     for (int k : segNodes[si])
       for (int v : fn.nodes[k].inputs)
         lastReader[v] = std::max(lastReader[v], si);
+  for (auto [view, base] : viewOf) // a view's readers read the base's slot
+    lastReader[base] = std::max(lastReader[base], lastReader[view]);
 
   sf.segments.resize(numSegments);
   for (int si = 0; si < numSegments; ++si)
@@ -447,6 +493,9 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
       }
       live.insert(at, {offset, size, lastReader[v]});
       h = {ValueHome::Arena, -1, offset};
+      for (auto [view, base] : viewOf)
+        if (base == v)
+          sf.homes[view] = h;
       sf.arenaBytes = std::max(sf.arenaBytes, offset + size);
       s.fn.outputs.push_back(
           {kg::ArgKind::Prediction, "v" + std::to_string(v), v, ""});

@@ -18,6 +18,7 @@
 #include "codegen/KernelGraph.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,9 @@ struct SegmentedFunction {
   // Outputs whose value is produced elsewhere (an argument passed through,
   // a value output twice): copied by the entry point at the end.
   std::vector<std::pair<int, int>> copies; // (output index, value id)
+  // Reshapes that are views (no segment computes them): result value ->
+  // the stored value whose arena slot it shares, under its own shape.
+  std::map<int, int> views;
 };
 
 /// Splits `fn` (nodes in topological order) into segments. `inlining`:
@@ -65,7 +69,8 @@ struct SegmentedFunction {
 /// dense grad-inputs read only by the join that sums them, a first layer's
 /// conv read only by its batch norm and an upsample read only by padded
 /// convs are computed inline in their readers' segments (false: every
-/// result stored).
+/// result stored). Either way a reshape of a stored value is a view of its
+/// arena slot, not a kernel.
 SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining = true);
 
 /// The C++ source of `<cname>_argv` and `<cname>_metadata`, calling

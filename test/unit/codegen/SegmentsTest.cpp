@@ -7,8 +7,8 @@
 // max_pool_grad read only by the batch-norm gradients below it is computed
 // inline in their segment, a first layer's conv read only by its batch norm
 // and an upsample read only by padded convs are recomputed in their
-// readers, and the segmented step computes what the whole function
-// computes.
+// readers, a reshape of a stored value is a view of its slot, and the
+// segmented step computes what the whole function computes.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Segments.h"
@@ -220,8 +220,12 @@ runSegmented(const kg::Function &fn, const codegen::SegmentedFunction &sf,
     vals[fn.args[i].value] = args[i];
   for (const codegen::Segment &s : sf.segments) {
     std::vector<codegen::HostTensor> in, out;
-    for (int v : s.args)
-      in.push_back(vals.at(v));
+    for (int v : s.args) {
+      auto view = sf.views.find(v); // the base's data under the view's shape
+      in.push_back(vals.at(view == sf.views.end() ? v : view->second));
+      if (view != sf.views.end())
+        in.back().shape = fn.values[v].shape;
+    }
     std::string err = codegen::evaluate(s.fn, in, out);
     EXPECT_EQ(err, "") << s.label;
     for (size_t i = 0; i < s.outs.size() && i < out.size(); ++i)
@@ -437,4 +441,43 @@ TEST(Segments, UpsampleRecomputedInThePaddedConvsThatReadIt) {
     }
     expectSegmentedMatchesWhole(b.fn);
   }
+}
+
+TEST(Segments, ReshapeOfAStoredValueIsAView) {
+  // A backbone flattened for a dense head, and the head's output reshaped
+  // back: neither reshape is a kernel; each view shares its base's arena
+  // slot, which lives while the view is read (tmp, made in between, gets
+  // another). A reshape of an argument stays a kernel.
+  using kg::ArgKind;
+  const int64_t N = 4;
+  codegen::test::Builder b{"views"};
+  int x = b.arg(ArgKind::Input, "x", {N, 5, 5, 8});
+  int w = b.arg(ArgKind::Param, "w", {200, 16});
+  int act = b.op("relu", {x}, {N, 5, 5, 8});
+  int flat = b.op("reshape", {act}, {N, 200});
+  int tmp = b.op("relu", {x}, {N, 5, 5, 8});
+  int y = b.op("dense", {flat, w}, {N, 16});
+  int back = b.op("reshape", {y}, {N, 4, 4});
+  int xflat = b.op("reshape", {x}, {N, 200});
+  int z = b.op("relu", {back}, {N, 4, 4});
+  int t2 = b.op("relu", {tmp}, {N, 5, 5, 8});
+  b.out(ArgKind::Prediction, "z", z);
+  b.out(ArgKind::Prediction, "t2", t2);
+  b.out(ArgKind::Prediction, "xflat", xflat);
+  codegen::SegmentedFunction sf = codegen::segmentFunction(b.fn);
+  for (const codegen::Segment &s : sf.segments)
+    for (const kg::Node &n : s.fn.nodes)
+      if (n.op == "reshape")
+        EXPECT_EQ(n.result, xflat) << "a view computed by a kernel";
+  ASSERT_EQ(sf.views.size(), 2u);
+  EXPECT_EQ(sf.views.at(flat), act);
+  EXPECT_EQ(sf.views.at(back), y);
+  for (int v : {flat, back}) {
+    ASSERT_TRUE(inArena(sf, v));
+    EXPECT_EQ(sf.homes[v].offset, sf.homes[sf.views.at(v)].offset);
+  }
+  ASSERT_TRUE(inArena(sf, tmp));
+  EXPECT_NE(sf.homes[tmp].offset, sf.homes[act].offset);
+  EXPECT_FALSE(sf.views.count(xflat));
+  expectSegmentedMatchesWhole(b.fn);
 }
