@@ -164,9 +164,16 @@ Func packedGemm(OpContext &ctx, const std::vector<GemmTerm> &terms,
         .store_in(MemoryType::Heap);
     if (terms[h].aTransposed) {
       // VW x VW blocks: vector loads along w's rows, transposed in registers.
+      // Each group of VW rows is swept along its KB contiguous elements
+      // before the next group (VW streams, not all JT rows interleaved):
+      // the join on AVX2, 1 thread in-step, 24.4-31.7 -> 23.2-26.5 ms (9
+      // interleaved pairs); its packing 26 -> 17 % of the kernel's samples.
       Var jx("jx"), rx("rx"), j2("j2"), r2("r2");
-      apack.tile(j, i, jx, rx, j2, r2, VW, VW).vectorize(j2).unroll(r2);
-      src.compute_at(apack, jx)
+      apack.tile(j, i, jx, rx, j2, r2, VW, VW)
+          .reorder(j2, r2, rx, jx)
+          .vectorize(j2)
+          .unroll(r2);
+      src.compute_at(apack, rx)
           .vectorize(src.args()[0], VW)
           .unroll(src.args()[1]);
     } else {
