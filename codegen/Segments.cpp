@@ -43,7 +43,8 @@ bool hasClosedFormTotal(const kg::Function &fn, const kg::Node &node) {
 bool isInlinable(const std::string &op) {
   return op == "max_pool_grad" || op == "batch_norm_train" ||
          op == "dense_backward_input" || op == "upsample_nearest" ||
-         op == "conv2d" || op == "batch_norm_backward_input";
+         op == "conv2d" || op == "batch_norm_backward_input" ||
+         op == "conv2d_backward_input";
 }
 
 SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
@@ -283,6 +284,31 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
                            [](int64_t p) { return p > 0; });
     }
     if (staged)
+      recomputed.insert(k);
+  }
+  // A decoder's last grad-input (a one-channel dy, at most 9 products per
+  // element: 3 x 3 taps, stride 1) read only by the gradient of the
+  // upsample before it is recomputed in it: each 2 x 2 block sum evaluates
+  // the conv at its four pixels (36 products per vector of channels, the
+  // same work). The full-size input gradient (6.4 MB on the reference
+  // model, written once and read back once) is never stored.
+  for (int k = 0; inlining && k < n; ++k) {
+    const kg::Node &conv = fn.nodes[k];
+    if (conv.op != "conv2d_backward_input" || conv.inputs.size() != 2 ||
+        kg::isGeneralConv(conv))
+      continue;
+    auto stride = conv.ints.find("stride");
+    if (stride != conv.ints.end() &&
+        std::any_of(stride->second.begin(), stride->second.end(),
+                    [](int64_t s) { return s != 1; }))
+      continue;
+    const auto &w = fn.values[conv.inputs[1]].shape; // KH x KW x Ci x Co
+    if (w.size() != 4 || w[0] * w[1] * w[3] > 9)
+      continue;
+    std::vector<int> chain = chainReadOnlyBy(k, [](const std::string &op) {
+      return op == "upsample_grad_nearest" ? 0 : -1;
+    });
+    if (chain == std::vector<int>{k})
       recomputed.insert(k);
   }
   // A reshape is a view: row-major with dense strides, its result is its

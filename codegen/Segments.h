@@ -67,9 +67,10 @@ struct SegmentedFunction {
 /// a max_pool_grad read only by the batch-norm gradients below it, a
 /// training batch norm read only by its pool and that pool's gradients, the
 /// dense grad-inputs read only by the join that sums them, a first layer's
-/// conv read only by its batch norm and an upsample read only by padded
-/// convs are computed inline in their readers' segments (false: every
-/// result stored). Either way a reshape of a stored value is a view of its
+/// conv read only by its batch norm, an upsample read only by padded
+/// convs and a one-channel grad-input read only by an upsample's gradient
+/// are computed inline in their readers' segments (false: every result
+/// stored). Either way a reshape of a stored value is a view of its
 /// arena slot, not a kernel.
 SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining = true);
 

@@ -184,6 +184,31 @@ Func lowerConv2DBackwardInput(OpContext &ctx) {
   // ctx.shape is dx = [N,H,W,Ci]; dy = [N,Ho,Wo,Co].
   ConvGeom g = geometry(ctx, ctx.shape, ctx.inputShapes[1], ctx.inputShapes[0]);
   Func dy = ctx.inputs[0], w = ctx.inputs[1];
+  if (ctx.inlined && g.sh == 1 && g.sw == 1) {
+    // Recomputed where it is read (Segments.cpp: a one-channel dy, a few
+    // taps per element): a pure expression over a zero-padded copy of dy
+    // made once per kernel (small), every tap unrolled.
+    Var c("c"), x("x"), y("y"), n("n");
+    const int py = g.KH - 1 - g.ph, px = g.KW - 1 - g.pw;
+    Func pad(ctx.name("pad"));
+    pad(c, x, y, n) = zeroPadded(dy, g.Ho, g.Wo)(c, x - px, y - py, n);
+    if (!ctx.gpu) {
+      pad.compute_root().parallel(n);
+      if (int l = dividingLanes(g.Co); l > 1)
+        pad.vectorize(c, l);
+      else
+        pad.vectorize(x, isa().lanes);
+    }
+    Expr sum = 0.0f;
+    for (int ky = 0; ky < g.KH; ++ky)
+      for (int kx = 0; kx < g.KW; ++kx)
+        for (int co = 0; co < g.Co; ++co)
+          sum += w(co, c, g.KW - 1 - kx, g.KH - 1 - ky) *
+                 pad(co, x + kx, y + ky, n);
+    Func out(ctx.resultName);
+    out(c, x, y, n) = sum;
+    return out;
+  }
   Var ci("ci"), co("co"), kx("kx"), ky("ky");
   // Flipped, transposed filter: wt(ci, co, kx, ky).
   Func wt(ctx.name("wt"));

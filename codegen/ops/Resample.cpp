@@ -7,6 +7,7 @@
 // the outputs it fed.
 //
 //===----------------------------------------------------------------------===//
+#include "codegen/Isa.h"
 #include "codegen/ops/CnnOps.h"
 
 using namespace Halide;
@@ -169,7 +170,21 @@ Func lowerUpsampleNearestGrad(OpContext &ctx) {
       sum += dy(c, u * (int)k[1] + j, v * (int)k[0] + i, n);
   Func out(ctx.resultName);
   out(c, u, v, n) = sum;
-  scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
+  const int L = isa().lanes;
+  if (!ctx.gpu && g.C % L == 0 && g.C > L) {
+    // One vector of channels at a time along each row: a dy recomputed
+    // here (the decoder's last grad-input, Segments.cpp) keeps its taps'
+    // weights for those channels in registers across the row (35 loads per
+    // 36 FMAs per output vector instead of 51).
+    Var co("co"), ci("ci");
+    out.compute_root()
+        .split(c, co, ci, L)
+        .reorder(ci, u, co, v, n)
+        .vectorize(ci)
+        .parallel(n);
+  } else {
+    scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
+  }
   return out;
 }
 

@@ -481,3 +481,40 @@ TEST(Segments, ReshapeOfAStoredValueIsAView) {
   EXPECT_FALSE(sf.views.count(xflat));
   expectSegmentedMatchesWhole(b.fn);
 }
+
+TEST(Segments, LastGradInputRecomputedInTheUpsampleGradient) {
+  // A decoder's last layer, backward: dy has one channel, the grad-input
+  // (3 x 3 taps, 9 products per element) is read only by the gradient of
+  // the upsample before the conv, which sums 2 x 2 blocks of it: it is
+  // recomputed there and stored nowhere. Read by something else too, it
+  // stays a kernel of its own and is stored.
+  using kg::ArgKind;
+  for (bool alsoRead : {false, true}) {
+    const int64_t N = 4, H = 14, C = 16;
+    codegen::test::Builder b{"decoder_backward"};
+    int dy = b.arg(ArgKind::Target, "dy", {N, H, H, 1});
+    int w = b.arg(ArgKind::Param, "w", {3, 3, C, 1});
+    int dx = b.op("conv2d_backward_input", {dy, w}, {N, H, H, C},
+                  {{"padding", {1, 1}}});
+    int dsmall = b.op("upsample_grad_nearest", {dx}, {N, H / 2, H / 2, C},
+                      {{"scale", {2, 2}}});
+    b.out(ArgKind::Grad, "x", dsmall);
+    if (alsoRead)
+      b.out(ArgKind::Prediction, "r", b.op("relu", {dx}, {N, H, H, C}));
+    codegen::SegmentedFunction sf = codegen::segmentFunction(b.fn);
+    const codegen::Segment *s = segmentOf(sf, dsmall);
+    ASSERT_NE(s, nullptr);
+    bool inlineCopy = false;
+    for (const kg::Node &n : s->fn.nodes)
+      inlineCopy |=
+          n.op == "conv2d_backward_input" && n.ints.count("mtl.inline");
+    EXPECT_EQ(inlineCopy, !alsoRead);
+    if (alsoRead) {
+      EXPECT_TRUE(inArena(sf, dx));
+    } else {
+      expectStoredNowhere(sf, dx);
+      EXPECT_EQ(sf.segments.size(), 1u);
+    }
+    expectSegmentedMatchesWhole(b.fn);
+  }
+}
