@@ -73,7 +73,7 @@ start=$(date +%s%N)
 "$build/bin/mtlc" build "$spec" -o "$out/$name" -v 2>"$out/build.log"
 compile_s=$(( ($(date +%s%N) - start) / 1000000 ))e-3
 gflop=$(awk '/mtlc: train_step/ { for (i = 1; i <= NF; ++i) if ($i == "GFLOP") print $(i-1) }' "$out/build.log")
-kernels=$(awk '/mtlc: train_step/ { print $3 }' "$out/build.log")
+ops=$(awk '/mtlc: train_step/ { print $3 }' "$out/build.log")
 
 # 3. The FMA peak, 1 and N threads.
 log "FMA peak"
@@ -127,7 +127,7 @@ threads = $threads
 torches = [json.loads(l) for l in '''$torch_json'''.splitlines() if l.strip()]
 gflops = gflop / (ours / 1e3) if ours > 0 else 0
 r = {"spec": "$spec", "threads": threads, "compile_s": round(float("$compile_s"), 1),
-     "train_step_kernels": int("${kernels:-0}"), "gflop_per_step": gflop,
+     "train_step_ops": int("${ops:-0}"), "gflop_per_step": gflop,
      "mtlc_ms_per_step": ours, "mtlc_update_ms": float("${update_ms:-0}"),
      "mtlc_gflops": gflops,
      "peak_gflops_1_thread": peak1, "peak_gflops": peakn,
@@ -136,7 +136,7 @@ r = {"spec": "$spec", "threads": threads, "compile_s": round(float("$compile_s")
      "torch": torches[0] if torches else None, "torch_runs": torches}
 print(f"reference step: {r['spec']} (batch 128, fp32, {threads} threads)")
 print(f"  mtlc build: {r['compile_s']:.1f} s; train step {gflop:.2f} GFLOP, "
-      f"{r['train_step_kernels']} kernels")
+      f"{r['train_step_ops']} ops")
 print(f"  FMA peak: {peak1:.1f} GFLOP/s on 1 thread, {peakn:.1f} on {threads}")
 print(f"  mtlc:          {ours:9.1f} ms/step  {gflops:6.1f} GFLOP/s  "
       f"{r['percent_of_peak']:.1f}% of the {threads}-thread peak "

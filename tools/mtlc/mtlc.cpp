@@ -281,7 +281,7 @@ int build(const BuildOptions &opts) {
   timer.phase("lowering to kernels");
   if (opts.verbose)
     for (const mtl::kg::Function &f : functions)
-      std::fprintf(stderr, "mtlc: %-12s %4zu kernels, %8.3f GFLOP per call\n",
+      std::fprintf(stderr, "mtlc: %-12s %4zu ops, %8.3f GFLOP per call\n",
                    f.name.c_str(), f.nodes.size(),
                    mtl::codegen::functionFlops(f) / 1e9);
 
