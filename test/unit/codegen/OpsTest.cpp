@@ -152,7 +152,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Conv{2, 6, 6, 1, 3, 3, 32, 1, 1, 1, 1},
                       Conv{2, 6, 6, 16, 3, 3, 1, 1, 1, 1, 1},
                       // one output channel, forward as a vector reduce
-                      Conv{2, 9, 7, 32, 3, 3, 1, 2, 2, 0, 0}));
+                      Conv{2, 9, 7, 32, 3, 3, 1, 2, 2, 0, 0},
+                      // ... stride 1, rows of a vector or more (the
+                      // decoder's last layer)
+                      Conv{2, 10, 13, 16, 3, 3, 1, 1, 1, 1, 1},
+                      Conv{1, 8, 20, 32, 3, 3, 1, 1, 1, 1, 1}));
 
 struct DenseShape {
   int N, K, M;
