@@ -147,17 +147,28 @@ Func channelSums(
     gpuStage(sum.update(), {c}, {C});
     return sum;
   }
+  // Vectors that divide C: Halide 14 miscomputed the guarded tail lanes of
+  // these reductions when the term reads another per-channel Func (the
+  // variance around the mean gave 0 for the last channel of C = 5).
+  const int w = dividingLanes(C);
   std::vector<VarOrRVar> order = {c};
-  if (pixelPairs(s) && C % isa().lanes == 0) {
+  const bool pairs = pixelPairs(s) && C % isa().lanes == 0 && w > 1;
+  Var co("co"), cv("cv");
+  if (pairs) {
     // 2 x 2 pixels per iteration (scheduleElementwisePixelPairs: a 2 x 2
-    // max-pool gradient inlined in a term finds each window's maximum once).
+    // max-pool gradient inlined in a term finds each window's maximum once
+    // for the four pixels), a channel vector at a time: the four unrolled
+    // pixels in one block share the window's loads and compares (with the
+    // channel loop inside them, each pixel had its own loop and evaluated
+    // the whole window again).
     RVar xo("xo"), xi("xi"), yo("yo"), yi("yi");
     part.update()
+        .split(c, co, cv, w)
         .split(r[0], xo, xi, 2)
         .split(r[1], yo, yi, 2)
         .unroll(xi)
         .unroll(yi);
-    order.insert(order.end(), {xi, yi, xo, yo, r[2]});
+    order = {cv, xi, yi, co, xo, yo, r[2]};
   } else {
     for (int k = 0; k < r.dimensions(); ++k)
       order.push_back(r[k]);
@@ -168,13 +179,12 @@ Func channelSums(
   if (ctx.staging && R == 4)
     ctx.staging->readers.push_back(
         {part, LoopLevel(part, r[r.dimensions() - 1])});
-  // Vectors that divide C: Halide 14 miscomputed the guarded tail lanes of
-  // these reductions when the term reads another per-channel Func (the
-  // variance around the mean gave 0 for the last channel of C = 5).
-  const int w = dividingLanes(C);
   if (w > 1) {
     part.vectorize(c, w);
-    part.update().vectorize(c, w);
+    if (pairs)
+      part.update().vectorize(cv);
+    else
+      part.update().vectorize(c, w);
     sum.vectorize(c, w);
     sum.update().vectorize(c, w);
   }
