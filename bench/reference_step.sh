@@ -51,12 +51,16 @@ while [ $# -gt 0 ]; do
   esac
 done
 python=${MTL_TORCH_PYTHON:-/usr/bin/python3}
-if [ "$pypi" = 1 ]; then
-  extra_pythons+=("$(bash "$root/bench/pypi_peers.sh")")
-fi
 mkdir -p "$out"
 spec=$(cd "$(dirname "$spec")" && pwd)/$(basename "$spec")
 log() { echo "reference_step: $*" >&2; }
+if [ "$pypi" = 1 ]; then
+  if pypi_python=$(bash "$root/bench/pypi_peers.sh"); then
+    extra_pythons+=("$pypi_python")
+  else
+    log "no PyPI peers (bench/pypi_peers.sh failed: no PyPI here?); timing the others"
+  fi
+fi
 
 # 1. Build what is missing (ninja does nothing when up to date).
 if [ ! -f "$build/build.ninja" ]; then
