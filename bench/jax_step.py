@@ -22,18 +22,11 @@ import statistics
 import sys
 import time
 
-
-def _threads_from_argv(default=2):
-    for i, a in enumerate(sys.argv):
-        if a == "--threads" and i + 1 < len(sys.argv):
-            return int(sys.argv[i + 1])
-        if a.startswith("--threads="):
-            return int(a.split("=", 1)[1])
-    return default
+from peer_args import threads_from_argv
 
 
 # Before jax loads: XLA's CPU client sizes its Eigen pool from the affinity.
-_THREADS = _threads_from_argv()
+_THREADS = threads_from_argv()
 try:
     os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:_THREADS]))
 except (AttributeError, OSError):  # pragma: no cover - not Linux

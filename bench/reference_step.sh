@@ -93,30 +93,29 @@ bench_line=$(echo "$bench_out" | sed -n '/^train_step: /p')
 ours_ms=$(echo "$bench_line" | sed -E 's/^train_step: ([0-9.]+) ms.*/\1/')
 update_ms=$(echo "$bench_out" | sed -nE 's/.*optimizer update: ([0-9.]+) ms.*/\1/p')
 
-# 5. PyTorch, under each python (JSON lines, one per torch).
+# 5. The peers, under each python (JSON lines, one per framework run).
 torch_json=""
+peer() { # peer NAME PYTHON SCRIPT ARGS...: append its JSON line, or say why not
+  local name=$1 py=$2 script=$3 one
+  shift 3
+  log "$name step ($py, $torch_steps steps)"
+  if one=$("$py" "$root/bench/$script" --threads "$threads" \
+      --steps "$torch_steps" --warmup 2 --json "$@"); then
+    torch_json+="$one"$'\n'
+  else
+    log "bench/$script failed under $py"
+  fi
+}
 if [ "$torch" = 1 ]; then
   for py in "$python" ${extra_pythons[@]+"${extra_pythons[@]}"}; do
     if "$py" -c 'import torch' 2>/dev/null; then
-      log "PyTorch step ($py, $torch_steps steps)"
-      if one=$("$py" "$root/bench/torch_step.py" --threads "$threads" \
-          --steps "$torch_steps" --warmup 2 --compile --json ${torch_flags[@]+"${torch_flags[@]}"}); then
-        torch_json+="$one"$'\n'
-      else
-        log "bench/torch_step.py failed under $py"
-      fi
+      peer PyTorch "$py" torch_step.py --compile ${torch_flags[@]+"${torch_flags[@]}"}
     else
       log "no torch importable from $py: not timed"
     fi
     # JAX where this python has it (bench/pypi_peers.sh --jax).
     if [ "$py" != "$python" ] && "$py" -c 'import jax' 2>/dev/null; then
-      log "JAX step ($py, $torch_steps steps)"
-      if one=$("$py" "$root/bench/jax_step.py" --threads "$threads" \
-          --steps "$torch_steps" --warmup 2 --json); then
-        torch_json+="$one"$'\n'
-      else
-        log "bench/jax_step.py failed under $py"
-      fi
+      peer JAX "$py" jax_step.py
     fi
   done
 fi

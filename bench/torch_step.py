@@ -21,21 +21,14 @@ import statistics
 import sys
 import time
 
-
-def _threads_from_argv(default=2):
-    for i, a in enumerate(sys.argv):
-        if a == "--threads" and i + 1 < len(sys.argv):
-            return sys.argv[i + 1]
-        if a.startswith("--threads="):
-            return a.split("=", 1)[1]
-    return str(default)
+from peer_args import threads_from_argv
 
 
 # Before torch loads: Debian's torch calls BLAS (libblas.so.3, OpenBLAS where
 # libopenblas0 is installed) for its GEMMs, and OpenBLAS sizes its own
 # thread pool from the environment, not from torch.set_num_threads.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-    os.environ.setdefault(_var, _threads_from_argv())
+    os.environ.setdefault(_var, str(threads_from_argv()))
 
 try:
     import torch

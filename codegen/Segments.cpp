@@ -333,8 +333,7 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
     bool ok = d >= 0 && !recomputed.count(d) && outputUses[base] == 0 &&
               outputUses[node.result] == 0 &&
               fn.values[base].dtype == fn.values[node.result].dtype;
-    for (int j = 0; ok && j < n; ++j)
-      ok = root(j) != root(k) || j == k; // a unit of its own
+    ok = ok && wholeChain(k) == std::vector<int>{k}; // a unit of its own
     // The units that read the view: a recomputed reader is copied into
     // the segments of its own readers.
     std::function<void(int)> check = [&](int v) {

@@ -127,6 +127,44 @@ Func directConv(OpContext &ctx, Src src, bool stage, Func filt,
   return out;
 }
 
+/// A conv of a few taps per output recomputed where it is read
+/// (Segments.cpp: a first layer's conv, a decoder's last grad-input): a
+/// pure expression, every tap unrolled, out(c, x, y, n) = bias(c) +
+/// sum_{ci,kx,ky} filt(c, ci, kx, ky) * in(ci, x sw + kx - pw, y sh + ky -
+/// ph, n), over a zero-padded copy of `in` made once per kernel (small: a
+/// batch of one-channel images), so the taps are plain loads, not bounds
+/// checks.
+Func inlineConv(OpContext &ctx, Func in, int H, int W, int Cin,
+                std::function<Expr(Expr, Expr, Expr, Expr)> filt,
+                std::optional<Func> bias, int KH, int KW, int sh, int sw,
+                int ph, int pw) {
+  Var c("c"), x("x"), y("y"), n("n");
+  const bool padded = ph != 0 || pw != 0; // (a grad-input's may be < 0)
+  Src src =
+      padded ? zeroPadded(in, H, W) : Src([in](Expr c, Expr u, Expr v, Expr n) {
+        return call(in, {c, u, v, n});
+      });
+  if (padded && !ctx.gpu) {
+    Func pad(ctx.name("pad"));
+    pad(c, x, y, n) = src(c, x, y, n);
+    pad.compute_root().parallel(n);
+    if (int w = dividingLanes(Cin); w > 1)
+      pad.vectorize(c, w);
+    else
+      pad.vectorize(x, isa().lanes);
+    src = [pad](Expr c, Expr u, Expr v, Expr n) { return pad(c, u, v, n); };
+  }
+  Expr sum = bias ? (*bias)(c) : Expr(0.0f);
+  for (int ky = 0; ky < KH; ++ky)
+    for (int kx = 0; kx < KW; ++kx)
+      for (int ci = 0; ci < Cin; ++ci)
+        sum += filt(c, ci, kx, ky) *
+               src(ci, x * sw + kx - pw, y * sh + ky - ph, n);
+  Func out(ctx.resultName);
+  out(c, x, y, n) = ctx.applyEpilogue(sum, {c, x, y, n});
+  return out;
+}
+
 Func lowerConv2D(OpContext &ctx) {
   if (isGeneralConv(ctx))
     return lowerConv2DGeneral(ctx);
@@ -136,42 +174,25 @@ Func lowerConv2D(OpContext &ctx) {
   std::optional<Func> bias;
   if (ctx.inputs.size() == 3)
     bias = ctx.inputs[2];
-  bool padded = g.ph > 0 || g.pw > 0;
-  Src src = padded ? zeroPadded(ctx.inputs[0], g.H, g.W)
-                   : Src([x = ctx.inputs[0]](Expr c, Expr u, Expr v, Expr n) {
-                       return call(x, {c, u, v, n});
-                     });
   if (ctx.inlined) {
-    // Recomputed where it is read (Segments.cpp: a first layer's conv, a
-    // few taps per output): a pure expression, every tap unrolled.
-    Var c("c"), x("x"), y("y"), n("n");
     Func filt = ctx.inputs[1];
-    if (padded && !ctx.gpu) {
-      // The zero-padded input once per kernel (small: the batch of
-      // 1-channel images), so the taps are plain loads, not bounds checks.
-      Func pad(ctx.name("pad"));
-      pad(c, x, y, n) = src(c, x, y, n);
-      pad.compute_root().parallel(n);
-      if (int w = dividingLanes(g.Ci); w > 1)
-        pad.vectorize(c, w);
-      else
-        pad.vectorize(x, isa().lanes);
-      src = [pad](Expr c, Expr u, Expr v, Expr n) { return pad(c, u, v, n); };
-    }
-    Expr sum = bias ? (*bias)(c) : Expr(0.0f);
-    for (int ky = 0; ky < g.KH; ++ky)
-      for (int kx = 0; kx < g.KW; ++kx)
-        for (int ci = 0; ci < g.Ci; ++ci)
-          sum += filt(c, ci, kx, ky) *
-                 src(ci, x * g.sw + kx - g.pw, y * g.sh + ky - g.ph, n);
-    Func out(ctx.resultName);
-    out(c, x, y, n) = ctx.applyEpilogue(sum, {c, x, y, n});
+    Func out = inlineConv(
+        ctx, ctx.inputs[0], g.H, g.W, g.Ci,
+        [filt](Expr c, Expr ci, Expr kx, Expr ky) {
+          return filt(c, ci, kx, ky);
+        },
+        bias, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw);
     // Readers that would evaluate it several times per element compute it
     // once per image instead (Staging.h).
     if (ctx.staging)
       ctx.staging->producers.push_back({out, g.Co});
     return out;
   }
+  bool padded = g.ph > 0 || g.pw > 0;
+  Src src = padded ? zeroPadded(ctx.inputs[0], g.H, g.W)
+                   : Src([x = ctx.inputs[0]](Expr c, Expr u, Expr v, Expr n) {
+                       return call(x, {c, u, v, n});
+                     });
   return directConv(ctx, src, padded, ctx.inputs[1], bias, g.N, g.Ho, g.Wo,
                     g.Co, g.Ci, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw);
 }
@@ -184,31 +205,15 @@ Func lowerConv2DBackwardInput(OpContext &ctx) {
   // ctx.shape is dx = [N,H,W,Ci]; dy = [N,Ho,Wo,Co].
   ConvGeom g = geometry(ctx, ctx.shape, ctx.inputShapes[1], ctx.inputShapes[0]);
   Func dy = ctx.inputs[0], w = ctx.inputs[1];
-  if (ctx.inlined && g.sh == 1 && g.sw == 1) {
-    // Recomputed where it is read (Segments.cpp: a one-channel dy, a few
-    // taps per element): a pure expression over a zero-padded copy of dy
-    // made once per kernel (small), every tap unrolled.
-    Var c("c"), x("x"), y("y"), n("n");
-    const int py = g.KH - 1 - g.ph, px = g.KW - 1 - g.pw;
-    Func pad(ctx.name("pad"));
-    pad(c, x, y, n) = zeroPadded(dy, g.Ho, g.Wo)(c, x - px, y - py, n);
-    if (!ctx.gpu) {
-      pad.compute_root().parallel(n);
-      if (int l = dividingLanes(g.Co); l > 1)
-        pad.vectorize(c, l);
-      else
-        pad.vectorize(x, isa().lanes);
-    }
-    Expr sum = 0.0f;
-    for (int ky = 0; ky < g.KH; ++ky)
-      for (int kx = 0; kx < g.KW; ++kx)
-        for (int co = 0; co < g.Co; ++co)
-          sum += w(co, c, g.KW - 1 - kx, g.KH - 1 - ky) *
-                 pad(co, x + kx, y + ky, n);
-    Func out(ctx.resultName);
-    out(c, x, y, n) = sum;
-    return out;
-  }
+  if (ctx.inlined && g.sh == 1 && g.sw == 1)
+    // Recomputed where it is read (Segments.cpp: a one-channel dy): the
+    // conv of dy with the flipped, transposed filter.
+    return inlineConv(
+        ctx, dy, g.Ho, g.Wo, g.Co,
+        [w, g](Expr c, Expr co, Expr kx, Expr ky) {
+          return w(co, c, g.KW - 1 - kx, g.KH - 1 - ky);
+        },
+        std::nullopt, g.KH, g.KW, 1, 1, g.KH - 1 - g.ph, g.KW - 1 - g.pw);
   Var ci("ci"), co("co"), kx("kx"), ky("ky");
   // Flipped, transposed filter: wt(ci, co, kx, ky).
   Func wt(ctx.name("wt"));
