@@ -67,6 +67,7 @@ struct Options {
   std::string opFilter;
   mtl::FusionOptions fusion;
   bool inlineSegments = true; // --no-fuse-inline
+  bool winograd = true;       // --no-winograd
   std::string target = "cpu"; // cpu | cuda (one run on the GPU)
   std::string isa;            // "" = the host's; avx512 | avx2 | sse41
   int worker = 0; // internal: run as the worker for this thread count
@@ -94,7 +95,11 @@ mtl::kg::Function trainStep(const Options &o) {
   auto fn = mtl::lowerToKernelGraph(
       module->lookupSymbol<mlir::func::FuncOp>("train_step"),
       mtl::StepKind::Train, "train_step");
-  return mlir::succeeded(fn) ? *fn : mtl::kg::Function();
+  if (mlir::failed(fn))
+    return mtl::kg::Function();
+  if (!o.winograd)
+    mtl::kg::markDirectConvs(*fn);
+  return *fn;
 }
 
 /// One kernel: a node and the epilogue nodes fused into it.
@@ -519,6 +524,7 @@ int main(int argc, char **argv) {
   app.add_flag("!--no-fuse-epilogue", o.fusion.epilogue, "as mtlc build");
   app.add_flag("!--no-fuse-losses", o.fusion.losses, "as mtlc build");
   app.add_flag("!--no-fuse-inline", o.inlineSegments, "as mtlc build");
+  app.add_flag("!--no-winograd", o.winograd, "as mtlc build");
   app.add_option("--target", o.target,
                  "cpu (Halide's thread pool, one run per --threads) or cuda "
                  "(the CUDA schedules, one run on the GPU)")

@@ -37,9 +37,17 @@ std::string checkIsaList(const std::string &isas) {
   return guardedCall([&] { parseIsaList(isas); });
 }
 
-std::string compileFunctions(const std::vector<kg::Function> &functions,
+std::string compileFunctions(const std::vector<kg::Function> &given,
                              const CodegenOptions &options,
                              std::vector<std::string> &outFiles) {
+  std::vector<kg::Function> direct;
+  if (!options.winograd) {
+    direct = given;
+    for (kg::Function &fn : direct)
+      kg::markDirectConvs(fn);
+  }
+  const std::vector<kg::Function> &functions =
+      options.winograd ? given : direct;
   Target target;
   std::string autoscheduler;
   std::vector<Target> isaTargets; // --isa: one per listed instruction set

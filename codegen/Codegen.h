@@ -33,6 +33,10 @@ struct CodegenOptions {
   /// their readers where they can (Segments.h); false: every node's result
   /// stored (`mtlc build --no-fuse-inline`).
   bool inlineSegments = true;
+  /// 3 x 3 stride-1 convs and grad-inputs by Winograd's F(2x2, 3x3) where
+  /// they qualify (ops/Winograd.cpp); false: every conv direct
+  /// (`mtlc build --no-winograd`).
+  bool winograd = true;
 };
 
 /// Compiles each Function to `<outDir>/mtl_<name>.o` (+ `.h`) with C entry

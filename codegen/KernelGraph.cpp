@@ -94,4 +94,10 @@ bool isGeneralConv(const Node &node) {
   return g != node.ints.end() && g->second != std::vector<int64_t>{1};
 }
 
+void markDirectConvs(Function &fn) {
+  for (Node &n : fn.nodes)
+    if (n.op == "conv2d" || n.op == "conv2d_backward_input")
+      n.ints["mtl.direct"] = {1};
+}
+
 } // namespace mtl::kg

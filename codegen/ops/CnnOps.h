@@ -10,6 +10,9 @@
 
 #include "codegen/Lowering.h"
 
+#include <functional>
+#include <optional>
+
 namespace mtl::codegen {
 
 // Registration, one function per file (CnnCommon.cpp calls them all from
@@ -26,6 +29,26 @@ bool isGeneralConv(const OpContext &ctx);
 Halide::Func lowerConv2DGeneral(OpContext &ctx);
 Halide::Func lowerConv2DBackwardInputGeneral(OpContext &ctx);
 Halide::Func lowerConv2DBackwardFilterGeneral(OpContext &ctx);
+
+//===- Winograd F(2x2, 3x3) convolution (Winograd.cpp) --------------------===//
+
+/// src(c, u, v, n): the conv's input at unpadded coordinates (zero outside);
+/// filt(co, ci, kx, ky): its filter (for a grad-input, the flipped,
+/// transposed one).
+using ConvSource = std::function<Halide::Expr(Halide::Expr, Halide::Expr,
+                                              Halide::Expr, Halide::Expr)>;
+using ConvFilter = ConvSource;
+/// Whether a conv of these sizes takes the Winograd path: CPU, not marked
+/// "mtl.direct" (kg::markDirectConvs), 3 x 3, stride 1, even output sizes,
+/// channels in whole vectors and a register tile that fits.
+bool winogradApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
+                     int sh, int sw, int Ho, int Wo);
+/// out(co, x, y, n) = bias(co) + sum_{ci,kx,ky} filt(co, ci, kx, ky) *
+/// src(ci, x + kx - pw, y + ky - ph, n), through the fused epilogue; named
+/// ctx.resultName and scheduled.
+Halide::Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
+                          std::optional<Halide::Func> bias, int Ho, int Wo,
+                          int Co, int Ci, int ph, int pw);
 
 //===- Shared helpers (CnnCommon.cpp) -------------------------------------===//
 

@@ -189,6 +189,13 @@ Func lowerConv2D(OpContext &ctx) {
     return out;
   }
   bool padded = g.ph > 0 || g.pw > 0;
+  if (winogradApplies(ctx, g.Co, g.Ci, g.KH, g.KW, g.sh, g.sw, g.Ho, g.Wo)) {
+    Func w = ctx.inputs[1];
+    return winogradConv(
+        ctx, zeroPadded(ctx.inputs[0], g.H, g.W),
+        [w](Expr co, Expr ci, Expr kx, Expr ky) { return w(co, ci, kx, ky); },
+        bias, g.Ho, g.Wo, g.Co, g.Ci, g.ph, g.pw);
+  }
   Src src = padded ? zeroPadded(ctx.inputs[0], g.H, g.W)
                    : Src([x = ctx.inputs[0]](Expr c, Expr u, Expr v, Expr n) {
                        return call(x, {c, u, v, n});
@@ -214,6 +221,15 @@ Func lowerConv2DBackwardInput(OpContext &ctx) {
           return w(co, c, g.KW - 1 - kx, g.KH - 1 - ky);
         },
         std::nullopt, g.KH, g.KW, 1, 1, g.KH - 1 - g.ph, g.KW - 1 - g.pw);
+  if (winogradApplies(ctx, g.Ci, g.Co, g.KH, g.KW, g.sh, g.sw, g.H, g.W))
+    // dx = dy (zero-padded by K - 1 - p) convolved with the flipped,
+    // transposed filter, whose transform is computed from w directly.
+    return winogradConv(
+        ctx, zeroPadded(dy, g.Ho, g.Wo),
+        [w, g](Expr c, Expr co, Expr kx, Expr ky) {
+          return w(co, c, g.KW - 1 - kx, g.KH - 1 - ky);
+        },
+        std::nullopt, g.H, g.W, g.Ci, g.Co, g.KH - 1 - g.ph, g.KW - 1 - g.pw);
   Var ci("ci"), co("co"), kx("kx"), ky("ky");
   // Flipped, transposed filter: wt(ci, co, kx, ky).
   Func wt(ctx.name("wt"));

@@ -48,6 +48,7 @@ struct Variant {
   std::string gradient;   // "" = the spec's strategy, else a gradient method
   std::string on = "rep"; // where: the shared representation (task joins
                           // kept) or the shared parameters (param)
+  bool direct = false;    // every conv direct (no Winograd)
 };
 
 struct Result {
@@ -74,6 +75,9 @@ std::vector<Variant> variants(const std::vector<std::string> &schedules,
   FusionOptions forced; // every head/join candidate, whatever it costs
   forced.costModel = false;
   v.push_back({"fusions forced", forced, ""});
+  Variant direct{"direct convs", FusionOptions(), ""}; // no Winograd
+  direct.direct = true;
+  v.push_back(direct);
   for (const std::string &s : schedules)
     if (s != "none")
       v.push_back({"sched " + s, FusionOptions(), s}); // all fusions on
@@ -84,7 +88,10 @@ std::vector<Variant> variants(const std::vector<std::string> &schedules,
     std::string on = colon == std::string::npos ? "rep" : g.substr(colon + 1);
     v.push_back({method + " (" + on + ")", FusionOptions(), "", method, on});
   }
-  v.push_back({"all off", none, ""}); // last: explore runs it first
+  // Last: explore runs it first, the reference of the others.
+  Variant off{"all off", none, ""};
+  off.direct = true;
+  v.push_back(off);
   return v;
 }
 
@@ -197,6 +204,8 @@ Result prepare(const Variant &variant, const spec::Spec &spec,
     r.error = "build failed";
     return r;
   }
+  if (variant.direct)
+    kg::markDirectConvs(fn);
   for (const kg::Arg &a : fn.args) {
     auto it = args.find({a.kind, a.name});
     if (it != args.end()) {

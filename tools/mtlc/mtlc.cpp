@@ -51,6 +51,7 @@ struct BuildOptions {
   std::string singleTask;         // --single-task: the single-task baseline
   mtl::FusionOptions fusion;
   bool inlineSegments = true; // --no-fuse-inline
+  bool winograd = true;       // --no-winograd
   bool keepTemps = false;
   bool verbose = false;
   int jobs = 0; // step functions compiled at once, 0 = one per core
@@ -122,6 +123,7 @@ int buildLibrary(const BuildOptions &opts, mtl::spec::Spec spec,
   cg.isas = opts.isas;
   cg.schedule = opts.schedule;
   cg.inlineSegments = opts.inlineSegments;
+  cg.winograd = opts.winograd;
   cg.outDir = dir;
   std::vector<std::string> objects;
   std::string err = mtl::codegen::compileFunctions({*predict}, cg, objects);
@@ -295,6 +297,7 @@ int build(const BuildOptions &opts) {
   cg.isas = opts.isas;
   cg.schedule = opts.schedule;
   cg.inlineSegments = opts.inlineSegments;
+  cg.winograd = opts.winograd;
   std::filesystem::path tmp =
       objectsOnly ? std::filesystem::path(output)
                   : std::filesystem::path(output + ".mtlc-build");
@@ -415,6 +418,10 @@ int main(int argc, char **argv) {
                      "training batch norm, heads' grad-input, first-layer "
                      "conv or batch-norm input gradient, or upsample "
                      "computed inline in its readers (CPU segments, "
+                     "docs/codegen.md)");
+  buildCmd->add_flag("!--no-winograd", opts.winograd,
+                     "compute every conv directly: no 3x3 stride-1 conv or "
+                     "grad-input by Winograd's F(2x2, 3x3) (CPU, "
                      "docs/codegen.md)");
   buildCmd->add_flag("!--fuse-always", opts.fusion.costModel,
                      "fuse every head/join candidate, even where the cost "

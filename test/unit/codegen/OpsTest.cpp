@@ -156,7 +156,12 @@ INSTANTIATE_TEST_SUITE_P(
                       // ... stride 1, rows of a vector or more (the
                       // decoder's last layer)
                       Conv{2, 10, 13, 16, 3, 3, 1, 1, 1, 1, 1},
-                      Conv{1, 8, 20, 32, 3, 3, 1, 1, 1, 1, 1}));
+                      Conv{1, 8, 20, 32, 3, 3, 1, 1, 1, 1, 1},
+                      // Winograd F(2x2, 3x3) forward and grad-input
+                      // (Winograd.cpp): the reference network's conv2, and
+                      // no padding (8 x 10 outputs, 10 x 12 grad-inputs)
+                      Conv{2, 20, 20, 32, 3, 3, 64, 1, 1, 1, 1},
+                      Conv{3, 10, 12, 16, 3, 3, 16, 1, 1, 0, 0}));
 
 struct DenseShape {
   int N, K, M;

@@ -1,0 +1,205 @@
+//===- Winograd.cpp - 3x3 convolutions by Winograd's F(2x2, 3x3) ---------===//
+//
+// Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (2016):
+// each 2 x 2 block of outputs ("tile") is Y = A^T [(G g G^T) . (B^T d B)] A
+// for its 4 x 4 input patch d, so a 3 x 3 stride-1 convolution becomes 16
+// independent GEMMs, one per point of the 4 x 4 transformed tile,
+//   M[e](co, t) = sum_ci U[e](co, ci) V[e](ci, t),
+// of 16 / 36 = 1 / 2.25 the multiplies of the direct convolution, plus
+// cheap additions (the transforms' entries are 0, +-1 and 1/2). The forward
+// conv and the grad-input (the conv of dy with the flipped, transposed
+// filter) of the reference network's conv2 / conv3 take this path on the
+// CPU; the numerics differ from the direct conv by rounding (fp32: ~1e-6
+// relative; F(2x2, 3x3) is the variant with the smallest error).
+//
+// Schedule, per image (parallel over the batch) and per row of tiles: the
+// row's input patches are transformed (V: 16 x Ci x tiles, L1-sized), the 16
+// GEMMs run with a register tile of co vectors x tiles (the same tile as
+// the direct conv's), and the inverse transform writes the row's 2 output
+// rows through the fused epilogue. U (16 x Co x Ci) is computed once per
+// call.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Isa.h"
+#include "codegen/ops/CnnOps.h"
+
+using namespace Halide;
+
+namespace mtl::codegen {
+namespace {
+
+// F(2, 3): B^T (4 x 4), G (4 x 3), A^T (2 x 4).
+constexpr float BT[4][4] = {
+    {1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+constexpr float G[4][3] = {
+    {1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+constexpr float AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+
+/// sum_k c[k] * e[k] without the zero terms or multiplies by +-1.
+Expr combine(const std::vector<float> &c, const std::vector<Expr> &e) {
+  Expr s;
+  for (size_t k = 0; k < c.size(); ++k) {
+    if (c[k] == 0)
+      continue;
+    if (!s.defined())
+      s = c[k] == 1 ? e[k] : c[k] == -1 ? -e[k] : c[k] * e[k];
+    else if (c[k] == 1)
+      s = s + e[k];
+    else if (c[k] == -1)
+      s = s - e[k];
+    else
+      s = s + c[k] * e[k];
+  }
+  return s.defined() ? s : Expr(0.0f);
+}
+
+/// Tiles (of 2 x 2 outputs) per register tile along a row of Tx tiles: the
+/// largest divisor of Tx that fits the registers next to `coVecs` vectors
+/// of output channels (the accumulators, coVecs loads and a broadcast), or
+/// 0 when only 1 or 2 do (too few FMA chains to hide the latency).
+int tilesPerRegisterTile(int Tx, int coVecs) {
+  const int regs = isa().vregs;
+  for (int t = std::min(Tx, 8); t >= 3; --t)
+    if (Tx % t == 0 && coVecs * t + coVecs + 1 <= regs)
+      return t;
+  return 0;
+}
+
+int coVectors(int Co) {
+  const int L = isa().lanes, maxVecs = isa().vregs >= 32 ? 4 : 2;
+  for (int v = maxVecs; v >= 1; --v)
+    if (Co % (v * L) == 0)
+      return v;
+  return 0;
+}
+
+} // namespace
+
+bool winogradApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
+                     int sh, int sw, int Ho, int Wo) {
+  if (ctx.gpu || ctx.has("mtl.direct") || KH != 3 || KW != 3 || sh != 1 ||
+      sw != 1 || Ho % 2 != 0 || Wo % 2 != 0)
+    return false;
+  const int L = isa().lanes;
+  if (Ci % L != 0 || Co % L != 0)
+    return false;
+  const int v = coVectors(Co);
+  return v > 0 && tilesPerRegisterTile(Wo / 2, v) > 0;
+}
+
+Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
+                  std::optional<Func> bias, int Ho, int Wo, int Co, int Ci,
+                  int ph, int pw) {
+  const int L = isa().lanes, Tx = Wo / 2;
+  const int nv = coVectors(Co), T = tilesPerRegisterTile(Tx, nv);
+  Var c("c"), x("x"), y("y"), n("n"), e("e"), tx("tx"), ty("ty"), co("co"),
+      ci("ci");
+
+  // The zero-padded input, staged per image.
+  Func pad(ctx.name("pad"));
+  pad(c, x, y, n) = src(c, x, y, n);
+
+  // U[e](co, ci) = (G g G^T)[p][q], e = 4 p + q (p along ky, q along kx).
+  std::vector<Expr> u;
+  for (int p = 0; p < 4; ++p)
+    for (int q = 0; q < 4; ++q) {
+      std::vector<float> coef;
+      std::vector<Expr> taps;
+      for (int ky = 0; ky < 3; ++ky)
+        for (int kx = 0; kx < 3; ++kx) {
+          coef.push_back(G[p][ky] * G[q][kx]);
+          taps.push_back(filt(co, ci, kx, ky));
+        }
+      u.push_back(combine(coef, taps));
+    }
+  Func U(ctx.name("wino_u"));
+  U(co, ci, e) = mux(e, u);
+
+  // V[e](ci, tile) = (B^T d B)[p][q] over the tile's 4 x 4 input patch d:
+  // rows first (t[p][ix]), then columns.
+  std::vector<Expr> v;
+  for (int p = 0; p < 4; ++p) {
+    std::vector<Expr> row;
+    for (int ix = 0; ix < 4; ++ix) {
+      std::vector<Expr> col;
+      for (int jy = 0; jy < 4; ++jy)
+        col.push_back(pad(ci, 2 * tx + ix - pw, 2 * ty + jy - ph, n));
+      row.push_back(combine({BT[p][0], BT[p][1], BT[p][2], BT[p][3]}, col));
+    }
+    for (int q = 0; q < 4; ++q)
+      v.push_back(combine({BT[q][0], BT[q][1], BT[q][2], BT[q][3]}, row));
+  }
+  Func V(ctx.name("wino_v"));
+  V(ci, e, tx, ty, n) = mux(e, v);
+
+  // The 16 GEMMs, accumulated in a register tile per (e, co block, tiles).
+  RDom r(0, Ci, ctx.name("r"));
+  Func acc(ctx.name("wino_acc")), M(ctx.name("wino_m"));
+  acc(co, e, tx, ty, n) = 0.0f;
+  acc(co, e, tx, ty, n) += U(co, r, e) * V(r, e, tx, ty, n);
+  M(co, e, tx, ty, n) = acc(co, e, tx, ty, n);
+
+  // Y = A^T M A for the 2 x 2 outputs of tile (x / 2, y / 2).
+  Expr yx[2][2];
+  for (int oy = 0; oy < 2; ++oy)
+    for (int ox = 0; ox < 2; ++ox) {
+      std::vector<Expr> rows;
+      for (int p = 0; p < 4; ++p) {
+        std::vector<Expr> m;
+        for (int q = 0; q < 4; ++q)
+          m.push_back(M(c, 4 * p + q, x / 2, y / 2, n));
+        rows.push_back(
+            combine({AT[ox][0], AT[ox][1], AT[ox][2], AT[ox][3]}, m));
+      }
+      yx[oy][ox] = combine({AT[oy][0], AT[oy][1], AT[oy][2], AT[oy][3]}, rows);
+    }
+  Expr value = select(y % 2 == 0, select(x % 2 == 0, yx[0][0], yx[0][1]),
+                      select(x % 2 == 0, yx[1][0], yx[1][1]));
+  if (bias)
+    value = (*bias)(c) + value;
+  Func out(ctx.resultName);
+  out(c, x, y, n) = ctx.applyEpilogue(value, {c, x, y, n});
+
+  // Schedule (CPU only: winogradApplies).
+  Var ox("ox"), oy("oy"), cv("cv"), cb("cb");
+  out.compute_root()
+      .split(x, tx, ox, 2)
+      .split(y, ty, oy, 2)
+      .split(c, cb, cv, L)
+      .reorder(cv, ox, oy, cb, tx, ty, n)
+      .vectorize(cv)
+      .unroll(ox)
+      .unroll(oy)
+      .parallel(n);
+  pad.compute_at(out, n).vectorize(c, L);
+  // The 16 points of a tile share its 16 loads: e unrolled inside the
+  // channel vector loop.
+  Var cio("cio"), civ("civ");
+  V.store_at(out, n)
+      .compute_at(out, ty)
+      .split(ci, cio, civ, L)
+      .reorder(civ, e, cio, tx)
+      .vectorize(civ)
+      .unroll(e);
+  Var coo("coo"), coi("coi"), to("to"), ti("ti");
+  M.store_at(out, n)
+      .compute_at(out, ty)
+      .split(co, coo, coi, nv * L)
+      .split(tx, to, ti, T)
+      .reorder(coi, ti, coo, to, e)
+      .vectorize(coi, L)
+      .unroll(coi)
+      .unroll(ti);
+  acc.compute_at(M, coo).vectorize(co, L).unroll(co).unroll(tx);
+  acc.update().reorder(co, tx, r).vectorize(co, L).unroll(co).unroll(tx);
+  Var cov("cov");
+  U.compute_root()
+      .split(co, coo, cov, L)
+      .reorder(cov, e, coo, ci)
+      .vectorize(cov)
+      .unroll(e)
+      .parallel(ci);
+  return out;
+}
+
+} // namespace mtl::codegen

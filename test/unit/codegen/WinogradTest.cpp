@@ -1,0 +1,158 @@
+//===- WinogradTest.cpp - 3x3 convs by Winograd's F(2x2, 3x3) ------------===//
+//
+// Which convs take the Winograd path (codegen/ops/Winograd.cpp), and that
+// it computes what the direct conv computes (the same function with
+// kg::markDirectConvs) with bias, a fused epilogue, asymmetric or no
+// padding, on the register tiles of each instruction set the host runs.
+// OpsTest checks the same shapes against naive loops.
+//
+//===----------------------------------------------------------------------===//
+#include "TestUtil.h"
+#include "codegen/Isa.h"
+#include "codegen/Lowering.h"
+
+#include <Halide.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+using namespace mtl::codegen;
+using namespace mtl::codegen::test;
+
+namespace {
+
+struct Shape3x3 {
+  int N, H, W, Ci, Co, ph, pw;
+  int Ho() const { return H + 2 * ph - 2; }
+  int Wo() const { return W + 2 * pw - 2; }
+  std::map<std::string, std::vector<int64_t>> ints() const {
+    return {{"stride", {1, 1}}, {"padding", {ph, pw}}};
+  }
+};
+
+/// conv2d (+ bias, + a fused relu) and conv2d_backward_input of one shape.
+mtl::kg::Function convAndGradInput(const Shape3x3 &s, bool relu = true) {
+  Builder b;
+  int x = b.arg(ArgKind::Input, "x", {s.N, s.H, s.W, s.Ci});
+  int w = b.arg(ArgKind::Param, "w", {3, 3, s.Ci, s.Co});
+  int bias = b.arg(ArgKind::Param, "b", {s.Co});
+  int dy = b.arg(ArgKind::Input, "dy", {s.N, s.Ho(), s.Wo(), s.Co});
+  int y = b.op("conv2d", {x, w, bias}, {s.N, s.Ho(), s.Wo(), s.Co}, s.ints());
+  if (relu)
+    y = b.op("relu", {y}, {s.N, s.Ho(), s.Wo(), s.Co},
+             {{"mtl.fused_epilogue", {1}}});
+  int dx =
+      b.op("conv2d_backward_input", {dy, w}, {s.N, s.H, s.W, s.Ci}, s.ints());
+  b.out(ArgKind::Prediction, "y", y);
+  b.out(ArgKind::Grad, "x", dx);
+  return b.fn;
+}
+
+/// How many of `fn`'s outputs are computed through Winograd's GEMMs when
+/// lowered for instruction set `isa`.
+int winogradOutputs(const mtl::kg::Function &fn, const std::string &isa) {
+  LoweredFunction lf = lowerFunction(fn, isaTarget(isa));
+  int count = 0;
+  for (const Halide::Func &out : lf.outputs) {
+    bool found = false;
+    for (const auto &[name, f] :
+         Halide::Internal::find_transitive_calls(out.function()))
+      found = found || name.find("wino_m") != std::string::npos;
+    count += found;
+  }
+  return count;
+}
+
+TEST(Winograd, TakenBy3x3Stride1ConvsWithWholeTiles) {
+  for (const char *isa : {"avx512", "avx2", "sse41"}) {
+    SCOPED_TRACE(isa);
+    // The reference network's conv2 and conv3, forward and grad-input.
+    EXPECT_EQ(winogradOutputs(convAndGradInput({2, 20, 20, 32, 64, 1, 1}), isa),
+              2);
+    EXPECT_EQ(
+        winogradOutputs(convAndGradInput({2, 10, 10, 64, 128, 1, 1}), isa), 2);
+    // An odd output width: tiles of 2 x 2 outputs do not cover it.
+    EXPECT_EQ(winogradOutputs(convAndGradInput({2, 9, 9, 32, 64, 1, 1}), isa),
+              0);
+    // A first layer (one input channel) and a one-channel output: a
+    // channel vector short; the grad-input of the first is a one-channel
+    // output too.
+    EXPECT_EQ(winogradOutputs(convAndGradInput({2, 8, 8, 1, 32, 1, 1}), isa),
+              0);
+    // Stride 2.
+    Shape3x3 s{2, 8, 8, 32, 64, 1, 1};
+    Builder b;
+    int x = b.arg(ArgKind::Input, "x", {2, 8, 8, 32});
+    int w = b.arg(ArgKind::Param, "w", {3, 3, 32, 64});
+    int y = b.op("conv2d", {x, w}, {2, 4, 4, 64},
+                 {{"stride", {2, 2}}, {"padding", {1, 1}}});
+    b.out(ArgKind::Prediction, "y", y);
+    EXPECT_EQ(winogradOutputs(b.fn, isa), 0);
+    // Marked direct (mtlc build --no-winograd).
+    mtl::kg::Function direct = convAndGradInput(s);
+    mtl::kg::markDirectConvs(direct);
+    EXPECT_EQ(winogradOutputs(direct, isa), 0);
+  }
+}
+
+/// The instruction sets of `mtlc build --isa` this host can run, and the
+/// host's own ("").
+std::vector<std::string> runnableIsas() {
+  std::vector<std::string> isas = {""};
+  Halide::Target host = Halide::get_host_target();
+  if (host.has_feature(Halide::Target::AVX512_Skylake))
+    isas.push_back("avx512");
+  if (host.has_feature(Halide::Target::AVX2) &&
+      host.has_feature(Halide::Target::FMA))
+    isas.push_back("avx2");
+  if (host.has_feature(Halide::Target::SSE41))
+    isas.push_back("sse41");
+  return isas;
+}
+
+TEST(Winograd, MatchesTheDirectConv) {
+  const std::vector<Shape3x3> shapes = {
+      {2, 20, 20, 32, 64, 1, 1},  // conv2 of the reference network
+      {2, 10, 10, 64, 128, 1, 1}, // conv3
+      {3, 10, 12, 16, 16, 0, 0},  // no padding: 8 x 10 outputs
+      {2, 8, 10, 8, 24, 1, 0},    // padding along y only
+  };
+  for (const Shape3x3 &s : shapes) {
+    SCOPED_TRACE(std::to_string(s.H) + "x" + std::to_string(s.W) + "x" +
+                 std::to_string(s.Ci) + " -> " + std::to_string(s.Co));
+    mtl::kg::Function fn = convAndGradInput(s), direct = fn;
+    mtl::kg::markDirectConvs(direct);
+    std::vector<HostTensor> in = {
+        randomTensor({s.N, s.H, s.W, s.Ci}, 1),
+        randomTensor({3, 3, s.Ci, s.Co}, 2),
+        randomTensor({s.Co}, 3),
+        randomTensor({s.N, s.Ho(), s.Wo(), s.Co}, 4),
+    };
+    for (const std::string &isa : runnableIsas()) {
+      SCOPED_TRACE("isa " + (isa.empty() ? std::string("host") : isa));
+      std::vector<HostTensor> got, want;
+      ASSERT_EQ(evaluate(fn, in, got, isa), "");
+      ASSERT_EQ(evaluate(direct, in, want, isa), "");
+      ASSERT_EQ(got.size(), 2u);
+      for (int k = 0; k < 2; ++k) {
+        ASSERT_EQ(got[k].f32.size(), want[k].f32.size());
+        double worst = 0;
+        for (size_t i = 0; i < got[k].f32.size(); ++i)
+          worst = std::max(worst,
+                           std::fabs(double(got[k].f32[i]) - want[k].f32[i]) /
+                               (1 + std::fabs(want[k].f32[i])));
+        // Sums of 9 Ci products of values in [-1, 1]: fp32 rounding only.
+        EXPECT_LT(worst, 2e-5) << "output " << k;
+      }
+      if (s.ph == 1 && s.pw == 1) {
+        // The relu was applied (fused into the inverse transform).
+        float lowest = 0;
+        for (float v : got[0].f32)
+          lowest = std::min(lowest, v);
+        EXPECT_EQ(lowest, 0.0f);
+      }
+    }
+  }
+}
+
+} // namespace
