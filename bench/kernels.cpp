@@ -22,6 +22,7 @@
 #include "frontend/SpecParser.h"
 #include "passes/LowerToKernelGraph.h"
 #include "passes/Passes.h"
+#include "runtime/Heap.h"
 #include "test/gpu/GpuEval.h"
 #include "tools/mtlc/PeakBandwidth.h"
 #include "tools/mtlc/PeakFlops.h"
@@ -495,6 +496,9 @@ int main(int argc, char **argv) {
                "(one-kernel JIT pipelines, same shapes and schedules as "
                "mtlc build) on 1 and 2 threads, against the measured FMA "
                "peak"};
+  // Kernels' temporary buffers reused from the heap, not mmap'ed and
+  // faulted in per call: as in the model binary (runtime/Heap.h).
+  mtl::rt::keepBuffersInHeap();
   Options o;
   std::string threads = "1,2";
   app.add_option("spec", o.spec, "model spec (.toml)")

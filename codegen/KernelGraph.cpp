@@ -96,7 +96,8 @@ bool isGeneralConv(const Node &node) {
 
 void markDirectConvs(Function &fn) {
   for (Node &n : fn.nodes)
-    if (n.op == "conv2d" || n.op == "conv2d_backward_input")
+    if (n.op == "conv2d" || n.op == "conv2d_backward_input" ||
+        n.op == "conv2d_backward_filter")
       n.ints["mtl.direct"] = {1};
 }
 

@@ -91,8 +91,9 @@ int64_t byteSize(const Value &v);
 /// which the fast path (codegen/ops/Conv2D.cpp) does not handle.
 bool isGeneralConv(const Node &node);
 
-/// Marks every conv2d and conv2d_backward_input node "mtl.direct": lowered
-/// as a direct convolution even where Winograd's F(2x2, 3x3) applies
+/// Marks every conv2d node and its gradients "mtl.direct": lowered as
+/// direct convolutions even where Winograd's F(2x2, 3x3) (F(3x3, 2x2) for
+/// the grad-filter) applies
 /// (codegen/ops/Winograd.cpp; `mtlc build --no-winograd`).
 void markDirectConvs(Function &fn);
 

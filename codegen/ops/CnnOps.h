@@ -50,6 +50,17 @@ Halide::Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
                           std::optional<Halide::Func> bias, int Ho, int Wo,
                           int Co, int Ci, int ph, int pw);
 
+/// Whether a conv2d_backward_filter of these sizes takes Winograd's
+/// F(3x3, 2x2) (the same conditions, channels along Co in vectors, and no
+/// recomputed producer in the segment).
+bool winogradFilterApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
+                           int sh, int sw, int Ho, int Wo);
+/// dw(co, ci, kx, ky) = sum_{n,x,y} dy(co, x, y, n) * src(ci, x + kx - pw,
+/// y + ky - ph, n); named ctx.resultName and scheduled.
+Halide::Func winogradFilterGrad(OpContext &ctx, ConvSource src, Halide::Func dy,
+                                int N, int Ho, int Wo, int Co, int Ci, int ph,
+                                int pw);
+
 //===- Shared helpers (CnnCommon.cpp) -------------------------------------===//
 
 /// Widest vector (16, 8, 4 lanes) that fits `extent`, or 1.

@@ -278,6 +278,10 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
     throw LoweringError{"expects (x, dy)"};
   ConvGeom g = geometry(ctx, ctx.inputShapes[0], ctx.shape, ctx.inputShapes[1]);
   Func x = ctx.inputs[0], dy = ctx.inputs[1];
+  if (winogradFilterApplies(ctx, g.Co, g.Ci, g.KH, g.KW, g.sh, g.sw, g.Ho,
+                            g.Wo))
+    return winogradFilterGrad(ctx, zeroPadded(x, g.H, g.W), dy, g.N, g.Ho, g.Wo,
+                              g.Co, g.Ci, g.ph, g.pw);
   Var c("c"), u("u"), v("v"), n("n");
   Func pad(ctx.name("pad"));
   bool padded = g.ph > 0 || g.pw > 0;

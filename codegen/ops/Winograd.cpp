@@ -21,6 +21,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Isa.h"
+#include "codegen/Staging.h"
 #include "codegen/ops/CnnOps.h"
 
 using namespace Halide;
@@ -34,6 +35,11 @@ constexpr float BT[4][4] = {
 constexpr float G[4][3] = {
     {1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
 constexpr float AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+// F(3, 2), for the grad-filter: 3 filter taps from 2 x 2 blocks of dy.
+constexpr float BT32[4][4] = {
+    {1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, -1, 0, 1}};
+constexpr float G32[4][2] = {{1, 0}, {0.5f, 0.5f}, {0.5f, -0.5f}, {0, 1}};
+constexpr float AT32[3][4] = {{1, 1, 1, 0}, {0, 1, -1, 0}, {0, 1, 1, 1}};
 
 /// sum_k c[k] * e[k] without the zero terms or multiplies by +-1.
 Expr combine(const std::vector<float> &c, const std::vector<Expr> &e) {
@@ -199,6 +205,151 @@ Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
       .vectorize(cov)
       .unroll(e)
       .parallel(ci);
+  return out;
+}
+
+namespace {
+/// Input channels per register tile of the grad-filter's GEMMs (next to
+/// coVectors(Co) vectors of output channels), or 0.
+int filterTileCi(int Ci, int coVecs) {
+  const int regs = isa().vregs;
+  for (int t : {6, 5, 4, 3})
+    if (Ci % t == 0 && coVecs * t + coVecs + 1 <= regs &&
+        coVecs * t <= (regs >= 32 ? 24 : 12))
+      return t;
+  return 0;
+}
+} // namespace
+
+bool winogradFilterApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
+                           int sh, int sw, int Ho, int Wo) {
+  // A dy or x recomputed in this segment (Staging.h) would be recomputed
+  // for every transform that reads it: direct.
+  if (ctx.gpu || ctx.has("mtl.direct") || KH != 3 || KW != 3 || sh != 1 ||
+      sw != 1 || Ho % 2 != 0 || Wo % 2 != 0 ||
+      (ctx.staging && !ctx.staging->producers.empty()))
+    return false;
+  const int L = isa().lanes;
+  if (Co % L != 0)
+    return false;
+  const int v = coVectors(Co);
+  return v > 0 && filterTileCi(Ci, v) > 0;
+}
+
+Func winogradFilterGrad(OpContext &ctx, ConvSource src, Func dy, int N, int Ho,
+                        int Wo, int Co, int Ci, int ph, int pw) {
+  const int L = isa().lanes, Tx = Wo / 2, Ty = Ho / 2;
+  const int nv = coVectors(Co), CT = filterTileCi(Ci, nv);
+  Var c("c"), x("x"), y("y"), n("n"), e("e"), tx("tx"), ty("ty"), co("co"),
+      ci("ci"), q("q"), kx("kx"), ky("ky");
+  // Batch chunks reduced independently, then summed (as the direct
+  // grad-filter, Conv2D.cpp).
+  const int U = N % 16 == 0  ? 16
+                : N % 4 == 0 ? 4
+                : N % 2 == 0 ? 2
+                             : 1,
+            chunk = N / U;
+
+  Func pad(ctx.name("pad"));
+  pad(c, x, y, n) = src(c, x, y, n);
+
+  // Vx[e](ci, tile) = (B^T d B)[p][q] over the tile's 4 x 4 input patch.
+  std::vector<Expr> v;
+  for (int p = 0; p < 4; ++p) {
+    std::vector<Expr> row;
+    for (int ix = 0; ix < 4; ++ix) {
+      std::vector<Expr> col;
+      for (int jy = 0; jy < 4; ++jy)
+        col.push_back(pad(ci, 2 * tx + ix - pw, 2 * ty + jy - ph, n));
+      row.push_back(
+          combine({BT32[p][0], BT32[p][1], BT32[p][2], BT32[p][3]}, col));
+    }
+    for (int qq = 0; qq < 4; ++qq)
+      v.push_back(
+          combine({BT32[qq][0], BT32[qq][1], BT32[qq][2], BT32[qq][3]}, row));
+  }
+  Func Vx(ctx.name("wino_vx"));
+  Vx(ci, tx, ty, e, n) = mux(e, v);
+
+  // Ud[e](co, tile) = (G dy G^T)[p][q] over the tile's 2 x 2 block of dy.
+  std::vector<Expr> u;
+  for (int p = 0; p < 4; ++p)
+    for (int qq = 0; qq < 4; ++qq) {
+      std::vector<float> coef;
+      std::vector<Expr> taps;
+      for (int jy = 0; jy < 2; ++jy)
+        for (int jx = 0; jx < 2; ++jx) {
+          coef.push_back(G32[p][jy] * G32[qq][jx]);
+          taps.push_back(dy(co, 2 * tx + jx, 2 * ty + jy, n));
+        }
+      u.push_back(combine(coef, taps));
+    }
+  Func Ud(ctx.name("wino_ud"));
+  Ud(co, tx, ty, e, n) = mux(e, u);
+
+  // The 16 GEMMs over the tiles of a chunk of images.
+  RDom r(0, Tx, 0, Ty, 0, chunk, ctx.name("r"));
+  Expr nn = q * chunk + r.z;
+  Func acc(ctx.name("wino_acc")), part(ctx.name("wino_part"));
+  acc(co, ci, e, q) = 0.0f;
+  acc(co, ci, e, q) += Ud(co, r.x, r.y, e, nn) * Vx(ci, r.x, r.y, e, nn);
+  part(co, ci, e, q) = acc(co, ci, e, q);
+  Func M(ctx.name("wino_msum"));
+  Expr sum = part(co, ci, e, 0);
+  for (int k = 1; k < U; ++k)
+    sum += part(co, ci, e, k);
+  M(co, ci, e) = sum;
+
+  // dW = A^T M A: tap (kx, ky) from the 16 points.
+  std::vector<Expr> taps;
+  for (int b = 0; b < 3; ++b)     // ky
+    for (int a = 0; a < 3; ++a) { // kx
+      std::vector<Expr> rows;
+      for (int p = 0; p < 4; ++p) {
+        std::vector<Expr> m;
+        for (int qq = 0; qq < 4; ++qq)
+          m.push_back(M(co, ci, 4 * p + qq));
+        rows.push_back(
+            combine({AT32[a][0], AT32[a][1], AT32[a][2], AT32[a][3]}, m));
+      }
+      taps.push_back(
+          combine({AT32[b][0], AT32[b][1], AT32[b][2], AT32[b][3]}, rows));
+    }
+  Func out(ctx.resultName);
+  out(co, ci, kx, ky) = mux(kx + 3 * ky, taps);
+
+  // Schedule (CPU only). Per chunk (parallel) and image: both transforms
+  // for all 16 points, then the GEMMs, a register tile of co vectors x CT
+  // input channels accumulating over the image's tiles.
+  part.compute_root().parallel(q);
+  acc.compute_at(part, q).vectorize(co, L);
+  Var coo("coo"), coi("coi"), cov("cov"), cio("cio"), cii("cii");
+  acc.update()
+      .split(co, coo, coi, nv * L)
+      .split(coi, coi, cov, L)
+      .split(ci, cio, cii, CT)
+      .reorder(cov, coi, cii, r.x, r.y, cio, coo, e, r.z, q)
+      .vectorize(cov)
+      .unroll(coi)
+      .unroll(cii);
+  const int vl = std::min(L, dividingLanes(Ci));
+  pad.compute_at(acc, r.z);
+  Var civ("civ"), cvo("cvo");
+  Vx.compute_at(acc, r.z)
+      .split(ci, cvo, civ, vl)
+      .reorder(civ, e, cvo, tx, ty)
+      .unroll(e);
+  if (vl > 1) {
+    pad.vectorize(c, vl);
+    Vx.vectorize(civ);
+  }
+  Ud.compute_at(acc, r.z)
+      .split(co, coo, cov, L)
+      .reorder(cov, e, coo, tx, ty)
+      .vectorize(cov)
+      .unroll(e);
+  M.compute_root().vectorize(co, L).parallel(e);
+  out.compute_root().vectorize(co, L).parallel(ky);
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include "frontend/SpecParser.h"
 #include "passes/LowerToKernelGraph.h"
 #include "passes/Passes.h"
+#include "runtime/Heap.h"
 #include "runtime/strategy/Strategy.h"
 #include "tools/mtlc/PeakFlops.h"
 #include "tools/mtlc/StrategyOptions.h"
@@ -286,6 +287,9 @@ private:
 int explore(const ExploreOptions &options) {
   // The runtime's callback of the task joins (linked into mtlc).
   codegen::setJitTaskGradCombiner(&mtl_rt_combine_task_grads);
+  // The variants' temporary buffers reused from the heap, as in the model
+  // binary (runtime/Heap.h).
+  rt::keepBuffersInHeap();
   DiagnosticEngine diags;
   std::optional<spec::Spec> spec = parseSpecFile(options.spec, diags);
   if (!spec)
