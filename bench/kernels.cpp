@@ -696,6 +696,10 @@ int main(int argc, char **argv) {
               "round(s) (best%%: the fastest call)\n",
               o.spec.c_str(), kernels.size(), stepFlops / 1e9, o.rounds);
   const bool gpu = o.target == "cuda";
+  if (!gpu && o.winograd)
+    std::printf("GFLOP: a conv's direct multiply-adds; the 3x3 stride-1 "
+                "convs computed by Winograd do 1/2.25 of them, so their "
+                "GFLOP/s can pass the peak (--no-winograd: direct)\n");
   auto label = [&](size_t r) {
     return gpu ? std::string("gpu") : std::to_string(o.threads[r]);
   };
