@@ -8,16 +8,18 @@
 // of 16 / 36 = 1 / 2.25 the multiplies of the direct convolution, plus
 // cheap additions (the transforms' entries are 0, +-1 and 1/2). The forward
 // conv and the grad-input (the conv of dy with the flipped, transposed
-// filter) of the reference network's conv2 / conv3 take this path on the
-// CPU; the numerics differ from the direct conv by rounding (fp32: ~1e-6
-// relative; F(2x2, 3x3) is the variant with the smallest error).
+// filter) take F(2x2, 3x3); the grad-filter F(3x3, 2x2) (3 taps from 2 x 2
+// blocks of dy), whose 16 GEMMs reduce over the tiles. On the CPU, the
+// reference network's conv2 / conv3 take it for all three; the numerics
+// differ from the direct conv by rounding (WinogradTest: 1e-6 to 2e-5
+// relative; these are the variants with the smallest error).
 //
-// Schedule, per image (parallel over the batch) and per row of tiles: the
-// row's input patches are transformed (V: 16 x Ci x tiles, L1-sized), the 16
-// GEMMs run with a register tile of co vectors x tiles (the same tile as
-// the direct conv's), and the inverse transform writes the row's 2 output
-// rows through the fused epilogue. U (16 x Co x Ci) is computed once per
-// call.
+// Forward schedule, per image (parallel over the batch) and per row of
+// tiles: the row's input patches are transformed (V: 16 x Ci x tiles,
+// L1-sized), the 16 GEMMs run with a register tile of co vectors x tiles
+// (the same tile as the direct conv's), and the inverse transform writes
+// the row's 2 output rows through the fused epilogue. U (16 x Co x Ci) is
+// computed once per call. The grad-filter's: winogradFilterGrad below.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Isa.h"
