@@ -81,6 +81,18 @@ int coVectors(int Co) {
   return 0;
 }
 
+/// The forward GEMMs' register tile: `nv` co vectors x `T` tiles, the most
+/// co vectors for which a row's tiles divide into a tile that fits (a row
+/// of 7 tiles, recon_conv1's 14 x 14: 1 x 7 on AVX2, where 2 x 7 needs 17
+/// registers); false if none.
+bool forwardTile(int Co, int Tx, int &nv, int &T) {
+  const int L = isa().lanes;
+  for (nv = coVectors(Co); nv >= 1; --nv)
+    if (Co % (nv * L) == 0 && (T = tilesPerRegisterTile(Tx, nv)) > 0)
+      return true;
+  return false;
+}
+
 } // namespace
 
 bool winogradApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
@@ -91,15 +103,16 @@ bool winogradApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
   const int L = isa().lanes;
   if (Ci % L != 0 || Co % L != 0)
     return false;
-  const int v = coVectors(Co);
-  return v > 0 && tilesPerRegisterTile(Wo / 2, v) > 0;
+  int nv, T;
+  return forwardTile(Co, Wo / 2, nv, T);
 }
 
 Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
                   std::optional<Func> bias, int Ho, int Wo, int Co, int Ci,
                   int ph, int pw) {
   const int L = isa().lanes, Tx = Wo / 2;
-  const int nv = coVectors(Co), T = tilesPerRegisterTile(Tx, nv);
+  int nv = 0, T = 0;
+  forwardTile(Co, Tx, nv, T);
   Var c("c"), x("x"), y("y"), n("n"), e("e"), tx("tx"), ty("ty"), co("co"),
       ci("ci");
 

@@ -74,6 +74,8 @@ TEST(Winograd, TakenBy3x3Stride1ConvsWithWholeTiles) {
     EXPECT_EQ(winogradOutputs(convAndGrads({2, 20, 20, 32, 64, 1, 1}), isa), 3);
     EXPECT_EQ(winogradOutputs(convAndGrads({2, 10, 10, 64, 128, 1, 1}), isa),
               3);
+    // recon_conv1: a row of 7 tiles (one co vector x 7 tiles with AVX2).
+    EXPECT_EQ(winogradOutputs(convAndGrads({2, 14, 14, 32, 16, 1, 1}), isa), 3);
     // An odd output width: tiles of 2 x 2 outputs do not cover it.
     EXPECT_EQ(winogradOutputs(convAndGrads({2, 9, 9, 32, 64, 1, 1}), isa), 0);
     // A first layer (one input channel) and a one-channel output: a
@@ -115,6 +117,7 @@ TEST(Winograd, MatchesTheDirectConv) {
   const std::vector<Shape3x3> shapes = {
       {2, 20, 20, 32, 64, 1, 1},  // conv2 of the reference network
       {2, 10, 10, 64, 128, 1, 1}, // conv3
+      {2, 14, 14, 32, 16, 1, 1},  // recon_conv1: rows of 7 tiles
       {3, 10, 12, 16, 16, 0, 0},  // no padding: 8 x 10 outputs
       {2, 8, 10, 8, 24, 1, 0},    // padding along y only
   };
