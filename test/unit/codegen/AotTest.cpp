@@ -285,6 +285,45 @@ int mtl::rt::main(const CompiledModel &m, int, char **) {
   fs::remove_all(dir);
 }
 
+/// Whether any Halide statement file under `dir` mentions `what`.
+bool stmtMentions(const fs::path &dir, const std::string &what) {
+  for (const auto &f : fs::directory_iterator(dir))
+    if (f.path().extension() == ".stmt" &&
+        fileContains(f.path().string(), what))
+      return true;
+  return false;
+}
+
+TEST(Aot, NoWinogradKeepsTheConvsDirect) {
+  // A 3 x 3 stride-1 conv and both its gradients: Winograd by default
+  // (ops/Winograd.cpp), direct with CodegenOptions::winograd off (mtlc
+  // build --no-winograd).
+  Builder b("convs");
+  std::map<std::string, std::vector<int64_t>> conv = {{"stride", {1, 1}},
+                                                      {"padding", {1, 1}}};
+  int x = b.arg(ArgKind::Input, "x", {2, 8, 8, 16});
+  int w = b.arg(ArgKind::Param, "w", {3, 3, 16, 16});
+  int dy = b.arg(ArgKind::Input, "dy", {2, 8, 8, 16});
+  b.out(ArgKind::Prediction, "y", b.op("conv2d", {x, w}, {2, 8, 8, 16}, conv));
+  b.out(ArgKind::Grad, "x",
+        b.op("conv2d_backward_input", {dy, w}, {2, 8, 8, 16}, conv));
+  b.out(ArgKind::Grad, "w",
+        b.op("conv2d_backward_filter", {x, dy}, {3, 3, 16, 16}, conv));
+  for (bool winograd : {true, false}) {
+    SCOPED_TRACE(winograd ? "winograd" : "direct");
+    fs::path dir = freshDir(winograd ? "winograd" : "direct");
+    CodegenOptions opts;
+    opts.outDir = dir.string();
+    opts.emitStmt = true;
+    opts.winograd = winograd;
+    std::vector<std::string> files;
+    ASSERT_EQ(compileFunctions({b.fn}, opts, files), "");
+    EXPECT_EQ(stmtMentions(dir, "wino_m"), winograd);
+    EXPECT_EQ(stmtMentions(dir, "wino_acc"), winograd);
+    fs::remove_all(dir);
+  }
+}
+
 TEST(Aot, CudaPtx) {
   fs::path dir = freshDir("cuda");
   mtl::kg::Function train = trainStep(8, 8, 16, 16, 16, 8);
