@@ -28,6 +28,13 @@ std::string channelTotalKey(int v) {
   return "channel_total:" + std::to_string(v);
 }
 
+int batchChunks(int N) {
+  for (int c : {16, 4, 2})
+    if (N % c == 0)
+      return c;
+  return 1;
+}
+
 void requireArity(const OpContext &ctx, size_t n, const char *what) {
   if (ctx.inputs.size() != n)
     throw LoweringError{std::string("expects ") + what};

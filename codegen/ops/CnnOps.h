@@ -89,6 +89,12 @@ Halide::Func reduceLeading(
 
 void requireArity(const OpContext &ctx, size_t n, const char *what);
 
+/// Independent chunks a grad-filter splits its batch reduction into (16,
+/// else 4, 2 or 1, whichever divides N): two threads slowed unevenly by the
+/// VM balance 16 chunks (with 4, one late chunk left a thread idle for a
+/// quarter of the kernel).
+int batchChunks(int N);
+
 /// OpContext::shared key of a Func t(c) = the sum of value `v` over every
 /// leading dim, known without another pass over v: set by the op that has
 /// it (TrainMode.cpp: batch_norm_grad_gamma for its dy, whose pass sums dy

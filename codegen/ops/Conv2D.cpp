@@ -288,13 +288,7 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
   pad(c, u, v, n) =
       padded ? zeroPadded(x, g.H, g.W)(c, u, v, n) : x(c, u, v, n);
   // Batch chunks reduced independently (rfactor by hand), then summed.
-  // 16 chunks where the batch allows: two threads slowed unevenly by the VM
-  // balance (with 4, one late chunk left a thread idle for a quarter).
-  const int U = g.N % 16 == 0  ? 16
-                : g.N % 4 == 0 ? 4
-                : g.N % 2 == 0 ? 2
-                               : 1,
-            chunk = g.N / U;
+  const int U = batchChunks(g.N), chunk = g.N / U;
   Var co("co"), ci("ci"), kx("kx"), ky("ky"), q("q");
   RDom r(0, g.Wo, 0, g.Ho, 0, chunk, ctx.name("r"));
   Expr nn = q * chunk + r.z;

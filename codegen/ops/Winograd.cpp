@@ -61,6 +61,30 @@ Expr combine(const std::vector<float> &c, const std::vector<Expr> &e) {
   return s.defined() ? s : Expr(0.0f);
 }
 
+/// The two-sided transform of a small square matrix d by the constant K x
+/// MM matrix Lm, as K x K expressions in row-major order: out[K p + q] =
+/// sum_{j,i} Lm[p][j] Lm[q][i] d(j, i), j along y and i along x; rows
+/// first, then columns. Every transform here is one: B^T d B of an input
+/// patch, G g G^T of a filter or of a 2 x 2 block of dy, A^T M A back.
+template <int K, int MM>
+std::vector<Expr> twoSided(const float (&Lm)[K][MM],
+                           const std::function<Expr(int, int)> &d) {
+  std::vector<Expr> out;
+  for (int p = 0; p < K; ++p) {
+    const std::vector<float> lp(Lm[p], Lm[p] + MM);
+    std::vector<Expr> row; // (Lm d)[p][i]
+    for (int i = 0; i < MM; ++i) {
+      std::vector<Expr> col;
+      for (int j = 0; j < MM; ++j)
+        col.push_back(d(j, i));
+      row.push_back(combine(lp, col));
+    }
+    for (int q = 0; q < K; ++q)
+      out.push_back(combine(std::vector<float>(Lm[q], Lm[q] + MM), row));
+  }
+  return out;
+}
+
 /// Tiles (of 2 x 2 outputs) per register tile along a row of Tx tiles: the
 /// largest divisor of Tx that fits the registers next to `coVecs` vectors
 /// of output channels (the accumulators, coVecs loads and a broadcast), or
@@ -121,35 +145,15 @@ Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
   pad(c, x, y, n) = src(c, x, y, n);
 
   // U[e](co, ci) = (G g G^T)[p][q], e = 4 p + q (p along ky, q along kx).
-  std::vector<Expr> u;
-  for (int p = 0; p < 4; ++p)
-    for (int q = 0; q < 4; ++q) {
-      std::vector<float> coef;
-      std::vector<Expr> taps;
-      for (int ky = 0; ky < 3; ++ky)
-        for (int kx = 0; kx < 3; ++kx) {
-          coef.push_back(G[p][ky] * G[q][kx]);
-          taps.push_back(filt(co, ci, kx, ky));
-        }
-      u.push_back(combine(coef, taps));
-    }
+  std::vector<Expr> u =
+      twoSided(G, [&](int ky, int kx) { return filt(co, ci, kx, ky); });
   Func U(ctx.name("wino_u"));
   U(co, ci, e) = mux(e, u);
 
-  // V[e](ci, tile) = (B^T d B)[p][q] over the tile's 4 x 4 input patch d:
-  // rows first (t[p][ix]), then columns.
-  std::vector<Expr> v;
-  for (int p = 0; p < 4; ++p) {
-    std::vector<Expr> row;
-    for (int ix = 0; ix < 4; ++ix) {
-      std::vector<Expr> col;
-      for (int jy = 0; jy < 4; ++jy)
-        col.push_back(pad(ci, 2 * tx + ix - pw, 2 * ty + jy - ph, n));
-      row.push_back(combine({BT[p][0], BT[p][1], BT[p][2], BT[p][3]}, col));
-    }
-    for (int q = 0; q < 4; ++q)
-      v.push_back(combine({BT[q][0], BT[q][1], BT[q][2], BT[q][3]}, row));
-  }
+  // V[e](ci, tile) = (B^T d B)[p][q] over the tile's 4 x 4 input patch d.
+  std::vector<Expr> v = twoSided(BT, [&](int jy, int ix) {
+    return pad(ci, 2 * tx + ix - pw, 2 * ty + jy - ph, n);
+  });
   Func V(ctx.name("wino_v"));
   V(ci, e, tx, ty, n) = mux(e, v);
 
@@ -160,22 +164,11 @@ Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
   acc(co, e, tx, ty, n) += U(co, r, e) * V(r, e, tx, ty, n);
   M(co, e, tx, ty, n) = acc(co, e, tx, ty, n);
 
-  // Y = A^T M A for the 2 x 2 outputs of tile (x / 2, y / 2).
-  Expr yx[2][2];
-  for (int oy = 0; oy < 2; ++oy)
-    for (int ox = 0; ox < 2; ++ox) {
-      std::vector<Expr> rows;
-      for (int p = 0; p < 4; ++p) {
-        std::vector<Expr> m;
-        for (int q = 0; q < 4; ++q)
-          m.push_back(M(c, 4 * p + q, x / 2, y / 2, n));
-        rows.push_back(
-            combine({AT[ox][0], AT[ox][1], AT[ox][2], AT[ox][3]}, m));
-      }
-      yx[oy][ox] = combine({AT[oy][0], AT[oy][1], AT[oy][2], AT[oy][3]}, rows);
-    }
-  Expr value = select(y % 2 == 0, select(x % 2 == 0, yx[0][0], yx[0][1]),
-                      select(x % 2 == 0, yx[1][0], yx[1][1]));
+  // Y = A^T M A for the 2 x 2 outputs of tile (x / 2, y / 2): yx[2 oy + ox].
+  std::vector<Expr> yx = twoSided(
+      AT, [&](int p, int q) { return M(c, 4 * p + q, x / 2, y / 2, n); });
+  Expr value = select(y % 2 == 0, select(x % 2 == 0, yx[0], yx[1]),
+                      select(x % 2 == 0, yx[2], yx[3]));
   if (bias)
     value = (*bias)(c) + value;
   Func out(ctx.resultName);
@@ -257,48 +250,22 @@ Func winogradFilterGrad(OpContext &ctx, ConvSource src, Func dy, int N, int Ho,
   const int nv = coVectors(Co), CT = filterTileCi(Ci, nv);
   Var c("c"), x("x"), y("y"), n("n"), e("e"), tx("tx"), ty("ty"), co("co"),
       ci("ci"), q("q"), kx("kx"), ky("ky");
-  // Batch chunks reduced independently, then summed (as the direct
-  // grad-filter, Conv2D.cpp).
-  const int U = N % 16 == 0  ? 16
-                : N % 4 == 0 ? 4
-                : N % 2 == 0 ? 2
-                             : 1,
-            chunk = N / U;
+  // Batch chunks reduced independently, then summed.
+  const int chunks = batchChunks(N), chunk = N / chunks;
 
   Func pad(ctx.name("pad"));
   pad(c, x, y, n) = src(c, x, y, n);
 
   // Vx[e](ci, tile) = (B^T d B)[p][q] over the tile's 4 x 4 input patch.
-  std::vector<Expr> v;
-  for (int p = 0; p < 4; ++p) {
-    std::vector<Expr> row;
-    for (int ix = 0; ix < 4; ++ix) {
-      std::vector<Expr> col;
-      for (int jy = 0; jy < 4; ++jy)
-        col.push_back(pad(ci, 2 * tx + ix - pw, 2 * ty + jy - ph, n));
-      row.push_back(
-          combine({BT32[p][0], BT32[p][1], BT32[p][2], BT32[p][3]}, col));
-    }
-    for (int qq = 0; qq < 4; ++qq)
-      v.push_back(
-          combine({BT32[qq][0], BT32[qq][1], BT32[qq][2], BT32[qq][3]}, row));
-  }
+  std::vector<Expr> v = twoSided(BT32, [&](int jy, int ix) {
+    return pad(ci, 2 * tx + ix - pw, 2 * ty + jy - ph, n);
+  });
   Func Vx(ctx.name("wino_vx"));
   Vx(ci, tx, ty, e, n) = mux(e, v);
 
   // Ud[e](co, tile) = (G dy G^T)[p][q] over the tile's 2 x 2 block of dy.
-  std::vector<Expr> u;
-  for (int p = 0; p < 4; ++p)
-    for (int qq = 0; qq < 4; ++qq) {
-      std::vector<float> coef;
-      std::vector<Expr> taps;
-      for (int jy = 0; jy < 2; ++jy)
-        for (int jx = 0; jx < 2; ++jx) {
-          coef.push_back(G32[p][jy] * G32[qq][jx]);
-          taps.push_back(dy(co, 2 * tx + jx, 2 * ty + jy, n));
-        }
-      u.push_back(combine(coef, taps));
-    }
+  std::vector<Expr> u = twoSided(
+      G32, [&](int jy, int jx) { return dy(co, 2 * tx + jx, 2 * ty + jy, n); });
   Func Ud(ctx.name("wino_ud"));
   Ud(co, tx, ty, e, n) = mux(e, u);
 
@@ -311,25 +278,13 @@ Func winogradFilterGrad(OpContext &ctx, ConvSource src, Func dy, int N, int Ho,
   part(co, ci, e, q) = acc(co, ci, e, q);
   Func M(ctx.name("wino_msum"));
   Expr sum = part(co, ci, e, 0);
-  for (int k = 1; k < U; ++k)
+  for (int k = 1; k < chunks; ++k)
     sum += part(co, ci, e, k);
   M(co, ci, e) = sum;
 
-  // dW = A^T M A: tap (kx, ky) from the 16 points.
-  std::vector<Expr> taps;
-  for (int b = 0; b < 3; ++b)     // ky
-    for (int a = 0; a < 3; ++a) { // kx
-      std::vector<Expr> rows;
-      for (int p = 0; p < 4; ++p) {
-        std::vector<Expr> m;
-        for (int qq = 0; qq < 4; ++qq)
-          m.push_back(M(co, ci, 4 * p + qq));
-        rows.push_back(
-            combine({AT32[a][0], AT32[a][1], AT32[a][2], AT32[a][3]}, m));
-      }
-      taps.push_back(
-          combine({AT32[b][0], AT32[b][1], AT32[b][2], AT32[b][3]}, rows));
-    }
+  // dW = A^T M A: taps[3 ky + kx] from the 16 points.
+  std::vector<Expr> taps =
+      twoSided(AT32, [&](int p, int q) { return M(co, ci, 4 * p + q); });
   Func out(ctx.resultName);
   out(co, ci, kx, ky) = mux(kx + 3 * ky, taps);
 

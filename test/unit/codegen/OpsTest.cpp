@@ -21,19 +21,6 @@ HostTensor run1(const mtl::kg::Function &fn, const std::vector<HostTensor> &a,
   return out.empty() ? HostTensor{} : out[0];
 }
 
-/// The instruction sets whose register tiles the conv and GEMM tests check:
-/// the host's, and those of `mtlc build --isa` this CPU can run.
-std::vector<std::string> testIsas() {
-  std::vector<std::string> isas = {""};
-  Halide::Target host = Halide::get_host_target();
-  if (host.has_feature(Halide::Target::AVX2) &&
-      host.has_feature(Halide::Target::FMA))
-    isas.push_back("avx2");
-  if (host.has_feature(Halide::Target::SSE41))
-    isas.push_back("sse41");
-  return isas;
-}
-
 void expectNear(const std::vector<float> &got, const std::vector<float> &want,
                 float tol = 1e-4f) {
   ASSERT_EQ(got.size(), want.size());

@@ -5,6 +5,8 @@
 #include "codegen/Evaluate.h"
 #include "codegen/KernelGraph.h"
 
+#include <Halide.h>
+
 #include <random>
 
 namespace mtl::codegen::test {
@@ -60,6 +62,19 @@ inline HostTensor randomTensor(Shape s, unsigned seed, float lo = -1,
   for (float &x : t.f32)
     x = d(rng);
   return t;
+}
+
+/// The instruction sets whose register tiles the conv and GEMM tests check:
+/// the host's, and those of `mtlc build --isa` this CPU can run.
+inline std::vector<std::string> testIsas() {
+  std::vector<std::string> isas = {""};
+  Halide::Target host = Halide::get_host_target();
+  if (host.has_feature(Halide::Target::AVX2) &&
+      host.has_feature(Halide::Target::FMA))
+    isas.push_back("avx2");
+  if (host.has_feature(Halide::Target::SSE41))
+    isas.push_back("sse41");
+  return isas;
 }
 
 inline HostTensor intTensor(Shape s, std::vector<int32_t> v) {

@@ -98,21 +98,6 @@ TEST(Winograd, TakenBy3x3Stride1ConvsWithWholeTiles) {
   }
 }
 
-/// The instruction sets of `mtlc build --isa` this host can run, and the
-/// host's own ("").
-std::vector<std::string> runnableIsas() {
-  std::vector<std::string> isas = {""};
-  Halide::Target host = Halide::get_host_target();
-  if (host.has_feature(Halide::Target::AVX512_Skylake))
-    isas.push_back("avx512");
-  if (host.has_feature(Halide::Target::AVX2) &&
-      host.has_feature(Halide::Target::FMA))
-    isas.push_back("avx2");
-  if (host.has_feature(Halide::Target::SSE41))
-    isas.push_back("sse41");
-  return isas;
-}
-
 TEST(Winograd, MatchesTheDirectConv) {
   const std::vector<Shape3x3> shapes = {
       {2, 20, 20, 32, 64, 1, 1},  // conv2 of the reference network
@@ -132,7 +117,7 @@ TEST(Winograd, MatchesTheDirectConv) {
         randomTensor({s.Co}, 3),
         randomTensor({s.N, s.Ho(), s.Wo(), s.Co}, 4),
     };
-    for (const std::string &isa : runnableIsas()) {
+    for (const std::string &isa : testIsas()) {
       SCOPED_TRACE("isa " + (isa.empty() ? std::string("host") : isa));
       std::vector<HostTensor> got, want;
       ASSERT_EQ(evaluate(fn, in, got, isa), "");
