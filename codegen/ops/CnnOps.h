@@ -30,7 +30,7 @@ Halide::Func lowerConv2DGeneral(OpContext &ctx);
 Halide::Func lowerConv2DBackwardInputGeneral(OpContext &ctx);
 Halide::Func lowerConv2DBackwardFilterGeneral(OpContext &ctx);
 
-//===- Winograd F(2x2, 3x3) convolution (Winograd.cpp) --------------------===//
+//===- Winograd convolutions, F(4x4 or 2x2, 3x3) (Winograd.cpp) ----------===//
 
 /// src(c, u, v, n): the conv's input at unpadded coordinates (zero outside);
 /// filt(co, ci, kx, ky): its filter (for a grad-input, the flipped,
@@ -39,8 +39,9 @@ using ConvSource = std::function<Halide::Expr(Halide::Expr, Halide::Expr,
                                               Halide::Expr, Halide::Expr)>;
 using ConvFilter = ConvSource;
 /// Whether a conv of these sizes takes the Winograd path: CPU, not marked
-/// "mtl.direct" (kg::markDirectConvs), 3 x 3, stride 1, even output sizes,
-/// channels in whole vectors and a register tile that fits.
+/// "mtl.direct" (kg::markDirectConvs), 3 x 3, stride 1, output sizes in
+/// whole 4 x 4 or 2 x 2 tiles, channels in whole vectors and a register tile
+/// that fits.
 bool winogradApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
                      int sh, int sw, int Ho, int Wo);
 /// out(co, x, y, n) = bias(co) + sum_{ci,kx,ky} filt(co, ci, kx, ky) *
@@ -51,8 +52,8 @@ Halide::Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
                           int Co, int Ci, int ph, int pw);
 
 /// Whether a conv2d_backward_filter of these sizes takes Winograd's
-/// F(3x3, 2x2) (the same conditions, channels along Co in vectors, and no
-/// recomputed producer in the segment).
+/// F(3x3, 4x4) or F(3x3, 2x2) (the same conditions, channels along Co in
+/// vectors, and no recomputed producer in the segment).
 bool winogradFilterApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
                            int sh, int sw, int Ho, int Wo);
 /// dw(co, ci, kx, ky) = sum_{n,x,y} dy(co, x, y, n) * src(ci, x + kx - pw,

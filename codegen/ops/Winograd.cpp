@@ -1,25 +1,30 @@
-//===- Winograd.cpp - 3x3 convolutions by Winograd's F(2x2, 3x3) ---------===//
+//===- Winograd.cpp - 3x3 convolutions by Winograd's F(m x m, 3x3) -------===//
 //
 // Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (2016):
-// each 2 x 2 block of outputs ("tile") is Y = A^T [(G g G^T) . (B^T d B)] A
-// for its 4 x 4 input patch d, so a 3 x 3 stride-1 convolution becomes 16
-// independent GEMMs, one per point of the 4 x 4 transformed tile,
+// each m x m block of outputs ("tile") is Y = A^T [(G g G^T) . (B^T d B)] A
+// for its alpha x alpha input patch d (alpha = m + 2), so a 3 x 3 stride-1
+// convolution becomes alpha^2 independent GEMMs, one per point of the
+// transformed tile,
 //   M[e](co, t) = sum_ci U[e](co, ci) V[e](ci, t),
-// of 16 / 36 = 1 / 2.25 the multiplies of the direct convolution, plus
-// cheap additions (the transforms' entries are 0, +-1 and 1/2). The forward
-// conv and the grad-input (the conv of dy with the flipped, transposed
-// filter) take F(2x2, 3x3); the grad-filter F(3x3, 2x2) (3 taps from 2 x 2
-// blocks of dy), whose 16 GEMMs reduce over the tiles. On the CPU, the
-// reference network's conv2 / conv3 take it for all three; the numerics
-// differ from the direct conv by rounding (WinogradTest: 1e-6 to 2e-5
-// relative; these are the variants with the smallest error).
+// plus cheap additions. F(4x4, 3x3) takes 36 / 144 = 1 / 4 the multiplies
+// of the direct convolution, F(2x2, 3x3) 16 / 36 = 1 / 2.25 (its
+// transforms' entries are 0, +-1 and 1/2; F(4x4)'s reach 5 and 1/24, and
+// its rounding error is ~10 times F(2x2)'s, as Lavin & Gray report: 1e-4
+// relative against 1e-5, WinogradTest). An output that divides into 4 x 4
+// tiles takes F(4x4), else one of 2 x 2 tiles F(2x2). The forward conv and
+// the grad-input (the conv of dy with the flipped, transposed filter) take
+// F(m x m, 3x3); the grad-filter F(3x3, m x m) (3 taps from m x m blocks of
+// dy), whose GEMMs reduce over the tiles. On the CPU, the reference
+// network's conv2 (20 x 20) takes F(4x4) for all three, conv3 (10 x 10)
+// F(2x2).
 //
 // Forward schedule, per image (parallel over the batch) and per row of
-// tiles: the row's input patches are transformed (V: 16 x Ci x tiles,
-// L1-sized), the 16 GEMMs run with a register tile of co vectors x tiles
-// (the same tile as the direct conv's), and the inverse transform writes
-// the row's 2 output rows through the fused epilogue. U (16 x Co x Ci) is
-// computed once per call. The grad-filter's: winogradFilterGrad below.
+// tiles: the row's input patches are transformed (V: alpha^2 x Ci x
+// tiles, L1/L2-sized), the GEMMs run with a register tile of co vectors x
+// tiles (the same tile as the direct conv's), and the inverse transform
+// writes the row's m output rows through the fused epilogue. U (alpha^2 x
+// Co x Ci) is computed once per call. The grad-filter's:
+// winogradFilterGrad below.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Isa.h"
@@ -31,17 +36,66 @@ using namespace Halide;
 namespace mtl::codegen {
 namespace {
 
-// F(2, 3): B^T (4 x 4), G (4 x 3), A^T (2 x 4).
-constexpr float BT[4][4] = {
-    {1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
-constexpr float G[4][3] = {
-    {1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
-constexpr float AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
-// F(3, 2), for the grad-filter: 3 filter taps from 2 x 2 blocks of dy.
-constexpr float BT32[4][4] = {
-    {1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, -1, 0, 1}};
-constexpr float G32[4][2] = {{1, 0}, {0.5f, 0.5f}, {0.5f, -0.5f}, {0, 1}};
-constexpr float AT32[3][4] = {{1, 1, 1, 0}, {0, 1, -1, 0}, {0, 1, 1, 1}};
+using Matrix = std::vector<std::vector<float>>;
+
+/// One of Winograd's minimal filtering algorithms F(m, r): m outputs of an
+/// r-tap correlation from alpha = m + r - 1 inputs, y = A^T [(G g) . (B^T
+/// d)]; in two dimensions Y = A^T [(G g G^T) . (B^T d B)] A.
+struct Algorithm {
+  int m, r, alpha;
+  Matrix BT, G, AT; // alpha x alpha, alpha x r, m x alpha
+};
+
+const float h = 0.5f, q4 = 1.0f / 4, s6 = 1.0f / 6, s12 = 1.0f / 12,
+            s24 = 1.0f / 24, t3 = 1.0f / 3;
+// F(2, 3), Lavin & Gray's: entries 0, +-1, +-1/2.
+const Algorithm F23{2,
+                    3,
+                    4,
+                    {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}},
+                    {{1, 0, 0}, {h, h, h}, {h, -h, h}, {0, 0, 1}},
+                    {{1, 1, 1, 0}, {0, 1, -1, -1}}};
+// F(4, 3), points 0, +-1, +-2 and infinity (Lavin & Gray).
+const Algorithm F43{4,
+                    3,
+                    6,
+                    {{4, 0, -5, 0, 1, 0},
+                     {0, -4, -4, 1, 1, 0},
+                     {0, 4, -4, -1, 1, 0},
+                     {0, -2, -1, 2, 1, 0},
+                     {0, 2, -1, -2, 1, 0},
+                     {0, 4, 0, -5, 0, 1}},
+                    {{q4, 0, 0},
+                     {-s6, -s6, -s6},
+                     {-s6, s6, -s6},
+                     {s24, s12, s6},
+                     {s24, -s12, s6},
+                     {0, 0, 1}},
+                    {{1, 1, 1, 1, 1, 0},
+                     {0, 1, -1, 2, -2, 0},
+                     {0, 1, 1, 4, 4, 0},
+                     {0, 1, -1, 8, -8, 1}}};
+// The grad-filter's: 3 filter taps from m x m blocks of dy, F(3, m) -- the
+// transpose of F(m, 3) (its A and G swap roles), with G's scale factors
+// moved into the dy transform.
+const Algorithm F32{3,
+                    2,
+                    4,
+                    {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, -1, 0, 1}},
+                    {{1, 0}, {h, h}, {h, -h}, {0, 1}},
+                    {{1, 1, 1, 0}, {0, 1, -1, 0}, {0, 1, 1, 1}}};
+const Algorithm F34{
+    3,
+    4,
+    6,
+    F43.BT,
+    {{q4, 0, 0, 0},
+     {-s6, -s6, -s6, -s6},
+     {-s6, s6, -s6, s6},
+     {s24, s12, s6, t3},
+     {s24, -s12, s6, -t3},
+     {0, 0, 0, 1}},
+    {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 1}}};
 
 /// sum_k c[k] * e[k] without the zero terms or multiplies by +-1.
 Expr combine(const std::vector<float> &c, const std::vector<Expr> &e) {
@@ -65,30 +119,29 @@ Expr combine(const std::vector<float> &c, const std::vector<Expr> &e) {
 /// MM matrix Lm, as K x K expressions in row-major order: out[K p + q] =
 /// sum_{j,i} Lm[p][j] Lm[q][i] d(j, i), j along y and i along x; rows
 /// first, then columns. Every transform here is one: B^T d B of an input
-/// patch, G g G^T of a filter or of a 2 x 2 block of dy, A^T M A back.
-template <int K, int MM>
-std::vector<Expr> twoSided(const float (&Lm)[K][MM],
+/// patch, G g G^T of a filter or of a block of dy, A^T M A back.
+std::vector<Expr> twoSided(const Matrix &Lm,
                            const std::function<Expr(int, int)> &d) {
+  const size_t K = Lm.size(), MM = Lm[0].size();
   std::vector<Expr> out;
-  for (int p = 0; p < K; ++p) {
-    const std::vector<float> lp(Lm[p], Lm[p] + MM);
+  for (size_t p = 0; p < K; ++p) {
     std::vector<Expr> row; // (Lm d)[p][i]
-    for (int i = 0; i < MM; ++i) {
+    for (size_t i = 0; i < MM; ++i) {
       std::vector<Expr> col;
-      for (int j = 0; j < MM; ++j)
+      for (size_t j = 0; j < MM; ++j)
         col.push_back(d(j, i));
-      row.push_back(combine(lp, col));
+      row.push_back(combine(Lm[p], col));
     }
-    for (int q = 0; q < K; ++q)
-      out.push_back(combine(std::vector<float>(Lm[q], Lm[q] + MM), row));
+    for (size_t q = 0; q < K; ++q)
+      out.push_back(combine(Lm[q], row));
   }
   return out;
 }
 
-/// Tiles (of 2 x 2 outputs) per register tile along a row of Tx tiles: the
-/// largest divisor of Tx that fits the registers next to `coVecs` vectors
-/// of output channels (the accumulators, coVecs loads and a broadcast), or
-/// 0 when only 1 or 2 do (too few FMA chains to hide the latency).
+/// Tiles per register tile along a row of Tx tiles: the largest divisor
+/// of Tx that fits the registers next to `coVecs` vectors of output
+/// channels (the accumulators, coVecs loads and a broadcast), or 0 when
+/// only 1 or 2 do (too few FMA chains to hide the latency).
 int tilesPerRegisterTile(int Tx, int coVecs) {
   const int regs = isa().vregs;
   for (int t = std::min(Tx, 8); t >= 3; --t)
@@ -117,26 +170,38 @@ bool forwardTile(int Co, int Tx, int &nv, int &T) {
   return false;
 }
 
+/// The forward algorithm for Ho x Wo outputs: F(4x4, 3x3) where they
+/// divide into 4 x 4 tiles (1 / 4 the direct conv's multiplies; the
+/// GEMMs' share of the work falls from 1 / 2.25), else F(2x2, 3x3); null
+/// when neither tiles the output with a register tile that fits.
+const Algorithm *forwardAlgorithm(int Co, int Ho, int Wo, int &nv, int &T) {
+  for (const Algorithm *f : {&F43, &F23})
+    if (Ho % f->m == 0 && Wo % f->m == 0 && forwardTile(Co, Wo / f->m, nv, T))
+      return f;
+  return nullptr;
+}
+
 } // namespace
 
 bool winogradApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
                      int sh, int sw, int Ho, int Wo) {
   if (ctx.gpu || ctx.has("mtl.direct") || KH != 3 || KW != 3 || sh != 1 ||
-      sw != 1 || Ho % 2 != 0 || Wo % 2 != 0)
+      sw != 1)
     return false;
   const int L = isa().lanes;
   if (Ci % L != 0 || Co % L != 0)
     return false;
   int nv, T;
-  return forwardTile(Co, Wo / 2, nv, T);
+  return forwardAlgorithm(Co, Ho, Wo, nv, T) != nullptr;
 }
 
 Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
                   std::optional<Func> bias, int Ho, int Wo, int Co, int Ci,
                   int ph, int pw) {
-  const int L = isa().lanes, Tx = Wo / 2;
+  const int L = isa().lanes;
   int nv = 0, T = 0;
-  forwardTile(Co, Tx, nv, T);
+  const Algorithm &f = *forwardAlgorithm(Co, Ho, Wo, nv, T);
+  const int m = f.m, A = f.alpha;
   Var c("c"), x("x"), y("y"), n("n"), e("e"), tx("tx"), ty("ty"), co("co"),
       ci("ci");
 
@@ -144,31 +209,34 @@ Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
   Func pad(ctx.name("pad"));
   pad(c, x, y, n) = src(c, x, y, n);
 
-  // U[e](co, ci) = (G g G^T)[p][q], e = 4 p + q (p along ky, q along kx).
+  // U[e](co, ci) = (G g G^T)[p][q], e = alpha p + q (p along ky, q along
+  // kx).
   std::vector<Expr> u =
-      twoSided(G, [&](int ky, int kx) { return filt(co, ci, kx, ky); });
+      twoSided(f.G, [&](int ky, int kx) { return filt(co, ci, kx, ky); });
   Func U(ctx.name("wino_u"));
   U(co, ci, e) = mux(e, u);
 
-  // V[e](ci, tile) = (B^T d B)[p][q] over the tile's 4 x 4 input patch d.
-  std::vector<Expr> v = twoSided(BT, [&](int jy, int ix) {
-    return pad(ci, 2 * tx + ix - pw, 2 * ty + jy - ph, n);
+  // V[e](ci, tile) = (B^T d B)[p][q] over the tile's alpha x alpha input
+  // patch d.
+  std::vector<Expr> v = twoSided(f.BT, [&](int jy, int ix) {
+    return pad(ci, m * tx + ix - pw, m * ty + jy - ph, n);
   });
   Func V(ctx.name("wino_v"));
   V(ci, e, tx, ty, n) = mux(e, v);
 
-  // The 16 GEMMs, accumulated in a register tile per (e, co block, tiles).
+  // The alpha^2 GEMMs, accumulated in a register tile per (e, co block,
+  // tiles).
   RDom r(0, Ci, ctx.name("r"));
   Func acc(ctx.name("wino_acc")), M(ctx.name("wino_m"));
   acc(co, e, tx, ty, n) = 0.0f;
   acc(co, e, tx, ty, n) += U(co, r, e) * V(r, e, tx, ty, n);
   M(co, e, tx, ty, n) = acc(co, e, tx, ty, n);
 
-  // Y = A^T M A for the 2 x 2 outputs of tile (x / 2, y / 2): yx[2 oy + ox].
+  // Y = A^T M A for the m x m outputs of tile (x / m, y / m): yx[m oy +
+  // ox] (the unrolled ox, oy select one).
   std::vector<Expr> yx = twoSided(
-      AT, [&](int p, int q) { return M(c, 4 * p + q, x / 2, y / 2, n); });
-  Expr value = select(y % 2 == 0, select(x % 2 == 0, yx[0], yx[1]),
-                      select(x % 2 == 0, yx[2], yx[3]));
+      f.AT, [&](int p, int q) { return M(c, A * p + q, x / m, y / m, n); });
+  Expr value = mux((y % m) * m + x % m, yx);
   if (bias)
     value = (*bias)(c) + value;
   Func out(ctx.resultName);
@@ -177,8 +245,8 @@ Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
   // Schedule (CPU only: winogradApplies).
   Var ox("ox"), oy("oy"), cv("cv"), cb("cb");
   out.compute_root()
-      .split(x, tx, ox, 2)
-      .split(y, ty, oy, 2)
+      .split(x, tx, ox, m)
+      .split(y, ty, oy, m)
       .split(c, cb, cv, L)
       .reorder(cv, ox, oy, cb, tx, ty, n)
       .vectorize(cv)
@@ -186,8 +254,8 @@ Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
       .unroll(oy)
       .parallel(n);
   pad.compute_at(out, n).vectorize(c, L);
-  // The 16 points of a tile share its 16 loads: e unrolled inside the
-  // channel vector loop.
+  // The points of a tile share its loads: e unrolled inside the channel
+  // vector loop.
   Var cio("cio"), civ("civ");
   V.store_at(out, n)
       .compute_at(out, ty)
@@ -227,6 +295,15 @@ int filterTileCi(int Ci, int coVecs) {
       return t;
   return 0;
 }
+
+/// The grad-filter's algorithm: F(3x3, 4x4) where dy divides into 4 x 4
+/// blocks, else F(3x3, 2x2) where into 2 x 2 ones, else null.
+const Algorithm *filterAlgorithm(int Ho, int Wo) {
+  for (const Algorithm *f : {&F34, &F32})
+    if (Ho % f->r == 0 && Wo % f->r == 0)
+      return f;
+  return nullptr;
+}
 } // namespace
 
 bool winogradFilterApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
@@ -234,7 +311,7 @@ bool winogradFilterApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
   // A dy or x recomputed in this segment (Staging.h) would be recomputed
   // for every transform that reads it: direct.
   if (ctx.gpu || ctx.has("mtl.direct") || KH != 3 || KW != 3 || sh != 1 ||
-      sw != 1 || Ho % 2 != 0 || Wo % 2 != 0 ||
+      sw != 1 || !filterAlgorithm(Ho, Wo) ||
       (ctx.staging && !ctx.staging->producers.empty()))
     return false;
   const int L = isa().lanes;
@@ -246,7 +323,8 @@ bool winogradFilterApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
 
 Func winogradFilterGrad(OpContext &ctx, ConvSource src, Func dy, int N, int Ho,
                         int Wo, int Co, int Ci, int ph, int pw) {
-  const int L = isa().lanes, Tx = Wo / 2, Ty = Ho / 2;
+  const Algorithm &f = *filterAlgorithm(Ho, Wo);
+  const int L = isa().lanes, b = f.r, A = f.alpha, Tx = Wo / b, Ty = Ho / b;
   const int nv = coVectors(Co), CT = filterTileCi(Ci, nv);
   Var c("c"), x("x"), y("y"), n("n"), e("e"), tx("tx"), ty("ty"), co("co"),
       ci("ci"), q("q"), kx("kx"), ky("ky");
@@ -256,20 +334,21 @@ Func winogradFilterGrad(OpContext &ctx, ConvSource src, Func dy, int N, int Ho,
   Func pad(ctx.name("pad"));
   pad(c, x, y, n) = src(c, x, y, n);
 
-  // Vx[e](ci, tile) = (B^T d B)[p][q] over the tile's 4 x 4 input patch.
-  std::vector<Expr> v = twoSided(BT32, [&](int jy, int ix) {
-    return pad(ci, 2 * tx + ix - pw, 2 * ty + jy - ph, n);
+  // Vx[e](ci, tile) = (B^T d B)[p][q] over the tile's alpha x alpha input
+  // patch.
+  std::vector<Expr> v = twoSided(f.BT, [&](int jy, int ix) {
+    return pad(ci, b * tx + ix - pw, b * ty + jy - ph, n);
   });
   Func Vx(ctx.name("wino_vx"));
   Vx(ci, tx, ty, e, n) = mux(e, v);
 
-  // Ud[e](co, tile) = (G dy G^T)[p][q] over the tile's 2 x 2 block of dy.
+  // Ud[e](co, tile) = (G dy G^T)[p][q] over the tile's b x b block of dy.
   std::vector<Expr> u = twoSided(
-      G32, [&](int jy, int jx) { return dy(co, 2 * tx + jx, 2 * ty + jy, n); });
+      f.G, [&](int jy, int jx) { return dy(co, b * tx + jx, b * ty + jy, n); });
   Func Ud(ctx.name("wino_ud"));
   Ud(co, tx, ty, e, n) = mux(e, u);
 
-  // The 16 GEMMs over the tiles of a chunk of images.
+  // The alpha^2 GEMMs over the tiles of a chunk of images.
   RDom r(0, Tx, 0, Ty, 0, chunk, ctx.name("r"));
   Expr nn = q * chunk + r.z;
   Func acc(ctx.name("wino_acc")), part(ctx.name("wino_part"));
@@ -282,14 +361,14 @@ Func winogradFilterGrad(OpContext &ctx, ConvSource src, Func dy, int N, int Ho,
     sum += part(co, ci, e, k);
   M(co, ci, e) = sum;
 
-  // dW = A^T M A: taps[3 ky + kx] from the 16 points.
+  // dW = A^T M A: taps[3 ky + kx] from the alpha^2 points.
   std::vector<Expr> taps =
-      twoSided(AT32, [&](int p, int q) { return M(co, ci, 4 * p + q); });
+      twoSided(f.AT, [&](int p, int q) { return M(co, ci, A * p + q); });
   Func out(ctx.resultName);
   out(co, ci, kx, ky) = mux(kx + 3 * ky, taps);
 
   // Schedule (CPU only). Per chunk (parallel) and image: both transforms
-  // for all 16 points, then the GEMMs, a register tile of co vectors x CT
+  // for all alpha^2 points, then the GEMMs, a register tile of co vectors x CT
   // input channels accumulating over the image's tiles.
   part.compute_root().parallel(q);
   acc.compute_at(part, q).vectorize(co, L);

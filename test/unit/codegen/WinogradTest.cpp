@@ -1,4 +1,4 @@
-//===- WinogradTest.cpp - 3x3 convs by Winograd's F(2x2, 3x3) ------------===//
+//===- WinogradTest.cpp - 3x3 convs by Winograd's F(2x2) and F(4x4) -----===//
 //
 // Which convs take the Winograd path (codegen/ops/Winograd.cpp), and that
 // it computes what the direct conv computes (the same function with
@@ -100,11 +100,13 @@ TEST(Winograd, TakenBy3x3Stride1ConvsWithWholeTiles) {
 
 TEST(Winograd, MatchesTheDirectConv) {
   const std::vector<Shape3x3> shapes = {
-      {2, 20, 20, 32, 64, 1, 1},  // conv2 of the reference network
-      {2, 10, 10, 64, 128, 1, 1}, // conv3
+      {2, 20, 20, 32, 64, 1, 1},  // conv2 of the reference network: F(4x4)
+      {2, 10, 10, 64, 128, 1, 1}, // conv3: F(2x2)
       {2, 14, 14, 32, 16, 1, 1},  // recon_conv1: rows of 7 tiles
       {3, 10, 12, 16, 16, 0, 0},  // no padding: 8 x 10 outputs
       {2, 8, 10, 8, 24, 1, 0},    // padding along y only
+      {2, 10, 14, 8, 16, 0, 1},   // F(4x4) forward and grad-filter (8 x 12
+                                  // outputs), F(2x2) grad-input
   };
   for (const Shape3x3 &s : shapes) {
     SCOPED_TRACE(std::to_string(s.H) + "x" + std::to_string(s.W) + "x" +
@@ -123,6 +125,11 @@ TEST(Winograd, MatchesTheDirectConv) {
       ASSERT_EQ(evaluate(fn, in, got, isa), "");
       ASSERT_EQ(evaluate(direct, in, want, isa), "");
       ASSERT_EQ(got.size(), 3u);
+      // Each product's output divides into 4 x 4 tiles (F(4x4, 3x3) and
+      // F(3x3, 4x4)) or 2 x 2 ones.
+      const bool f4[3] = {s.Ho() % 4 == 0 && s.Wo() % 4 == 0,
+                          s.H % 4 == 0 && s.W % 4 == 0,
+                          s.Ho() % 4 == 0 && s.Wo() % 4 == 0};
       for (int k = 0; k < 3; ++k) {
         ASSERT_EQ(got[k].f32.size(), want[k].f32.size());
         double worst = 0;
@@ -131,9 +138,10 @@ TEST(Winograd, MatchesTheDirectConv) {
                            std::fabs(double(got[k].f32[i]) - want[k].f32[i]) /
                                (1 + std::fabs(want[k].f32[i])));
         // Sums of 9 Ci (grad-filter: N Ho Wo) products of values in
-        // [-1, 1]: fp32 rounding only (seen: 1e-6 to 1.6e-5; OpsTest's
-        // bound against naive loops is 1e-4 too).
-        EXPECT_LT(worst, 1e-4) << "output " << k;
+        // [-1, 1]: fp32 rounding only. F(2x2): 1e-6 to 1.6e-5 seen;
+        // F(4x4), whose transforms' entries reach 8 and 1/24, ~10 times
+        // that (up to 1.4e-4 seen, as Lavin & Gray report for fp32).
+        EXPECT_LT(worst, f4[k] ? 5e-4 : 1e-4) << "output " << k;
       }
       if (s.ph == 1 && s.pw == 1) {
         // The relu was applied (fused into the inverse transform).
