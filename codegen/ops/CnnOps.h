@@ -62,6 +62,46 @@ Halide::Func winogradFilterGrad(OpContext &ctx, ConvSource src, Halide::Func dy,
                                 int N, int Ho, int Wo, int Co, int Ci, int ph,
                                 int pw);
 
+//===- A first layer through its patches' moments (FirstConvMoments.cpp) -===//
+
+/// An inlined first-layer conv (at most 9 taps per output) of this segment:
+/// its operands (published by its lowering), geometry and the moments of
+/// its input patches.
+struct FirstConv {
+  const kg::Node *node = nullptr;
+  Halide::Func pad, w; // pad: the input, zero-padded (at root)
+  std::optional<Halide::Func> b;
+  int N, H, W, Ci, KH, KW, Co, Ho, Wo, sh, sw, ph, pw;
+  int P; // taps per output: KH KW Ci; tap P is the bias's (1)
+  /// Tap t < P of output (x, y, n): its input, zero outside.
+  Halide::Expr tap(int t, Halide::Expr x, Halide::Expr y, Halide::Expr n) const;
+  /// The filter's tap t of channel co; t == P: the bias (0 without).
+  Halide::Expr weight(Halide::Expr co, int t) const;
+  /// g(t, u) (Float(64), t, u <= P) = the sum over the batch's outputs of
+  /// tap t times tap u; once per segment (OpContext::shared).
+  Halide::Func moments(OpContext &ctx) const;
+};
+
+/// Called by the inlined first-layer conv's lowering.
+void publishFirstConv(OpContext &ctx, Halide::Func x, Halide::Func w,
+                      std::optional<Halide::Func> b);
+/// The inlined first-layer conv whose result is value v, if v is one.
+std::optional<FirstConv> firstConvOf(const OpContext &ctx, int v);
+/// The conv2d_backward_filter of this segment that takes the moments
+/// shortcut: of the first conv whose result is x, reading the
+/// batch_norm_backward_input of (dy, x); null if none.
+const kg::Node *foldedFilterGrad(const OpContext &ctx, int dy, int x);
+/// OpContext::shared keys of what the batch norm's ops publish for it:
+/// "s1" of the gamma pass (by its dy), "p", "q", "r" of the input gradient
+/// (by its result).
+std::string firstConvKey(const char *what, int v);
+/// batch_stats of the conv's result from the moments: [2, C] (mean, var).
+Halide::Func firstConvStats(OpContext &ctx, const FirstConv &fc);
+/// The grad-filter from the moments, S1 and the input gradient's p, q, r.
+Halide::Func firstConvFilterGrad(OpContext &ctx, const FirstConv &fc,
+                                 Halide::Func s1, Halide::Func p,
+                                 Halide::Func q, Halide::Func r);
+
 //===- Shared helpers (CnnCommon.cpp) -------------------------------------===//
 
 /// Widest vector (16, 8, 4 lanes) that fits `extent`, or 1.

@@ -262,6 +262,9 @@ Func lowerBatchStats(OpContext &ctx) {
   const auto &s = ctx.inputShapes[0];
   if (s.size() < 2 || ctx.shape != std::vector<int64_t>{2, s.back()})
     throw LoweringError{"expects x [N, ..., C] and a result [2, C]"};
+  // A first-layer conv's, from its input patches' moments.
+  if (auto fc = firstConvOf(ctx, ctx.node.inputs[0]))
+    return firstConvStats(ctx, *fc);
   const int C = static_cast<int>(s.back());
   const float M = static_cast<float>(leadingCount(s));
   Func x = ctx.inputs[0];
@@ -363,19 +366,40 @@ Func lowerBatchNormGradGamma(OpContext &ctx) {
   for (const kg::Node &other : ctx.fn.nodes)
     sibling |= other.op == "bias_grad" && other.inputs.size() == 1 &&
                other.inputs[0] == ctx.node.inputs[0];
+  // A first-layer grad-filter that takes the moments shortcut needs the
+  // sums of dy times each tap of the conv's patches: P more terms here.
+  std::vector<std::function<Expr(const std::vector<Expr> &)>> terms = {dyXc};
+  if (sibling && ctx.shared)
+    terms.push_back([&](const std::vector<Expr> &at) { return call(dy, at); });
+  std::optional<FirstConv> fc;
+  if (foldedFilterGrad(ctx, ctx.node.inputs[0], ctx.node.inputs[1]))
+    fc = firstConvOf(ctx, ctx.node.inputs[1]);
+  const size_t first = terms.size();
+  for (int t = 0; fc && t < fc->P; ++t)
+    terms.push_back([&, t](const std::vector<Expr> &at) {
+      return call(dy, at) * fc->tap(t, at[1], at[2], at[3]);
+    });
+  Func sums = channelSums(ctx, s, "sums", terms);
+  auto member = [&](size_t k) {
+    return terms.size() == 1 ? Expr(sums(c)) : Expr(sums(c)[k]);
+  };
   if (sibling && ctx.shared) {
-    Func sums = channelSums(
-        ctx, s, "sums",
-        {dyXc, [&](const std::vector<Expr> &at) { return call(dy, at); }});
     Func total(ctx.name("dy_total"));
-    total(c) = sums(c)[1];
+    total(c) = member(1);
     scheduleChannel(total, c, C, ctx.gpu);
     (*ctx.shared)[channelTotalKey(ctx.node.inputs[0])] = total;
-    out(c) = sums(c)[0] * inv(c);
-  } else {
-    Func sum = channelSum(ctx, s, "sum", dyXc);
-    out(c) = sum(c) * inv(c);
   }
+  if (fc) {
+    std::vector<Expr> s1;
+    for (int t = 0; t < fc->P; ++t)
+      s1.push_back(member(first + t));
+    Var t("t");
+    Func S1(ctx.name("s1"));
+    S1(c, t) = mux(t, s1);
+    S1.compute_root();
+    (*ctx.shared)[firstConvKey("s1", ctx.node.inputs[0])] = S1;
+  }
+  out(c) = member(0) * inv(c);
   scheduleChannel(out, c, C, ctx.gpu);
   return out;
 }
@@ -405,6 +429,11 @@ Func lowerBatchNormBackwardInput(OpContext &ctx) {
   r(c) = p(c) * (stats(c, 0) * b - dbeta(c) / M);
   for (Func f : {p, q, r})
     scheduleChannel(f, c, C, ctx.gpu);
+  if (ctx.shared && !ctx.gpu) { // for a first layer's grad-filter
+    (*ctx.shared)[firstConvKey("p", ctx.node.result)] = p;
+    (*ctx.shared)[firstConvKey("q", ctx.node.result)] = q;
+    (*ctx.shared)[firstConvKey("r", ctx.node.result)] = r;
+  }
   std::vector<Var> v = makeVars(ctx.rank());
   Func out(ctx.resultName);
   out(v) =

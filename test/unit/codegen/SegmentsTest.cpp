@@ -13,6 +13,8 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/Segments.h"
 #include "TestUtil.h"
+#include "codegen/Isa.h"
+#include "codegen/Lowering.h"
 
 #include <gtest/gtest.h>
 
@@ -257,6 +259,25 @@ void expectSegmentedMatchesWhole(const kg::Function &fn) {
   }
 }
 
+/// The Funcs that `fn`'s outputs reach when lowered for AVX2.
+std::set<std::string> reachedFuncs(const kg::Function &fn) {
+  codegen::LoweredFunction lf =
+      codegen::lowerFunction(fn, codegen::isaTarget("avx2"));
+  std::set<std::string> names;
+  for (const Halide::Func &out : lf.outputs)
+    for (const auto &[name, f] :
+         Halide::Internal::find_transitive_calls(out.function()))
+      names.insert(name);
+  return names;
+}
+
+bool reachesA(const std::set<std::string> &names, const std::string &part) {
+  for (const std::string &n : names)
+    if (n.find(part) != std::string::npos)
+      return true;
+  return false;
+}
+
 } // namespace
 
 TEST(Segments, PoolGradientInlinedInTheBatchNormGradients) {
@@ -334,6 +355,15 @@ TEST(Segments, FirstConvRecomputedInTheBatchNormThatReadsIt) {
       }
   EXPECT_GE(copies, 2);
   expectStoredNowhere(sf, g.conv);
+  // Its batch statistics come from the image's patch moments
+  // (FirstConvMoments.cpp): no pass over the conv's output.
+  for (const codegen::Segment &s : sf.segments)
+    for (const kg::Node &n : s.fn.nodes)
+      if (n.op == "batch_stats") {
+        std::set<std::string> f = reachedFuncs(s.fn);
+        EXPECT_TRUE(reachesA(f, "moments"));
+        EXPECT_FALSE(reachesA(f, "batch_stats_sums"));
+      }
   expectSegmentedMatchesWhole(g.b.fn);
   // Without inlining the conv is a kernel of its own.
   expectNothingInline(codegen::segmentFunction(g.b.fn, false));
@@ -359,6 +389,13 @@ TEST_P(FirstLayerGradFilter, MakesItsInputGradientPerImage) {
   EXPECT_TRUE(marked);
   EXPECT_EQ(s, segmentOf(sf, g.dbias));
   expectStoredNowhere(sf, g.dx);
+  // With the gamma pass in the same segment, the grad-filter comes from the
+  // patch moments and the gamma pass's tap sums (FirstConvMoments.cpp): no
+  // pass of its own over dx.
+  EXPECT_EQ(s, segmentOf(sf, g.dgamma));
+  std::set<std::string> f = reachedFuncs(s->fn);
+  EXPECT_TRUE(reachesA(f, "moments"));
+  EXPECT_FALSE(reachesA(f, "conv2d_backward_filter_part"));
   expectSegmentedMatchesWhole(g.b.fn);
   // Without inlining dx is a kernel's output read by the grad-filter.
   expectNothingInline(codegen::segmentFunction(g.b.fn, false));
