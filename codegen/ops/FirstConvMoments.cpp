@@ -120,47 +120,46 @@ Func FirstConv::moments(OpContext &ctx) const {
   const std::string k = key("moments", node->result);
   if (auto it = ctx.shared->find(k); it != ctx.shared->end())
     return it->second;
-  // Per chunk of images (parallel), one vector of output columns at a
-  // time, every product of two taps summed over the chunk's outputs.
+  // One vector of output columns at a time, every product of two taps
+  // summed over the outputs.
   const int L = isa().lanes, XV = (Wo + L - 1) / L;
-  const int chunks = batchChunks(N), chunk = N / chunks;
-  Var c("c"), x("x"), y("y"), n("n"), l("l"), t("t"), u("u"), q("q");
+  Var l("l"), t("t"), u("u"), n("n");
   // Tap t of the output at (x, y, n), t < P.
   auto at = [&](Expr t, Expr x, Expr y, Expr n) {
     Expr ci = t % Ci, kx = (t / Ci) % KW, ky = t / (Ci * KW);
     return pad(ci, x * sw + kx - pw, y * sh + ky - ph, n);
   };
-  RDom r(0, XV, 0, Ho, 0, chunk, ctx.name("moments_r"));
-  Expr xx = r.x * L + l, nn = q * chunk + r.z;
+  RDom r(0, XV, 0, Ho, ctx.name("moments_r"));
+  Expr xx = r.x * L + l;
   Expr valid = xx < Wo;
   Func acc(ctx.name("moments_acc")), part(ctx.name("moments_part"));
-  // u == P: the tap sums (the bias tap is 1).
-  acc(l, t, u, q) = 0.0f;
-  acc(l, t, u, q) += select(
-      valid, at(t, xx, r.y, nn) * select(u == P, 1.0f, at(u, xx, r.y, nn)),
-      0.0f);
-  part(l, t, u, q) = acc(l, t, u, q);
-  RDom rs(0, L, 0, chunks, ctx.name("moments_rs"));
+  // u == P: the tap sums (the bias tap is 1). Per image in float (a few
+  // hundred terms per lane), then over the lanes and images in double.
+  acc(l, t, u, n) = 0.0f;
+  acc(l, t, u, n) += select(
+      valid, at(t, xx, r.y, n) * select(u == P, 1.0f, at(u, xx, r.y, n)), 0.0f);
+  part(l, t, u, n) = acc(l, t, u, n);
+  RDom rs(0, L, 0, N, ctx.name("moments_rs"));
   Func g(ctx.name("moments"));
   Expr tc = min(t, P - 1), uc = min(u, P);
   Expr s = sum(cast<double>(part(rs.x, tc, uc, rs.y)));
   Expr st = sum(cast<double>(part(rs.x, min(u, P - 1), P, rs.y)));
   g(t, u) = select(t < P, s, u < P, st, f64(double(N) * Ho * Wo));
 
-  // Per tap t, a register tile of the P + 1 products with every tap u
-  // (u unrolled: P + 1 vector accumulators, the u loads' offsets constant),
-  // accumulated over the chunk's outputs.
+  // Per image (parallel) and tap t, a register tile of the P + 1 products
+  // with every tap u (u unrolled: P + 1 vector accumulators, the u loads'
+  // offsets constant), accumulated over the image's outputs.
   part.compute_root()
       .bound(l, 0, L)
       .bound(t, 0, P)
       .bound(u, 0, P + 1)
-      .bound(q, 0, chunks)
-      .reorder(l, u, t, q)
+      .bound(n, 0, N)
+      .reorder(l, u, t, n)
       .vectorize(l)
       .unroll(u)
-      .parallel(q);
+      .parallel(n);
   acc.compute_at(part, t).vectorize(l).unroll(u);
-  acc.update().reorder(l, u, r.x, r.y, r.z).vectorize(l).unroll(u);
+  acc.update().reorder(l, u, r.x, r.y).vectorize(l).unroll(u);
   g.compute_root().bound(t, 0, P + 1).bound(u, 0, P + 1);
   (*ctx.shared)[k] = g;
   return g;
