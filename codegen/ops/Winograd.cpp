@@ -255,9 +255,6 @@ Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
       .unroll(oy)
       .parallel(n);
   pad.compute_at(out, n).vectorize(c, L);
-  // The points of a tile share its loads: e unrolled inside the channel
-  // vector loop.
-  Var cio("cio"), civ("civ");
   // The transformed tiles and GEMM results of a whole image where they
   // fit in L2 (up to 350 KB on the reference network), each point's GEMM
   // sweeping all the image's tiles: U[e] (Co x Ci, 32 KB for conv3) is
@@ -266,6 +263,9 @@ Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
   // 12.1-12.7 ms, grad-input 12.9-14.2 -> 11.8-12.0; conv2 unchanged.
   const long tiles = long(Ho / m) * (Wo / m);
   const bool img = long(A) * A * (Ci + Co) * tiles * 4 <= (384 << 10);
+  // The points of a tile share its loads: e unrolled inside the channel
+  // vector loop.
+  Var cio("cio"), civ("civ");
   V.store_at(out, n)
       .compute_at(out, img ? n : ty)
       .split(ci, cio, civ, L)
