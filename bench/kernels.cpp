@@ -698,8 +698,10 @@ int main(int argc, char **argv) {
   const bool gpu = o.target == "cuda";
   if (!gpu && o.winograd)
     std::printf("GFLOP: a conv's direct multiply-adds; the 3x3 stride-1 "
-                "convs computed by Winograd do 1/2.25 of them, so their "
-                "GFLOP/s can pass the peak (--no-winograd: direct)\n");
+                "convs computed by Winograd do 1/4 (F(4x4)) or 1/2.25 "
+                "(F(2x2)) of them, and a first layer's batch statistics "
+                "from its patches' moments none, so their GFLOP/s can pass "
+                "the peak (--no-winograd: direct convs)\n");
   auto label = [&](size_t r) {
     return gpu ? std::string("gpu") : std::to_string(o.threads[r]);
   };

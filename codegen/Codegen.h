@@ -33,8 +33,8 @@ struct CodegenOptions {
   /// their readers where they can (Segments.h); false: every node's result
   /// stored (`mtlc build --no-fuse-inline`).
   bool inlineSegments = true;
-  /// 3 x 3 stride-1 convs and grad-inputs by Winograd's F(2x2, 3x3) where
-  /// they qualify (ops/Winograd.cpp); false: every conv direct
+  /// 3 x 3 stride-1 convs and both their gradients by Winograd's F(4x4) or
+  /// F(2x2) where they qualify (ops/Winograd.cpp); false: every conv direct
   /// (`mtlc build --no-winograd`).
   bool winograd = true;
 };

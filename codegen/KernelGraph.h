@@ -92,9 +92,9 @@ int64_t byteSize(const Value &v);
 bool isGeneralConv(const Node &node);
 
 /// Marks every conv2d node and its gradients "mtl.direct": lowered as
-/// direct convolutions even where Winograd's F(2x2, 3x3) (F(3x3, 2x2) for
-/// the grad-filter) applies
-/// (codegen/ops/Winograd.cpp; `mtlc build --no-winograd`).
+/// direct convolutions even where Winograd's F(4x4 or 2x2, 3x3) (F(3x3,
+/// 4x4 or 2x2) for the grad-filter) applies (codegen/ops/Winograd.cpp;
+/// `mtlc build --no-winograd`).
 void markDirectConvs(Function &fn);
 
 } // namespace mtl::kg

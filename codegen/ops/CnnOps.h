@@ -74,7 +74,8 @@ struct FirstConv {
   int N, H, W, Ci, KH, KW, Co, Ho, Wo, sh, sw, ph, pw;
   int P; // taps per output: KH KW Ci; tap P is the bias's (1)
   /// Tap t < P of output (x, y, n): its input, zero outside.
-  Halide::Expr tap(int t, Halide::Expr x, Halide::Expr y, Halide::Expr n) const;
+  Halide::Expr tap(Halide::Expr t, Halide::Expr x, Halide::Expr y,
+                   Halide::Expr n) const;
   /// The filter's tap t of channel co; t == P: the bias (0 without).
   Halide::Expr weight(Halide::Expr co, int t) const;
   /// g(t, u) (Float(64), t, u <= P) = the sum over the batch's outputs of
@@ -97,10 +98,10 @@ const kg::Node *foldedFilterGrad(const OpContext &ctx, int dy, int x);
 std::string firstConvKey(const char *what, int v);
 /// batch_stats of the conv's result from the moments: [2, C] (mean, var).
 Halide::Func firstConvStats(OpContext &ctx, const FirstConv &fc);
-/// The grad-filter from the moments, S1 and the input gradient's p, q, r.
-Halide::Func firstConvFilterGrad(OpContext &ctx, const FirstConv &fc,
-                                 Halide::Func s1, Halide::Func p,
-                                 Halide::Func q, Halide::Func r);
+/// The first layer's conv2d_backward_filter (ctx.node) from the moments,
+/// the gamma pass's S1 and the input gradient's p, q, r, where all are in
+/// this segment (foldedFilterGrad); an undefined Func otherwise.
+Halide::Func firstConvFilterGrad(OpContext &ctx);
 
 //===- Shared helpers (CnnCommon.cpp) -------------------------------------===//
 

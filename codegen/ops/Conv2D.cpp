@@ -283,20 +283,8 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
   Func x = ctx.inputs[0], dy = ctx.inputs[1];
   // The first layer's, through a batch norm whose gamma pass summed dy
   // times each tap: from the patches' moments (FirstConvMoments.cpp).
-  for (const kg::Node &bn : ctx.fn.nodes) {
-    if (bn.result != ctx.node.inputs[1] ||
-        bn.op != "batch_norm_backward_input" ||
-        foldedFilterGrad(ctx, bn.inputs[0], bn.inputs[1]) != &ctx.node)
-      continue;
-    auto &sh = *ctx.shared;
-    auto s1 = sh.find(firstConvKey("s1", bn.inputs[0]));
-    auto p = sh.find(firstConvKey("p", bn.result));
-    auto q = sh.find(firstConvKey("q", bn.result));
-    auto r = sh.find(firstConvKey("r", bn.result));
-    if (s1 != sh.end() && p != sh.end() && q != sh.end() && r != sh.end())
-      return firstConvFilterGrad(ctx, *firstConvOf(ctx, bn.inputs[1]),
-                                 s1->second, p->second, q->second, r->second);
-  }
+  if (Func f = firstConvFilterGrad(ctx); f.defined())
+    return f;
   if (winogradFilterApplies(ctx, g.Co, g.Ci, g.KH, g.KW, g.sh, g.sw, g.Ho,
                             g.Wo))
     return winogradFilterGrad(ctx, zeroPadded(x, g.H, g.W), dy, g.N, g.Ho, g.Wo,

@@ -70,14 +70,14 @@ void publishFirstConv(OpContext &ctx, Func x, Func w, std::optional<Func> b) {
       select(u >= 0 && u < W && y >= 0 && y < H,
              x(c, clamp(u, 0, W - 1), clamp(y, 0, H - 1), n), 0.0f);
   pad.compute_root().vectorize(u, isa().lanes).parallel(n);
-  (*ctx.shared)[key("x", v)] = pad;
+  (*ctx.shared)[key("pad", v)] = pad;
   (*ctx.shared)[key("w", v)] = w;
   if (b)
     (*ctx.shared)[key("b", v)] = *b;
 }
 
 std::optional<FirstConv> firstConvOf(const OpContext &ctx, int v) {
-  if (!ctx.shared || ctx.gpu || !ctx.shared->count(key("x", v)))
+  if (!ctx.shared || ctx.gpu || !ctx.shared->count(key("pad", v)))
     return std::nullopt;
   const kg::Node *conv = producer(ctx.fn, v);
   if (!conv || conv->op != "conv2d" || conv->inputs.size() < 2)
@@ -89,7 +89,7 @@ std::optional<FirstConv> firstConvOf(const OpContext &ctx, int v) {
     return std::nullopt;
   FirstConv fc;
   fc.node = conv;
-  fc.pad = ctx.shared->at(key("x", v));
+  fc.pad = ctx.shared->at(key("pad", v));
   fc.w = ctx.shared->at(key("w", v));
   if (auto b = ctx.shared->find(key("b", v)); b != ctx.shared->end())
     fc.b = b->second;
@@ -104,16 +104,15 @@ std::optional<FirstConv> firstConvOf(const OpContext &ctx, int v) {
   return fc;
 }
 
-Expr FirstConv::tap(int t, Expr x, Expr y, Expr n) const {
-  const int ci = t % Ci, kx = (t / Ci) % KW, ky = t / (Ci * KW);
+Expr FirstConv::tap(Expr t, Expr x, Expr y, Expr n) const {
+  Expr ci = t % Ci, kx = (t / Ci) % KW, ky = t / (Ci * KW);
   return pad(ci, x * sw + kx - pw, y * sh + ky - ph, n);
 }
 
 Expr FirstConv::weight(Expr co, int t) const {
   if (t == P)
     return b ? (*b)(co) : Expr(0.0f);
-  const int ci = t % Ci, kx = (t / Ci) % KW, ky = t / (Ci * KW);
-  return w(co, ci, kx, ky);
+  return w(co, t % Ci, (t / Ci) % KW, t / (Ci * KW));
 }
 
 Func FirstConv::moments(OpContext &ctx) const {
@@ -124,11 +123,6 @@ Func FirstConv::moments(OpContext &ctx) const {
   // summed over the outputs.
   const int L = isa().lanes, XV = (Wo + L - 1) / L;
   Var l("l"), t("t"), u("u"), n("n");
-  // Tap t of the output at (x, y, n), t < P.
-  auto at = [&](Expr t, Expr x, Expr y, Expr n) {
-    Expr ci = t % Ci, kx = (t / Ci) % KW, ky = t / (Ci * KW);
-    return pad(ci, x * sw + kx - pw, y * sh + ky - ph, n);
-  };
   RDom r(0, XV, 0, Ho, ctx.name("moments_r"));
   Expr xx = r.x * L + l;
   Expr valid = xx < Wo;
@@ -137,7 +131,8 @@ Func FirstConv::moments(OpContext &ctx) const {
   // hundred terms per lane), then over the lanes and images in double.
   acc(l, t, u, n) = 0.0f;
   acc(l, t, u, n) += select(
-      valid, at(t, xx, r.y, n) * select(u == P, 1.0f, at(u, xx, r.y, n)), 0.0f);
+      valid, tap(t, xx, r.y, n) * select(u == P, 1.0f, tap(u, xx, r.y, n)),
+      0.0f);
   part(l, t, u, n) = acc(l, t, u, n);
   RDom rs(0, L, 0, N, ctx.name("moments_rs"));
   Func g(ctx.name("moments"));
@@ -209,8 +204,9 @@ Func firstConvStats(OpContext &ctx, const FirstConv &fc) {
   return out;
 }
 
-Func firstConvFilterGrad(OpContext &ctx, const FirstConv &fc, Func s1, Func p,
-                         Func qf, Func rf) {
+namespace {
+Func filterGradFromMoments(OpContext &ctx, const FirstConv &fc, Func s1, Func p,
+                           Func qf, Func rf) {
   Func g = fc.moments(ctx);
   Var co("co"), ci("ci"), kx("kx"), ky("ky");
   // dW(co, t) = p S1(co, t) + q (W G)(co, t) + r G(t, P), t = (ky KW + kx)
@@ -229,6 +225,24 @@ Func firstConvFilterGrad(OpContext &ctx, const FirstConv &fc, Func s1, Func p,
   out(co, ci, kx, ky) = mux((ky * fc.KW + kx) * fc.Ci + ci, taps);
   out.compute_root();
   return out;
+}
+} // namespace
+
+Func firstConvFilterGrad(OpContext &ctx) {
+  // dy is a batch_norm_backward_input whose gamma pass (same dy and x)
+  // published S1, and whose p, q, r are published too.
+  const kg::Node *bn = producer(ctx.fn, ctx.node.inputs[1]);
+  if (!bn || bn->op != "batch_norm_backward_input" ||
+      foldedFilterGrad(ctx, bn->inputs[0], bn->inputs[1]) != &ctx.node)
+    return Func();
+  const auto &sh = *ctx.shared;
+  auto s1 = sh.find(key("s1", bn->inputs[0]));
+  auto p = sh.find(key("p", bn->result)), q = sh.find(key("q", bn->result)),
+       r = sh.find(key("r", bn->result));
+  if (s1 == sh.end() || p == sh.end() || q == sh.end() || r == sh.end())
+    return Func();
+  return filterGradFromMoments(ctx, *firstConvOf(ctx, bn->inputs[1]),
+                               s1->second, p->second, q->second, r->second);
 }
 
 } // namespace mtl::codegen

@@ -182,15 +182,19 @@ const Algorithm *forwardAlgorithm(int Co, int Ho, int Wo, int &nv, int &T) {
   return nullptr;
 }
 
+/// What every Winograd product needs: the CPU, a conv not marked direct
+/// (kg::markDirectConvs), a 3 x 3 filter, stride 1.
+bool candidate(const OpContext &ctx, int KH, int KW, int sh, int sw) {
+  return !ctx.gpu && !ctx.has("mtl.direct") && KH == 3 && KW == 3 && sh == 1 &&
+         sw == 1;
+}
+
 } // namespace
 
 bool winogradApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
                      int sh, int sw, int Ho, int Wo) {
-  if (ctx.gpu || ctx.has("mtl.direct") || KH != 3 || KW != 3 || sh != 1 ||
-      sw != 1)
-    return false;
   const int L = isa().lanes;
-  if (Ci % L != 0 || Co % L != 0)
+  if (!candidate(ctx, KH, KW, sh, sw) || Ci % L != 0 || Co % L != 0)
     return false;
   int nv, T;
   return forwardAlgorithm(Co, Ho, Wo, nv, T) != nullptr;
@@ -320,12 +324,8 @@ bool winogradFilterApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
                            int sh, int sw, int Ho, int Wo) {
   // A dy or x recomputed in this segment (Staging.h) would be recomputed
   // for every transform that reads it: direct.
-  if (ctx.gpu || ctx.has("mtl.direct") || KH != 3 || KW != 3 || sh != 1 ||
-      sw != 1 || !filterAlgorithm(Ho, Wo) ||
-      (ctx.staging && !ctx.staging->producers.empty()))
-    return false;
-  const int L = isa().lanes;
-  if (Co % L != 0)
+  if (!candidate(ctx, KH, KW, sh, sw) || !filterAlgorithm(Ho, Wo) ||
+      (ctx.staging && !ctx.staging->producers.empty()) || Co % isa().lanes != 0)
     return false;
   const int v = coVectors(Co);
   return v > 0 && filterTileCi(Ci, v) > 0;

@@ -420,9 +420,9 @@ int main(int argc, char **argv) {
                      "computed inline in its readers (CPU segments, "
                      "docs/codegen.md)");
   buildCmd->add_flag("!--no-winograd", opts.winograd,
-                     "compute every conv directly: no 3x3 stride-1 conv or "
-                     "grad-input by Winograd's F(2x2, 3x3) (CPU, "
-                     "docs/codegen.md)");
+                     "compute every conv directly: no 3x3 stride-1 conv, "
+                     "grad-input or grad-filter by Winograd's F(4x4) or "
+                     "F(2x2) (CPU, docs/codegen.md)");
   buildCmd->add_flag("!--fuse-always", opts.fusion.costModel,
                      "fuse every head/join candidate, even where the cost "
                      "model predicts the copies cost more than they save");
