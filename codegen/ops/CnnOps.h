@@ -121,9 +121,21 @@ void scheduleRowwise(Halide::Func out, const std::vector<Halide::Var> &v,
                      const std::vector<int64_t> &shape,
                      const std::vector<Halide::Func> &rows, bool gpu);
 
+/// A term of channelSums: its value at (c, leading...).
+using ChannelTerm =
+    std::function<Halide::Expr(const std::vector<Halide::Expr> &)>;
+
+/// sums(c) = sum over every leading dim of `terms[k](c, leading...)` for a
+/// [N, ..., C] tensor (rank >= 2), all terms in one pass (a Tuple when there
+/// are several): the batch split into chunks reduced in parallel (one chunk
+/// per sample on a GPU), then the chunks summed. Named ctx.name(nm)
+/// (ChannelSums.cpp).
+Halide::Func channelSums(OpContext &ctx, const std::vector<int64_t> &shape,
+                         const std::string &nm,
+                         const std::vector<ChannelTerm> &terms);
+
 /// out(c) = sum over every leading dim of `term(c, leading...)`, for a
-/// [..., C] tensor of logical shape `shape`; the outermost dim is split into
-/// independent chunks reduced in parallel (as bias_grad). Named
+/// [..., C] tensor of logical shape `shape` (channelSums of one term). Named
 /// ctx.resultName.
 Halide::Func reduceLeading(
     OpContext &ctx, const std::vector<int64_t> &shape,

@@ -106,57 +106,19 @@ Func lowerBiasGrad(OpContext &ctx) {
   if (R < 1 || ctx.shape != std::vector<int64_t>{s.back()})
     throw LoweringError{"result must be [C] for dy [..., C]"};
   Func dy = ctx.inputs[0];
-  Var c("c"), q("q");
-  Func out(ctx.resultName);
-  const int C = static_cast<int>(s.back());
   if (ctx.shared) {
     // A total its producer or a sibling already has (channelTotalKey).
     auto it = ctx.shared->find(channelTotalKey(ctx.node.inputs[0]));
     if (it != ctx.shared->end()) {
+      Var c("c");
+      Func out(ctx.resultName);
       out(c) = it->second(c);
       scheduleElementwise(out, {c}, ctx.shape, ctx.gpu);
       return out;
     }
   }
-  if (R == 1) {
-    out(c) = dy(c);
-    scheduleElementwise(out, {c}, ctx.shape, ctx.gpu);
-    return out;
-  }
-  // Reduce every leading dim; the outermost one in U independent chunks.
-  const int N = static_cast<int>(s[0]);
-  const int U = N % 4 == 0 ? 4 : N % 2 == 0 ? 2 : 1, chunk = N / U;
-  Region ranges;
-  for (int i = 1; i + 1 < R; ++i)
-    ranges.push_back({0, hdim(s, i)});
-  ranges.push_back({0, chunk});
-  RDom r(ranges, ctx.name("r"));
-  std::vector<Expr> at = {c};
-  for (int k = 0; k + 1 < r.dimensions(); ++k)
-    at.push_back(r[k]);
-  at.push_back(q * chunk + r[r.dimensions() - 1]);
-  Func part(ctx.name("part"));
-  part(c, q) = 0.0f;
-  part(c, q) += call(dy, at);
-  Expr sum = part(c, 0);
-  for (int k = 1; k < U; ++k)
-    sum += part(c, k);
-  out(c) = sum;
-  part.compute_root();
-  if (ctx.gpu) {
-    gpuStage(part, {c, q}, {C, U});
-    gpuStage(part.update(), {c, q}, {C, U});
-  } else {
-    std::vector<VarOrRVar> order = {c};
-    for (int k = 0; k < r.dimensions(); ++k)
-      order.push_back(r[k]);
-    order.push_back(q);
-    part.update().reorder(order).parallel(q);
-    if (C >= 16)
-      part.update().vectorize(c, 16, TailStrategy::GuardWithIf);
-  }
-  scheduleElementwise(out, {c}, ctx.shape, ctx.gpu);
-  return out;
+  return reduceLeading(
+      ctx, s, [&](const std::vector<Expr> &at) { return call(dy, at); });
 }
 
 } // namespace

@@ -93,110 +93,6 @@ void scheduleChannel(Func f, Var c, int C, bool gpu) {
     f.vectorize(c, w, TailStrategy::GuardWithIf);
 }
 
-/// sums(c) = sum over every leading dim of `terms[k](c, leading...)` for a
-/// [N, ..., C] tensor, all terms in one pass (a Tuple when there are
-/// several): the batch split into chunks reduced in parallel (one chunk per
-/// sample on a GPU), then the chunks summed. Named ctx.name(nm).
-Func channelSums(
-    OpContext &ctx, const std::vector<int64_t> &s, const std::string &nm,
-    const std::vector<std::function<Expr(const std::vector<Expr> &)>> &terms) {
-  const int R = static_cast<int>(s.size());
-  const int C = static_cast<int>(s.back()), N = static_cast<int>(s[0]);
-  const int U = ctx.gpu ? N : N % 4 == 0 ? 4 : N % 2 == 0 ? 2 : 1;
-  const int chunk = N / U;
-  Var c("c"), q("q");
-  Region ranges;
-  for (int i = 1; i + 1 < R; ++i)
-    ranges.push_back({0, hdim(s, i)});
-  ranges.push_back({0, chunk});
-  RDom r(ranges, ctx.name(nm + "_r"));
-  std::vector<Expr> at = {c};
-  for (int k = 0; k + 1 < r.dimensions(); ++k)
-    at.push_back(r[k]);
-  at.push_back(q * chunk + r[r.dimensions() - 1]);
-  const size_t T = terms.size();
-  Func part(ctx.name(nm + "_part"));
-  Func sum(ctx.name(nm));
-  RDom rq(0, U, ctx.name(nm + "_rq"));
-  // One value or a Tuple of them.
-  auto define = [](FuncRef f, const std::vector<Expr> &v) {
-    if (v.size() == 1)
-      f = v[0];
-    else
-      f = Tuple(v);
-  };
-  auto element = [&](FuncRef f, size_t k) {
-    return T == 1 ? Expr(f) : Expr(f[k]);
-  };
-  // Pure definitions first: the updates read the Funcs they update.
-  define(part(c, q), std::vector<Expr>(T, 0.0f));
-  define(sum(c), std::vector<Expr>(T, 0.0f));
-  std::vector<Expr> partNext, sumNext;
-  for (size_t k = 0; k < T; ++k) {
-    partNext.push_back(element(part(c, q), k) + terms[k](at));
-    sumNext.push_back(element(sum(c), k) + element(part(c, rq), k));
-  }
-  define(part(c, q), partNext);
-  define(sum(c), sumNext);
-  part.compute_root();
-  sum.compute_root();
-  if (ctx.gpu) {
-    gpuStage(part, {c, q}, {C, U});
-    gpuStage(part.update(), {c, q}, {C, U});
-    gpuStage(sum, {c}, {C});
-    gpuStage(sum.update(), {c}, {C});
-    return sum;
-  }
-  // Vectors that divide C: Halide 14 miscomputed the guarded tail lanes of
-  // these reductions when the term reads another per-channel Func (the
-  // variance around the mean gave 0 for the last channel of C = 5).
-  const int w = dividingLanes(C);
-  std::vector<VarOrRVar> order = {c};
-  const bool pairs = pixelPairs(s) && C % isa().lanes == 0 && w > 1;
-  Var co("co"), cv("cv");
-  if (pairs) {
-    // 2 x 2 pixels per iteration (scheduleElementwisePixelPairs: a 2 x 2
-    // max-pool gradient inlined in a term finds each window's maximum once
-    // for the four pixels), a channel vector at a time: the four unrolled
-    // pixels in one block share the window's loads and compares (with the
-    // channel loop inside them, each pixel had its own loop and evaluated
-    // the whole window again).
-    RVar xo("xo"), xi("xi"), yo("yo"), yi("yi");
-    part.update()
-        .split(c, co, cv, w)
-        .split(r[0], xo, xi, 2)
-        .split(r[1], yo, yi, 2)
-        .unroll(xi)
-        .unroll(yi);
-    order = {cv, xi, yi, co, xo, yo, r[2]};
-  } else {
-    for (int k = 0; k < r.dimensions(); ++k)
-      order.push_back(r[k]);
-  }
-  order.push_back(q);
-  part.update().reorder(order).parallel(q);
-  // An image's recomputed producers are staged at its loop (Staging.h).
-  if (ctx.staging && R == 4)
-    ctx.staging->readers.push_back(
-        {part, LoopLevel(part, r[r.dimensions() - 1])});
-  if (w > 1) {
-    part.vectorize(c, w);
-    if (pairs)
-      part.update().vectorize(cv);
-    else
-      part.update().vectorize(c, w);
-    sum.vectorize(c, w);
-    sum.update().vectorize(c, w);
-  }
-  return sum;
-}
-
-Func channelSum(OpContext &ctx, const std::vector<int64_t> &s,
-                const std::string &nm,
-                const std::function<Expr(const std::vector<Expr> &)> &term) {
-  return channelSums(ctx, s, nm, {term});
-}
-
 int64_t leadingCount(const std::vector<int64_t> &s) {
   int64_t m = 1;
   for (size_t i = 0; i + 1 < s.size(); ++i)
@@ -273,8 +169,8 @@ Func lowerBatchStats(OpContext &ctx) {
   std::vector<int64_t> first = s;
   first[0] = 1;
   Func firstSum =
-      channelSum(ctx, first, "shift_sum",
-                 [&](const std::vector<Expr> &at) { return call(x, at); });
+      channelSums(ctx, first, "shift_sum",
+                  {[&](const std::vector<Expr> &at) { return call(x, at); }});
   Func shift(ctx.name("shift"));
   shift(c) = firstSum(c) / static_cast<float>(leadingCount(first));
   scheduleChannel(shift, c, C, ctx.gpu);
