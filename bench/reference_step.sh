@@ -5,6 +5,7 @@
 #                                [--steps N] [--torch-steps N] [--out DIR]
 #                                [--no-torch] [--channels-last]
 #                                [--torch-python PY]... [--pypi]
+#                                [--rounds R]
 #
 # 1. builds mtlc and mtl-peak if needed (BUILD, default build/);
 # 2. compiles SPEC (default examples/fashion_detect.toml) with `mtlc build -v`
@@ -19,8 +20,12 @@
 #    --torch-python PY; --pypi adds PyPI's torch (MKL, oneDNN,
 #    torch.compile) and JAX (jit, where the venv has it: pypi_peers.sh
 #    --jax) from the venv bench/pypi_peers.sh makes;
-# 6. prints ms/step of both, the ratio, our GFLOP/s and % of the peak, and
-#    writes OUT/reference_step.json.
+#    (4 and 5 repeated R times, default 3, interleaved: mtlc, the peers,
+#    mtlc, ...: a VM whose speed drifts between minutes slows both sides
+#    of a round alike);
+# 6. prints ms/step of both (the median over the rounds), the ratio (the
+#    median of the rounds' ratios, and their range), our GFLOP/s and % of
+#    the peak, and writes OUT/reference_step.json.
 # The numbers are only as good as the machine is idle: run it alone.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +39,7 @@ torch=1
 torch_flags=()
 extra_pythons=()
 pypi=0
+rounds=3
 while [ $# -gt 0 ]; do
   case $1 in
     --threads) threads=$2; shift 2 ;;
@@ -46,10 +52,14 @@ while [ $# -gt 0 ]; do
     --channels-last) torch_flags+=(--channels-last); shift ;;
     --torch-python) extra_pythons+=("$2"); shift 2 ;;
     --pypi) pypi=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "reference_step.sh: error: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
+case $rounds in
+  '' | *[!0-9]* | 0) echo "reference_step.sh: error: --rounds wants a positive integer, not '$rounds'" >&2; exit 2 ;;
+esac
 python=${MTL_TORCH_PYTHON:-/usr/bin/python3}
 mkdir -p "$out"
 spec=$(cd "$(dirname "$spec")" && pwd)/$(basename "$spec")
@@ -86,75 +96,105 @@ peak() { echo "$peak_json" | "$python" -c "import json,sys; print(json.load(sys.
 peak1=$(peak 0)
 peakn=$(peak -1)
 
-# 4. Our step.
-log "./$name bench --steps $steps (HL_NUM_THREADS=$threads)"
-bench_out=$(cd "$out" && HL_NUM_THREADS=$threads "./$name" bench --steps "$steps" --warmup 3)
-bench_line=$(echo "$bench_out" | sed -n '/^train_step: /p')
-ours_ms=$(echo "$bench_line" | sed -E 's/^train_step: ([0-9.]+) ms.*/\1/')
-update_ms=$(echo "$bench_out" | sed -nE 's/.*optimizer update: ([0-9.]+) ms.*/\1/p')
-
-# 5. The peers, under each python (JSON lines, one per framework run).
+# 4 and 5, interleaved: per round our step, then each peer (JSON lines,
+# one per framework run, each tagged with its round).
+ours_list=()
+update_list=()
+bench_line=""
 torch_json=""
-peer() { # peer NAME PYTHON SCRIPT ARGS...: append its JSON line, or say why not
-  local name=$1 py=$2 script=$3 one
-  shift 3
-  log "$name step ($py, $torch_steps steps)"
+peer() { # peer ROUND NAME PYTHON SCRIPT ARGS...: append its JSON line, or say why not
+  local round=$1 name=$2 py=$3 script=$4 one
+  shift 4
+  log "round $round: $name step ($py, $torch_steps steps)"
   if one=$("$py" "$root/bench/$script" --threads "$threads" \
       --steps "$torch_steps" --warmup 2 --json "$@"); then
-    torch_json+="$one"$'\n'
+    torch_json+="$round	$one"$'\n'
   else
     log "bench/$script failed under $py"
   fi
 }
-if [ "$torch" = 1 ]; then
+for round in $(seq "$rounds"); do
+  log "round $round: ./$name bench --steps $steps (HL_NUM_THREADS=$threads)"
+  bench_out=$(cd "$out" && HL_NUM_THREADS=$threads "./$name" bench --steps "$steps" --warmup 3)
+  bench_line=$(echo "$bench_out" | sed -n '/^train_step: /p')
+  ours_list+=("$(echo "$bench_line" | sed -E 's/^train_step: ([0-9.]+) ms.*/\1/')")
+  update_list+=("$(echo "$bench_out" | sed -nE 's/.*optimizer update: ([0-9.]+) ms.*/\1/p')")
+  [ "$torch" = 1 ] || continue
   for py in "$python" ${extra_pythons[@]+"${extra_pythons[@]}"}; do
     if "$py" -c 'import torch' 2>/dev/null; then
-      peer PyTorch "$py" torch_step.py --compile ${torch_flags[@]+"${torch_flags[@]}"}
+      peer "$round" PyTorch "$py" torch_step.py --compile ${torch_flags[@]+"${torch_flags[@]}"}
     else
       log "no torch importable from $py: not timed"
     fi
     # JAX where this python has it (bench/pypi_peers.sh --jax).
     if [ "$py" != "$python" ] && "$py" -c 'import jax' 2>/dev/null; then
-      peer JAX "$py" jax_step.py
+      peer "$round" JAX "$py" jax_step.py
     fi
   done
-fi
+done
 
 # 6. Summary (and JSON).
 "$python" - "$out/reference_step.json" <<PY
-import json, sys
-ours = float("$ours_ms")
+import json, statistics, sys
+rounds_ms = [float(v) for v in "${ours_list[*]}".split()]
+updates = [float(v) for v in "${update_list[*]}".split() if v]
+ours = statistics.median(rounds_ms)
 gflop = float("${gflop:-0}")
 peak1, peakn = float("$peak1"), float("$peakn")
 threads = $threads
-torches = [json.loads(l) for l in '''$torch_json'''.splitlines() if l.strip()]
+# Each peer run: (round, its JSON), in the order they ran.
+runs = []
+for line in '''$torch_json'''.splitlines():
+    if line.strip():
+        rnd, one = line.split("\t", 1)
+        runs.append((int(rnd), json.loads(one)))
 gflops = gflop / (ours / 1e3) if ours > 0 else 0
 r = {"spec": "$spec", "threads": threads, "compile_s": round(float("$compile_s"), 1),
      "train_step_ops": int("${ops:-0}"), "gflop_per_step": gflop,
-     "mtlc_ms_per_step": ours, "mtlc_update_ms": float("${update_ms:-0}"),
+     "rounds": len(rounds_ms), "mtlc_ms_per_step": ours,
+     "mtlc_ms_per_step_rounds": rounds_ms,
+     "mtlc_update_ms": statistics.median(updates) if updates else 0.0,
      "mtlc_gflops": gflops,
      "peak_gflops_1_thread": peak1, "peak_gflops": peakn,
      "percent_of_peak": 100 * gflops / peakn if peakn else 0,
      "mtlc_bench": "$bench_line",
-     "torch": torches[0] if torches else None, "torch_runs": torches}
+     "torch": runs[0][1] if runs else None,
+     "torch_runs": [dict(one, round=rnd) for rnd, one in runs]}
 print(f"reference step: {r['spec']} (batch 128, fp32, {threads} threads)")
 print(f"  mtlc build: {r['compile_s']:.1f} s; train step {gflop:.2f} GFLOP, "
       f"{r['train_step_ops']} ops")
 print(f"  FMA peak: {peak1:.1f} GFLOP/s on 1 thread, {peakn:.1f} on {threads}")
+rng = lambda xs: f"{min(xs):.1f}-{max(xs):.1f}"
 print(f"  mtlc:          {ours:9.1f} ms/step  {gflops:6.1f} GFLOP/s  "
       f"{r['percent_of_peak']:.1f}% of the {threads}-thread peak "
-      f"(optimizer update {r['mtlc_update_ms']:.1f} ms of it)")
-for torch in torches:
-    src = torch.get("source", "?")
-    jax = torch.get("framework") == "jax"
-    name = torch["torch"] if jax else f"torch {torch['torch']}"
-    for v in torch["results"]:
-        ratio = v["ms_per_step"] / ours
+      f"(optimizer update {r['mtlc_update_ms']:.1f} ms of it)"
+      + (f"; median of {len(rounds_ms)} rounds, {rng(rounds_ms)}"
+         if len(rounds_ms) > 1 else ""))
+# One peer: a python and framework; its variants' rounds side by side with
+# ours of the same round.
+peers = {}
+for rnd, one in runs:
+    peers.setdefault((one.get("source", "?"), one.get("framework", "torch"),
+                      one["torch"]), []).append((rnd, one))
+for (src, framework, version), its in peers.items():
+    torch = its[0][1]
+    jax = framework == "jax"
+    name = version if jax else f"torch {version}"
+    for variant in [v["variant"] for v in torch["results"]]:
+        ms, ratios = [], []
+        for rnd, one in its:
+            for v in one["results"]:
+                if v["variant"] == variant:
+                    ms.append(v["ms_per_step"])
+                    ratios.append(v["ms_per_step"] / rounds_ms[rnd - 1])
+        ratio = statistics.median(ratios)
         key = "jax_" if jax else "torch_pypi_" if src.startswith("pip") else "torch_"
-        r[f"speedup_vs_{key}{v['variant']}"] = ratio
-        print(f"  {name} {v['variant']:7s} {v['ms_per_step']:9.1f} "
+        r[f"speedup_vs_{key}{variant}"] = ratio
+        r[f"speedup_vs_{key}{variant}_rounds"] = ratios
+        print(f"  {name} {variant:7s} {statistics.median(ms):9.1f} "
               f"ms/step  ({torch['layout']}, {torch['threads']} threads): "
-              f"mtlc is {ratio:.2f}x faster")
+              f"mtlc is {ratio:.2f}x faster"
+              + (f" (rounds {rng(ratios)}x)" if len(ratios) > 1 else ""))
     blas = torch.get("blas", "?")
     print(f"    ({src}; BLAS: {blas})")
     if blas.startswith("reference BLAS"):
@@ -162,7 +202,7 @@ for torch in torches:
               "BLAS is ~10x slower)")
     if torch.get("compile_note"):
         print(f"    ({torch['compile_note']})")
-if not torches:
+if not runs:
     print("  PyTorch: not timed")
 json.dump(r, open(sys.argv[1], "w"), indent=2)
 print(f"  (written to {sys.argv[1]})")
