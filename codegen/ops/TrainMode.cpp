@@ -7,8 +7,7 @@
 // Schedules (CPU): per-channel coefficients (scale, shift, ...) are tiny
 // compute_root stages; every [N, ..., C] stage is one elementwise pass,
 // vectorized over the channels and parallel over the batch. Per-channel
-// sums over N*H*W split the batch into chunks reduced in parallel, the
-// channels vectorized, then the chunks are summed. GPU: every stage
+// sums over N*H*W are channelSums (ChannelSums.cpp). GPU: every stage
 // compute_root with gpu_tile; the sums use one chunk per sample.
 //
 // Noise: a counter-based hash (two rounds of murmur3's fmix32) of the
