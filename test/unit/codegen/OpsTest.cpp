@@ -211,7 +211,12 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DenseTest,
                                            // last panels, k blocks of 50/35
                                            DenseShape{48, 1000, 100},
                                            DenseShape{32, 2000, 70},
-                                           DenseShape{128, 500, 96}));
+                                           DenseShape{128, 500, 96},
+                                           // forward over >= 1024 columns
+                                           // (the broadcast operand packed
+                                           // in row tiles), a shifted
+                                           // last panel
+                                           DenseShape{16, 320, 1060}));
 
 TEST(Elementwise, ReluJoinReshapeBiasGrad) {
   Shape s = {4, 3, 5, 20};
