@@ -94,6 +94,13 @@ bool isGeneralConv(const Node &node) {
   return g != node.ints.end() && g->second != std::vector<int64_t>{1};
 }
 
+const Node *producerOf(const Function &fn, int v) {
+  for (const Node &n : fn.nodes)
+    if (n.result == v)
+      return &n;
+  return nullptr;
+}
+
 void markDirectConvs(Function &fn) {
   for (Node &n : fn.nodes)
     if (n.op == "conv2d" || n.op == "conv2d_backward_input" ||

@@ -91,6 +91,9 @@ int64_t byteSize(const Value &v);
 /// which the fast path (codegen/ops/Conv2D.cpp) does not handle.
 bool isGeneralConv(const Node &node);
 
+/// The node whose result is value `v`; null for an argument.
+const Node *producerOf(const Function &fn, int v);
+
 /// Marks every conv2d node and its gradients "mtl.direct": lowered as
 /// direct convolutions even where Winograd's F(4x4 or 2x2, 3x3) (F(3x3,
 /// 4x4 or 2x2) for the grad-filter) applies (codegen/ops/Winograd.cpp;

@@ -31,10 +31,8 @@ bool hasClosedFormTotal(const kg::Function &fn, const kg::Node &node) {
   if (node.op != "batch_norm_backward_input" || node.inputs.size() != 6)
     return false;
   auto producedBy = [&](int value, const char *op, int from) {
-    for (const kg::Node &n : fn.nodes)
-      if (n.result == value)
-        return n.op == op && n.inputs == std::vector<int>{from};
-    return false;
+    const kg::Node *n = kg::producerOf(fn, value);
+    return n && n->op == op && n->inputs == std::vector<int>{from};
   };
   return producedBy(node.inputs[5], "bias_grad", node.inputs[0]) &&
          producedBy(node.inputs[2], "batch_stats", node.inputs[1]);

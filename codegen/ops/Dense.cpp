@@ -494,11 +494,9 @@ Func denseBackwardInputSum(OpContext &ctx) {
       continue;
     }
     int M = -1; // from the grad-input node's dy operand
-    for (const kg::Node &nd : ctx.fn.nodes)
-      if (nd.result == v && !nd.inputs.empty()) {
-        M = static_cast<int>(ctx.fn.values[nd.inputs[0]].shape[1]);
-        break;
-      }
+    if (const kg::Node *nd = kg::producerOf(ctx.fn, v);
+        nd && !nd->inputs.empty())
+      M = static_cast<int>(ctx.fn.values[nd->inputs[0]].shape[1]);
     if (M <= 0)
       throw LoweringError{"inline grad-input of unknown width"};
     products.push_back({dy->second, w->second, M});

@@ -34,17 +34,6 @@ using namespace Halide;
 namespace mtl::codegen {
 namespace {
 
-std::string key(const char *what, int v) {
-  return std::string("first_conv.") + what + "." + std::to_string(v);
-}
-
-const kg::Node *producer(const kg::Function &fn, int v) {
-  for (const kg::Node &nd : fn.nodes)
-    if (nd.result == v)
-      return &nd;
-  return nullptr;
-}
-
 Expr f64(double v) { return Internal::make_const(Float(64), v); }
 
 std::vector<int64_t> intsOf(const kg::Node &nd, const char *k) {
@@ -53,6 +42,10 @@ std::vector<int64_t> intsOf(const kg::Node &nd, const char *k) {
 }
 
 } // namespace
+
+std::string firstConvKey(const char *what, int v) {
+  return std::string("first_conv.") + what + "." + std::to_string(v);
+}
 
 void publishFirstConv(OpContext &ctx, Func x, Func w, std::optional<Func> b) {
   if (!ctx.shared || ctx.gpu)
@@ -70,16 +63,16 @@ void publishFirstConv(OpContext &ctx, Func x, Func w, std::optional<Func> b) {
       select(u >= 0 && u < W && y >= 0 && y < H,
              x(c, clamp(u, 0, W - 1), clamp(y, 0, H - 1), n), 0.0f);
   pad.compute_root().vectorize(u, isa().lanes).parallel(n);
-  (*ctx.shared)[key("pad", v)] = pad;
-  (*ctx.shared)[key("w", v)] = w;
+  (*ctx.shared)[firstConvKey("pad", v)] = pad;
+  (*ctx.shared)[firstConvKey("w", v)] = w;
   if (b)
-    (*ctx.shared)[key("b", v)] = *b;
+    (*ctx.shared)[firstConvKey("b", v)] = *b;
 }
 
 std::optional<FirstConv> firstConvOf(const OpContext &ctx, int v) {
-  if (!ctx.shared || ctx.gpu || !ctx.shared->count(key("pad", v)))
+  if (!ctx.shared || ctx.gpu || !ctx.shared->count(firstConvKey("pad", v)))
     return std::nullopt;
-  const kg::Node *conv = producer(ctx.fn, v);
+  const kg::Node *conv = kg::producerOf(ctx.fn, v);
   if (!conv || conv->op != "conv2d" || conv->inputs.size() < 2)
     return std::nullopt;
   const auto &xs = ctx.fn.values[conv->inputs[0]].shape;
@@ -89,9 +82,9 @@ std::optional<FirstConv> firstConvOf(const OpContext &ctx, int v) {
     return std::nullopt;
   FirstConv fc;
   fc.node = conv;
-  fc.pad = ctx.shared->at(key("pad", v));
-  fc.w = ctx.shared->at(key("w", v));
-  if (auto b = ctx.shared->find(key("b", v)); b != ctx.shared->end())
+  fc.pad = ctx.shared->at(firstConvKey("pad", v));
+  fc.w = ctx.shared->at(firstConvKey("w", v));
+  if (auto b = ctx.shared->find(firstConvKey("b", v)); b != ctx.shared->end())
     fc.b = b->second;
   auto s = intsOf(*conv, "stride"), p = intsOf(*conv, "padding");
   fc.N = xs[0], fc.H = xs[1], fc.W = xs[2], fc.Ci = xs[3];
@@ -116,7 +109,7 @@ Expr FirstConv::weight(Expr co, int t) const {
 }
 
 Func FirstConv::moments(OpContext &ctx) const {
-  const std::string k = key("moments", node->result);
+  const std::string k = firstConvKey("moments", node->result);
   if (auto it = ctx.shared->find(k); it != ctx.shared->end())
     return it->second;
   // One vector of output columns at a time, every product of two taps
@@ -181,8 +174,6 @@ const kg::Node *foldedFilterGrad(const OpContext &ctx, int dy, int x) {
   return nullptr;
 }
 
-std::string firstConvKey(const char *what, int v) { return key(what, v); }
-
 Func firstConvStats(OpContext &ctx, const FirstConv &fc) {
   Func g = fc.moments(ctx);
   Var c("c"), row("row");
@@ -231,14 +222,15 @@ Func filterGradFromMoments(OpContext &ctx, const FirstConv &fc, Func s1, Func p,
 Func firstConvFilterGrad(OpContext &ctx) {
   // dy is a batch_norm_backward_input whose gamma pass (same dy and x)
   // published S1, and whose p, q, r are published too.
-  const kg::Node *bn = producer(ctx.fn, ctx.node.inputs[1]);
+  const kg::Node *bn = kg::producerOf(ctx.fn, ctx.node.inputs[1]);
   if (!bn || bn->op != "batch_norm_backward_input" ||
       foldedFilterGrad(ctx, bn->inputs[0], bn->inputs[1]) != &ctx.node)
     return Func();
   const auto &sh = *ctx.shared;
-  auto s1 = sh.find(key("s1", bn->inputs[0]));
-  auto p = sh.find(key("p", bn->result)), q = sh.find(key("q", bn->result)),
-       r = sh.find(key("r", bn->result));
+  auto s1 = sh.find(firstConvKey("s1", bn->inputs[0]));
+  auto p = sh.find(firstConvKey("p", bn->result)),
+       q = sh.find(firstConvKey("q", bn->result)),
+       r = sh.find(firstConvKey("r", bn->result));
   if (s1 == sh.end() || p == sh.end() || q == sh.end() || r == sh.end())
     return Func();
   return filterGradFromMoments(ctx, *firstConvOf(ctx, bn->inputs[1]),

@@ -263,7 +263,7 @@ Func lowerBatchNormGradGamma(OpContext &ctx) {
                other.inputs[0] == ctx.node.inputs[0];
   // A first-layer grad-filter that takes the moments shortcut needs the
   // sums of dy times each tap of the conv's patches: P more terms here.
-  std::vector<std::function<Expr(const std::vector<Expr> &)>> terms = {dyXc};
+  std::vector<ChannelTerm> terms = {dyXc};
   if (sibling && ctx.shared)
     terms.push_back([&](const std::vector<Expr> &at) { return call(dy, at); });
   std::optional<FirstConv> fc;

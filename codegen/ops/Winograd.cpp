@@ -24,8 +24,7 @@
 // GEMMs run with a register tile of co vectors x tiles (the same tile as
 // the direct conv's), and the inverse transform writes the m output rows
 // of each row of tiles through the fused epilogue. U (alpha^2 x Co x Ci) is
-// computed once per call. The grad-filter's:
-// winogradFilterGrad below.
+// computed once per call. The grad-filter's: winogradFilterGrad below.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Isa.h"
@@ -262,7 +261,7 @@ Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
   // The transformed tiles and GEMM results of a whole image where they
   // fit in L2 (up to 350 KB on the reference network), each point's GEMM
   // sweeping all the image's tiles: U[e] (Co x Ci, 32 KB for conv3) is
-  // then read once per image from L2, not once per row of tiles. conv3
+  // then read once per image, not once per row of tiles. conv3
   // (10 x 10, 5 rows), one thread, interleaved: forward 13.9-14.4 ->
   // 12.1-12.7 ms, grad-input 12.9-14.2 -> 11.8-12.0; conv2 unchanged.
   const long tiles = long(Ho / m) * (Wo / m);
