@@ -103,6 +103,11 @@ Halide::Func firstConvStats(OpContext &ctx, const FirstConv &fc);
 /// this segment (foldedFilterGrad); an undefined Func otherwise.
 Halide::Func firstConvFilterGrad(OpContext &ctx);
 
+/// OpContext::shared key of the source image of the upsample_nearest whose
+/// result is value v, published where the upsample is recomputed in its
+/// readers (Resample.cpp), for a conv that zero-pads it (Conv2D.cpp).
+std::string upsampleSourceKey(int v);
+
 //===- Shared helpers (CnnCommon.cpp) -------------------------------------===//
 
 /// Widest vector (16, 8, 4 lanes) that fits `extent`, or 1.

@@ -54,6 +54,39 @@ Src zeroPadded(Func x, int H, int W) {
   };
 }
 
+/// The zero-padded input of a conv: `in` (value v, H x W) read through
+/// zeroPadded; or, where `in` is a nearest upsample recomputed in the conv
+/// (Segments.cpp: a decoder's conv after its upsample), the upsample's
+/// source zero-padded instead, returned in `sourcePad` for the caller to
+/// stage with the conv's own padded copy: floor(u / scale) falls in that
+/// source's border exactly where u is outside the upsampled image, so the
+/// copy indexes it without a bounds test per element (the selects and
+/// clamps per element were 37 % of recon_out's forward in a profile) and
+/// the source's border is a quarter of the values at scale 2.
+Src paddedInput(OpContext &ctx, Func in, int v, int H, int W,
+                std::optional<Func> &sourcePad) {
+  const kg::Node *up = kg::producerOf(ctx.fn, v);
+  if (ctx.gpu || !ctx.shared || !up || up->op != "upsample_nearest" ||
+      !ctx.shared->count(upsampleSourceKey(v)))
+    return zeroPadded(in, H, W);
+  auto scale = up->ints.find("scale");
+  const auto &xs = ctx.fn.values[up->inputs[0]].shape;
+  if (scale == up->ints.end() || scale->second.size() != 2 || xs.size() != 4)
+    return zeroPadded(in, H, W);
+  const int sy = scale->second[0], sx = scale->second[1];
+  const int Hs = xs[1], Ws = xs[2];
+  if (sy < 1 || sx < 1 || Hs * sy != H || Ws * sx != W)
+    return zeroPadded(in, H, W);
+  Var c("c"), a("a"), b("b"), n("n");
+  Func pad(ctx.name("source_pad"));
+  pad(c, a, b, n) =
+      zeroPadded(ctx.shared->at(upsampleSourceKey(v)), Hs, Ws)(c, a, b, n);
+  sourcePad = pad;
+  return [pad, sx, sy](Expr c, Expr u, Expr v, Expr n) {
+    return pad(c, u / sx, v / sy, n); // Halide's division floors
+  };
+}
+
 /// A single output channel (a decoder's last layer): a register tile over
 /// output channels has nothing to vectorize, so each pixel accumulates one
 /// vector of input-channel partial sums (the Ci / L lane blocks and the taps
@@ -104,9 +137,12 @@ Func singleChannelConv(OpContext &ctx, Func pad, Func filt,
 
 /// out(co,x,y,n) = bias(co) + sum_{ci,kx,ky} filt(co,ci,kx,ky) *
 ///                 src(ci, x*sw+kx-pw, y*sh+ky-ph, n)
+/// With `stage`, the padded input is copied per image (with the
+/// `sourcePad` it reads, if any: paddedInput).
 Func directConv(OpContext &ctx, Src src, bool stage, Func filt,
                 std::optional<Func> bias, int N, int Ho, int Wo, int Co, int Ci,
-                int KH, int KW, int sh, int sw, int ph, int pw) {
+                int KH, int KW, int sh, int sw, int ph, int pw,
+                std::optional<Func> sourcePad = std::nullopt) {
   Var c("c"), x("x"), y("y"), n("n");
   Func pad(ctx.name("pad"));
   pad(c, x, y, n) = src(c, x, y, n);
@@ -120,6 +156,8 @@ Func directConv(OpContext &ctx, Src src, bool stage, Func filt,
         singleChannelConv(ctx, pad, filt, bias, Wo, Ci, KH, KW, sh, sw, ph, pw);
     if (stage) {
       pad.compute_at(out, n).vectorize(c, isa().lanes);
+      if (sourcePad)
+        sourcePad->compute_at(out, n).vectorize(c, isa().lanes);
     }
     return out;
   }
@@ -136,8 +174,13 @@ Func directConv(OpContext &ctx, Src src, bool stage, Func filt,
     } else {
       // Zero padding staged per image, inside the parallel batch loop.
       pad.compute_at(out, n);
-      if (int w = dividingLanes(Ci); w > 1)
+      if (sourcePad)
+        sourcePad->compute_at(out, n);
+      if (int w = dividingLanes(Ci); w > 1) {
         pad.vectorize(c, w);
+        if (sourcePad)
+          sourcePad->vectorize(c, w);
+      }
     }
   }
   return out;
@@ -215,12 +258,14 @@ Func lowerConv2D(OpContext &ctx) {
         [w](Expr co, Expr ci, Expr kx, Expr ky) { return w(co, ci, kx, ky); },
         bias, g.Ho, g.Wo, g.Co, g.Ci, g.ph, g.pw);
   }
-  Src src = padded ? zeroPadded(ctx.inputs[0], g.H, g.W)
+  std::optional<Func> sourcePad;
+  Src src = padded ? paddedInput(ctx, ctx.inputs[0], ctx.node.inputs[0], g.H,
+                                 g.W, sourcePad)
                    : Src([x = ctx.inputs[0]](Expr c, Expr u, Expr v, Expr n) {
                        return call(x, {c, u, v, n});
                      });
   return directConv(ctx, src, padded, ctx.inputs[1], bias, g.N, g.Ho, g.Wo,
-                    g.Co, g.Ci, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw);
+                    g.Co, g.Ci, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, sourcePad);
 }
 
 Func lowerConv2DBackwardInput(OpContext &ctx) {
@@ -313,8 +358,10 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
   Var c("c"), u("u"), v("v"), n("n");
   Func pad(ctx.name("pad"));
   bool padded = g.ph > 0 || g.pw > 0;
-  pad(c, u, v, n) =
-      padded ? zeroPadded(x, g.H, g.W)(c, u, v, n) : x(c, u, v, n);
+  std::optional<Func> sourcePad;
+  pad(c, u, v, n) = padded ? paddedInput(ctx, x, ctx.node.inputs[0], g.H, g.W,
+                                         sourcePad)(c, u, v, n)
+                           : x(c, u, v, n);
   // Batch chunks reduced independently (rfactor by hand), then summed.
   const int U = batchChunks(g.N), chunk = g.N / U;
   Var co("co"), ci("ci"), kx("kx"), ky("ky"), q("q");
@@ -422,10 +469,17 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
     // the Co = 1 grad-filter of recon_out 0.86-0.94 -> 0.54-0.65 ms on one
     // thread, a memory-bound kernel whose whole-batch copy was most of it).
     pad.compute_at(acc, r.z);
-    if (int w = dividingLanes(g.Ci); w > 1)
+    if (sourcePad)
+      sourcePad->compute_at(acc, r.z);
+    if (int w = dividingLanes(g.Ci); w > 1) {
       pad.vectorize(c, w);
+      if (sourcePad)
+        sourcePad->vectorize(c, w);
+    }
   } else if (padded) {
     pad.compute_root();
+    if (sourcePad)
+      sourcePad->compute_root().parallel(n);
     if (ctx.gpu) {
       gpuStage(pad, {c, u, v, n}, {g.Ci, g.W + 2 * g.pw, g.H + 2 * g.ph, g.N});
     } else {

@@ -153,6 +153,9 @@ Func lowerUpsampleNearest(OpContext &ctx) {
   out(c, u, v, n) = x(c, u / (int)k[1], v / (int)k[0], n);
   if (!ctx.inlined) // else recomputed where it is read (Segments.cpp)
     scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
+  else if (ctx.shared && !ctx.gpu)
+    // A conv that reads it zero-padded pads the source instead (Conv2D.cpp).
+    (*ctx.shared)[upsampleSourceKey(ctx.node.result)] = x;
   return out;
 }
 
@@ -261,6 +264,10 @@ Func lowerUpsampleBilinearGrad(OpContext &ctx) {
 }
 
 } // namespace
+
+std::string upsampleSourceKey(int v) {
+  return "upsample_nearest.source." + std::to_string(v);
+}
 
 void registerResampleOps(OpTable &t) {
   t["avg_pool"] = lowerAvgPool;
