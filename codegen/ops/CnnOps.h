@@ -40,10 +40,13 @@ using ConvSource = std::function<Halide::Expr(Halide::Expr, Halide::Expr,
 using ConvFilter = ConvSource;
 /// Whether a conv of these sizes takes the Winograd path: CPU, not marked
 /// "mtl.direct" (kg::markDirectConvs), 3 x 3, stride 1, output sizes in
-/// whole 4 x 4 or 2 x 2 tiles, channels in whole vectors and a register tile
-/// that fits.
+/// whole 2 x 2 tiles or 4 x 4 ones (whole, or overhanging where that is
+/// cheaper), channels in whole vectors and a register tile that fits.
 bool winogradApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
                      int sh, int sw, int Ho, int Wo);
+/// The output tile (4: F(4x4, 3x3), 2: F(2x2, 3x3), 0: none) of a Winograd
+/// conv with Co output channels and Ho x Wo outputs, for isa().
+int winogradOutputTile(int Co, int Ho, int Wo);
 /// out(co, x, y, n) = bias(co) + sum_{ci,kx,ky} filt(co, ci, kx, ky) *
 /// src(ci, x + kx - pw, y + ky - ph, n), through the fused epilogue; named
 /// ctx.resultName and scheduled.

@@ -11,12 +11,14 @@
 // transforms' entries are 0, +-1 and 1/2; F(4x4)'s reach 5 and 1/24, and
 // its rounding error is ~10 times F(2x2)'s, as Lavin & Gray report: 1e-4
 // relative against 1e-5, WinogradTest). An output that divides into 4 x 4
-// tiles takes F(4x4), else one of 2 x 2 tiles F(2x2). The forward conv and
-// the grad-input (the conv of dy with the flipped, transposed filter) take
-// F(m x m, 3x3); the grad-filter F(3x3, m x m) (3 taps from m x m blocks of
-// dy), whose GEMMs reduce over the tiles. On the CPU, the reference
+// tiles takes F(4x4), else one of 2 x 2 tiles F(2x2), or F(4x4) over
+// tiles that overhang it where that is cheaper (forwardAlgorithm). The forward
+// conv and the grad-input (the conv of dy with the flipped, transposed filter)
+// take F(m x m, 3x3); the grad-filter F(3x3, m x m) (3 taps from m x m blocks
+// of dy), whose GEMMs reduce over the tiles. On the CPU, the reference
 // network's conv2 (20 x 20) takes F(4x4) for all three, conv3 (10 x 10)
-// F(2x2).
+// F(2x2), recon_conv1 (14 x 14) F(4x4) over 4 x 4 overhanging tiles for
+// the forward and grad-input on AVX2, F(3x3, 2x2) for its grad-filter.
 //
 // Forward schedule, per image (parallel over the batch) and per row of
 // tiles -- or the whole image at once where its transformed tiles fit in
@@ -172,12 +174,36 @@ bool forwardTile(int Co, int Tx, int &nv, int &T) {
 
 /// The forward algorithm for Ho x Wo outputs: F(4x4, 3x3) where they
 /// divide into 4 x 4 tiles (1 / 4 the direct conv's multiplies; the
-/// GEMMs' share of the work falls from 1 / 2.25), else F(2x2, 3x3); null
-/// when neither tiles the output with a register tile that fits.
+/// GEMMs' share of the work falls from 1 / 2.25), else F(2x2, 3x3) where
+/// they divide into 2 x 2 ones -- unless F(4x4) over tiles that overhang
+/// the output (its last row and column of tiles partly computed for
+/// nothing) still takes fewer multiplies with a register tile at least as
+/// large: recon_conv1's 14 x 14 in 4 x 4 tiles of 2 x 4 accumulators
+/// (576 points per channel pair, against 784 in 2 x 2 tiles of 1 x 7):
+/// forward 1.90 -> 1.41-1.49 ms, grad-input 1.96 -> 1.39 on one thread,
+/// two pairs (in the step on two threads, 3 of 4 pairs faster). conv3's 10 x 10
+/// keeps F(2x2): 3 x 3 tiles of 4 leave a 2 x 3 register tile against 2 x 5
+/// (11.9-12.2 -> 13.7-14.0 ms). Null when no algorithm has a register tile that
+/// fits.
 const Algorithm *forwardAlgorithm(int Co, int Ho, int Wo, int &nv, int &T) {
-  for (const Algorithm *f : {&F43, &F23})
-    if (Ho % f->m == 0 && Wo % f->m == 0 && forwardTile(Co, Wo / f->m, nv, T))
-      return f;
+  if (Ho % 4 == 0 && Wo % 4 == 0 && forwardTile(Co, Wo / 4, nv, T))
+    return &F43;
+  int nv2 = 0, T2 = 0, nv4 = 0, T4 = 0;
+  const bool two =
+      Ho % 2 == 0 && Wo % 2 == 0 && forwardTile(Co, Wo / 2, nv2, T2);
+  const int tx = (Wo + 3) / 4, ty = (Ho + 3) / 4;
+  // (Only against F(2x2): an odd output stays direct, unmeasured.)
+  const bool four = two && forwardTile(Co, tx, nv4, T4) &&
+                    36 * tx * ty < 16 * (Wo / 2) * (Ho / 2) &&
+                    nv4 * T4 >= nv2 * T2;
+  if (four) {
+    nv = nv4, T = T4;
+    return &F43;
+  }
+  if (two) {
+    nv = nv2, T = T2;
+    return &F23;
+  }
   return nullptr;
 }
 
@@ -189,6 +215,12 @@ bool candidate(const OpContext &ctx, int KH, int KW, int sh, int sw) {
 }
 
 } // namespace
+
+int winogradOutputTile(int Co, int Ho, int Wo) {
+  int nv, T;
+  const Algorithm *f = forwardAlgorithm(Co, Ho, Wo, nv, T);
+  return f ? f->m : 0;
+}
 
 bool winogradApplies(const OpContext &ctx, int Co, int Ci, int KH, int KW,
                      int sh, int sw, int Ho, int Wo) {
@@ -248,9 +280,15 @@ Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
 
   // Schedule (CPU only: winogradApplies).
   Var ox("ox"), oy("oy"), cv("cv"), cb("cb");
+  // Outputs that end inside a tile (10 x 10 in 4 x 4 tiles) guard the
+  // tile's last rows and columns instead of shifting the tile inwards, so
+  // ox and oy stay constants of the unrolled transform.
+  auto tail = [m](int extent) {
+    return extent % m == 0 ? TailStrategy::Auto : TailStrategy::GuardWithIf;
+  };
   out.compute_root()
-      .split(x, tx, ox, m)
-      .split(y, ty, oy, m)
+      .split(x, tx, ox, m, tail(Wo))
+      .split(y, ty, oy, m, tail(Ho))
       .split(c, cb, cv, L)
       .reorder(cv, ox, oy, cb, tx, ty, n)
       .vectorize(cv)
@@ -264,7 +302,7 @@ Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
   // then read once per image, not once per row of tiles. conv3
   // (10 x 10, 5 rows), one thread, interleaved: forward 13.9-14.4 ->
   // 12.1-12.7 ms, grad-input 12.9-14.2 -> 11.8-12.0; conv2 unchanged.
-  const long tiles = long(Ho / m) * (Wo / m);
+  const long tiles = long((Ho + m - 1) / m) * ((Wo + m - 1) / m);
   const bool img = long(A) * A * (Ci + Co) * tiles * 4 <= (384 << 10);
   // The points of a tile share its loads: e unrolled inside the channel
   // vector loop.
@@ -310,7 +348,11 @@ int filterTileCi(int Ci, int coVecs) {
 }
 
 /// The grad-filter's algorithm: F(3x3, 4x4) where dy divides into 4 x 4
-/// blocks, else F(3x3, 2x2) where into 2 x 2 ones, else null.
+/// blocks, else F(3x3, 2x2) where into 2 x 2 ones, else null. (F(3x3, 4x4)
+/// over blocks that overhang dy, 19-27 % fewer multiplies for 10 x 10 and
+/// 14 x 14, was slower: conv3's grad-filter 12.9-16.6 -> 16.8-20.0 ms on
+/// one thread, three pairs; each image's 9 blocks instead of 25 amortize
+/// the register tile's loads and stores less.)
 const Algorithm *filterAlgorithm(int Ho, int Wo) {
   for (const Algorithm *f : {&F34, &F32})
     if (Ho % f->r == 0 && Wo % f->r == 0)

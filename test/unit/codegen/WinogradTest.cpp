@@ -10,6 +10,7 @@
 #include "TestUtil.h"
 #include "codegen/Isa.h"
 #include "codegen/Lowering.h"
+#include "codegen/ops/CnnOps.h"
 
 #include <Halide.h>
 #include <gtest/gtest.h>
@@ -76,6 +77,22 @@ TEST(Winograd, TakenBy3x3Stride1ConvsWithWholeTiles) {
               3);
     // recon_conv1: a row of 7 tiles (one co vector x 7 tiles with AVX2).
     EXPECT_EQ(winogradOutputs(convAndGrads({2, 14, 14, 32, 16, 1, 1}), isa), 3);
+    {
+      // Which tiles: 20 x 20 in whole 4 x 4 ones; 10 x 10 in 2 x 2 ones
+      // (3 x 3 overhanging 4 x 4 tiles would leave a 2 x 3 register tile);
+      // 14 x 14 with 16 channels in 4 x 4 tiles that overhang it, 576
+      // points per channel pair against 784, where 16 registers give 2 x 7
+      // no room (AVX2, SSE4.1: 2 x 4 accumulators against 1 x 7); AVX-512
+      // has it.
+      mtl::codegen::IsaScope scope(mtl::codegen::isaTarget(isa));
+      EXPECT_EQ(mtl::codegen::winogradOutputTile(64, 20, 20), 4);
+      EXPECT_EQ(mtl::codegen::winogradOutputTile(128, 10, 10), 2);
+      EXPECT_EQ(mtl::codegen::winogradOutputTile(16, 14, 14),
+                std::string(isa) == "avx512" ? 2 : 4);
+      EXPECT_EQ(mtl::codegen::winogradOutputTile(16, 6, 14),
+                std::string(isa) == "avx512" ? 2 : 4);
+      EXPECT_EQ(mtl::codegen::winogradOutputTile(64, 9, 9), 0);
+    }
     // An odd output width: tiles of 2 x 2 outputs do not cover it.
     EXPECT_EQ(winogradOutputs(convAndGrads({2, 9, 9, 32, 64, 1, 1}), isa), 0);
     // A first layer (one input channel) and a one-channel output: a
@@ -102,7 +119,10 @@ TEST(Winograd, MatchesTheDirectConv) {
   const std::vector<Shape3x3> shapes = {
       {2, 20, 20, 32, 64, 1, 1},  // conv2 of the reference network: F(4x4)
       {2, 10, 10, 64, 128, 1, 1}, // conv3: F(2x2)
-      {2, 14, 14, 32, 16, 1, 1},  // recon_conv1: rows of 7 tiles
+      {2, 14, 14, 32, 16, 1, 1},  // recon_conv1: rows of 7 tiles, or 4
+                                  // overhanging 4 x 4 ones (AVX2)
+      {2, 6, 14, 8, 16, 1, 1},    // forward: 2 x 4 tiles of 4 x 4 over 6 x 14
+                                  // outputs (16 registers), both ways over
       {3, 10, 12, 16, 16, 0, 0},  // no padding: 8 x 10 outputs
       {2, 8, 10, 8, 24, 1, 0},    // padding along y only
       {2, 10, 14, 8, 16, 0, 1},   // F(4x4) forward and grad-filter (8 x 12
@@ -125,11 +145,15 @@ TEST(Winograd, MatchesTheDirectConv) {
       ASSERT_EQ(evaluate(fn, in, got, isa), "");
       ASSERT_EQ(evaluate(direct, in, want, isa), "");
       ASSERT_EQ(got.size(), 3u);
-      // Each product's output divides into 4 x 4 tiles (F(4x4, 3x3) and
-      // F(3x3, 4x4)) or 2 x 2 ones.
-      const bool f4[3] = {s.Ho() % 4 == 0 && s.Wo() % 4 == 0,
-                          s.H % 4 == 0 && s.W % 4 == 0,
-                          s.Ho() % 4 == 0 && s.Wo() % 4 == 0};
+      // Each product's algorithm: F(4x4, 3x3) (output tiles whole or
+      // overhanging) or F(2x2, 3x3); the grad-filter's F(3x3, 4x4) where dy
+      // divides into 4 x 4 blocks, else F(3x3, 2x2).
+      mtl::codegen::IsaScope scope(isa.empty() ? Halide::get_host_target()
+                                               : mtl::codegen::isaTarget(isa));
+      const bool f4[3] = {
+          mtl::codegen::winogradOutputTile(s.Co, s.Ho(), s.Wo()) == 4,
+          mtl::codegen::winogradOutputTile(s.Ci, s.H, s.W) == 4,
+          s.Ho() % 4 == 0 && s.Wo() % 4 == 0};
       for (int k = 0; k < 3; ++k) {
         ASSERT_EQ(got[k].f32.size(), want[k].f32.size());
         double worst = 0;
