@@ -280,7 +280,7 @@ Func winogradConv(OpContext &ctx, ConvSource src, ConvFilter filt,
 
   // Schedule (CPU only: winogradApplies).
   Var ox("ox"), oy("oy"), cv("cv"), cb("cb");
-  // Outputs that end inside a tile (10 x 10 in 4 x 4 tiles) guard the
+  // Outputs that end inside a tile (14 x 14 in 4 x 4 tiles) guard the
   // tile's last rows and columns instead of shifting the tile inwards, so
   // ox and oy stay constants of the unrolled transform.
   auto tail = [m](int extent) {
