@@ -87,6 +87,22 @@ Src paddedInput(OpContext &ctx, Func in, int v, int H, int W,
   };
 }
 
+/// Computes a conv's padded input `pad` (c, x, y, n) at `at` -- and the
+/// upsample source it reads, if any (paddedInput), at the same loop before
+/// it -- vectorized along the channels by `lanes` where that is over 1; at
+/// the root, parallel over the batch as well.
+void stagePadded(Func pad, const std::optional<Func> &source, LoopLevel at,
+                 bool root, int lanes) {
+  for (Func f :
+       source ? std::vector<Func>{*source, pad} : std::vector<Func>{pad}) {
+    f.compute_at(at);
+    if (root)
+      f.parallel(f.args()[3]);
+    if (lanes > 1)
+      f.vectorize(f.args()[0], lanes);
+  }
+}
+
 /// A single output channel (a decoder's last layer): a register tile over
 /// output channels has nothing to vectorize, so each pixel accumulates one
 /// vector of input-channel partial sums (the Ci / L lane blocks and the taps
@@ -154,11 +170,8 @@ Func directConv(OpContext &ctx, Src src, bool stage, Func filt,
   if (!ctx.gpu && Co == 1 && Ci % isa().lanes == 0) {
     Func out =
         singleChannelConv(ctx, pad, filt, bias, Wo, Ci, KH, KW, sh, sw, ph, pw);
-    if (stage) {
-      pad.compute_at(out, n).vectorize(c, isa().lanes);
-      if (sourcePad)
-        sourcePad->compute_at(out, n).vectorize(c, isa().lanes);
-    }
+    if (stage)
+      stagePadded(pad, sourcePad, LoopLevel(out, n), false, isa().lanes);
     return out;
   }
   Func out(ctx.resultName);
@@ -173,14 +186,7 @@ Func directConv(OpContext &ctx, Src src, bool stage, Func filt,
       gpuStage(pad, {c, x, y, n}, {Ci, Wp, Hp, N});
     } else {
       // Zero padding staged per image, inside the parallel batch loop.
-      pad.compute_at(out, n);
-      if (sourcePad)
-        sourcePad->compute_at(out, n);
-      if (int w = dividingLanes(Ci); w > 1) {
-        pad.vectorize(c, w);
-        if (sourcePad)
-          sourcePad->vectorize(c, w);
-      }
+      stagePadded(pad, sourcePad, LoopLevel(out, n), false, dividingLanes(Ci));
     }
   }
   return out;
@@ -468,25 +474,13 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
     // (conv2's grad-filter 8.2-10.9 -> 7.7-10.3 ms on 2 threads, interleaved;
     // the Co = 1 grad-filter of recon_out 0.86-0.94 -> 0.54-0.65 ms on one
     // thread, a memory-bound kernel whose whole-batch copy was most of it).
-    pad.compute_at(acc, r.z);
-    if (sourcePad)
-      sourcePad->compute_at(acc, r.z);
-    if (int w = dividingLanes(g.Ci); w > 1) {
-      pad.vectorize(c, w);
-      if (sourcePad)
-        sourcePad->vectorize(c, w);
-    }
-  } else if (padded) {
+    stagePadded(pad, sourcePad, LoopLevel(acc, r.z), false,
+                dividingLanes(g.Ci));
+  } else if (padded && ctx.gpu) {
     pad.compute_root();
-    if (sourcePad)
-      sourcePad->compute_root().parallel(n);
-    if (ctx.gpu) {
-      gpuStage(pad, {c, u, v, n}, {g.Ci, g.W + 2 * g.pw, g.H + 2 * g.ph, g.N});
-    } else {
-      pad.parallel(n);
-      if (int w = dividingLanes(g.Ci); w > 1)
-        pad.vectorize(c, w);
-    }
+    gpuStage(pad, {c, u, v, n}, {g.Ci, g.W + 2 * g.pw, g.H + 2 * g.ph, g.N});
+  } else if (padded) {
+    stagePadded(pad, sourcePad, LoopLevel::root(), true, dividingLanes(g.Ci));
   }
   return out;
 }
