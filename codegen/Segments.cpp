@@ -288,8 +288,9 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
   // element: 3 x 3 taps, stride 1) read only by the gradient of the
   // upsample before it is recomputed in it: each 2 x 2 block sum evaluates
   // the conv at its four pixels (36 products per vector of channels, the
-  // same work). The full-size input gradient (6.4 MB on the reference
-  // model, written once and read back once) is never stored.
+  // same work; on the CPU 16, the taps merged per block: Polyphase.cpp).
+  // The full-size input gradient (6.4 MB on the reference model, written
+  // once and read back once) is never stored.
   for (int k = 0; inlining && k < n; ++k) {
     const kg::Node &conv = fn.nodes[k];
     if (conv.op != "conv2d_backward_input" || conv.inputs.size() != 2 ||

@@ -111,6 +111,53 @@ Halide::Func firstConvFilterGrad(OpContext &ctx);
 /// readers (Resample.cpp), for a conv that zero-pads it (Conv2D.cpp).
 std::string upsampleSourceKey(int v);
 
+//===- Convs over a nearest upsample, phase by phase (Polyphase.cpp) ----===//
+
+/// A conv's input that is a nearest upsample, by (sx, sy), of `source` (Hs x
+/// Ws), recomputed in the conv's segment (Segments.cpp).
+struct UpsampledInput {
+  Halide::Func source;
+  int sx, sy, Hs, Ws;
+};
+
+/// The upsample whose result is value v, if it is one recomputed in this
+/// segment (its lowering published its source: upsampleSourceKey).
+std::optional<UpsampledInput> upsampledInputOf(const OpContext &ctx, int v);
+
+/// A stride-1 conv over an upsample, per output phase (x % sx, y % sy): Kx
+/// x Ky taps over the source, each merging the filter taps that read the
+/// same source pixel.
+struct PhaseConv {
+  UpsampledInput in;
+  int Kx, Ky, ph, pw;
+  Halide::Func merged; // merged(co, ci, a, b, dx, dy), at root
+  Halide::Func source; // the source zero-padded, for the conv to stage
+  /// merged times source for output (co, x, y, n), input channel ci and
+  /// phase tap (dx, dy).
+  Halide::Expr term(Halide::Expr co, Halide::Expr ci, Halide::Expr x,
+                    Halide::Expr y, Halide::Expr n, Halide::Expr dx,
+                    Halide::Expr dy) const;
+};
+PhaseConv phaseConv(OpContext &ctx, const UpsampledInput &in, Halide::Func filt,
+                    int Co, int Ci, int KH, int KW, int ph, int pw);
+
+/// box(c, u, v, n) = sum of dy (Ho x Wo, zero outside) over [u, u + sx) x
+/// [v, v + sy): a grad-filter over an upsample reads it at the source's
+/// pixels, dw(co, ci, kx, ky) = sum_{n,i,j} box(co, sx i + pw - kx, sy j +
+/// ph - ky, n) source(ci, i, j, n).
+Halide::Func boxSums(OpContext &ctx, Halide::Func dy, int Ho, int Wo, int sx,
+                     int sy);
+
+/// upsample_grad_nearest (ctx.node) of a conv2d_backward_input recomputed
+/// in it that published its operands (phaseGradInputKey): both in one
+/// pass over the source's pixels, named ctx.resultName and scheduled; an
+/// undefined Func when that does not apply.
+Halide::Func phaseUpsampleGrad(OpContext &ctx);
+
+/// OpContext::shared key of operand `which` ("dy", "w") of the recomputed
+/// conv2d_backward_input whose result is value v.
+std::string phaseGradInputKey(int v, const char *which);
+
 //===- Shared helpers (CnnCommon.cpp) -------------------------------------===//
 
 /// Widest vector (16, 8, 4 lanes) that fits `extent`, or 1.

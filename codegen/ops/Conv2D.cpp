@@ -65,24 +65,14 @@ Src zeroPadded(Func x, int H, int W) {
 /// the source's border is a quarter of the values at scale 2.
 Src paddedInput(OpContext &ctx, Func in, int v, int H, int W,
                 std::optional<Func> &sourcePad) {
-  const kg::Node *up = kg::producerOf(ctx.fn, v);
-  if (ctx.gpu || !ctx.shared || !up || up->op != "upsample_nearest" ||
-      !ctx.shared->count(upsampleSourceKey(v)))
-    return zeroPadded(in, H, W);
-  auto scale = up->ints.find("scale");
-  const auto &xs = ctx.fn.values[up->inputs[0]].shape;
-  if (scale == up->ints.end() || scale->second.size() != 2 || xs.size() != 4)
-    return zeroPadded(in, H, W);
-  const int sy = scale->second[0], sx = scale->second[1];
-  const int Hs = xs[1], Ws = xs[2];
-  if (sy < 1 || sx < 1 || Hs * sy != H || Ws * sx != W)
+  std::optional<UpsampledInput> up = upsampledInputOf(ctx, v);
+  if (!up)
     return zeroPadded(in, H, W);
   Var c("c"), a("a"), b("b"), n("n");
   Func pad(ctx.name("source_pad"));
-  pad(c, a, b, n) =
-      zeroPadded(ctx.shared->at(upsampleSourceKey(v)), Hs, Ws)(c, a, b, n);
+  pad(c, a, b, n) = zeroPadded(up->source, up->Hs, up->Ws)(c, a, b, n);
   sourcePad = pad;
-  return [pad, sx, sy](Expr c, Expr u, Expr v, Expr n) {
+  return [pad, sx = up->sx, sy = up->sy](Expr c, Expr u, Expr v, Expr n) {
     return pad(c, u / sx, v / sy, n); // Halide's division floors
   };
 }
@@ -103,6 +93,11 @@ void stagePadded(Func pad, const std::optional<Func> &source, LoopLevel at,
   }
 }
 
+/// The product a single-channel conv sums for output (x, y, n), input
+/// channel ci and tap (kx, ky).
+using TapTerm =
+    std::function<Expr(Expr ci, Expr x, Expr y, Expr n, Expr kx, Expr ky)>;
+
 /// A single output channel (a decoder's last layer): a register tile over
 /// output channels has nothing to vectorize, so each pixel accumulates one
 /// vector of input-channel partial sums (the Ci / L lane blocks and the taps
@@ -110,28 +105,29 @@ void stagePadded(Func pad, const std::optional<Func> &source, LoopLevel at,
 /// vector is loaded once per T FMAs and T independent chains hide the FMA
 /// latency; each pixel's vector is then summed across its lanes. (One pixel
 /// at a time, a vector per lane block, kept 2 chains of 9 dependent FMAs:
-/// ~28 % of the peak.)
-Func singleChannelConv(OpContext &ctx, Func pad, Func filt,
-                       std::optional<Func> bias, int Wo, int Ci, int KH, int KW,
-                       int sh, int sw, int ph, int pw) {
+/// ~28 % of the peak.) `term` over KX x KY taps; T is a multiple of
+/// `tileStep` (a polyphase conv's phases: constant within the tile) and at
+/// most `maxTile`.
+Func singleChannelConv(OpContext &ctx, const TapTerm &term,
+                       std::optional<Func> bias, int Wo, int Ci, int KX, int KY,
+                       int tileStep, int maxTile) {
   const int L = isa().lanes;
   Var c("c"), x("x"), y("y"), n("n");
-  RDom k(0, KW, 0, KH, 0, Ci / L, ctx.name("k"));
+  RDom k(0, KX, 0, KY, 0, Ci / L, ctx.name("k"));
   Func taps(ctx.name("taps"));
   taps(c, x, y, n) = 0.0f;
-  taps(c, x, y, n) += filt(0, c + k.z * L, k.x, k.y) *
-                      pad(c + k.z * L, x * sw + k.x - pw, y * sh + k.y - ph, n);
+  taps(c, x, y, n) += term(c + k.z * L, x, y, n, k.x, k.y);
   RDom rc(0, L, ctx.name("rc"));
   Func acc(ctx.name("acc"));
   acc(c, x, y, n) = bias ? (*bias)(c) : Expr(0.0f);
   acc(c, x, y, n) += taps(rc, x, y, n);
   Func out(ctx.resultName);
   out(c, x, y, n) = ctx.applyEpilogue(acc(c, x, y, n), {c, x, y, n});
-  // The largest pixel tile dividing the row that leaves registers for a
-  // filter vector and a temporary.
-  int T = 1;
-  for (int t = std::min(Wo, isa().vregs / 2 - 1); t >= 1; --t)
-    if (Wo % t == 0) {
+  // The largest pixel tile dividing the row that leaves registers for the
+  // filter vectors and a temporary.
+  int T = tileStep;
+  for (int t = std::min(Wo, maxTile); t >= tileStep; --t)
+    if (Wo % t == 0 && t % tileStep == 0) {
       T = t;
       break;
     }
@@ -168,8 +164,12 @@ Func directConv(OpContext &ctx, Src src, bool stage, Func filt,
   acc(c, x, y, n) += filt(c, r.x, r.y, r.z) *
                      pad(r.x, x * sw + r.y - pw, y * sh + r.z - ph, n);
   if (!ctx.gpu && Co == 1 && Ci % isa().lanes == 0) {
-    Func out =
-        singleChannelConv(ctx, pad, filt, bias, Wo, Ci, KH, KW, sh, sw, ph, pw);
+    TapTerm term = [=](Expr ci, Expr x, Expr y, Expr n, Expr kx, Expr ky) {
+      return filt(0, ci, kx, ky) *
+             pad(ci, x * sw + kx - pw, y * sh + ky - ph, n);
+    };
+    Func out = singleChannelConv(ctx, term, bias, Wo, Ci, KW, KH, 1,
+                                 isa().vregs / 2 - 1);
     if (stage)
       stagePadded(pad, sourcePad, LoopLevel(out, n), false, isa().lanes);
     return out;
@@ -264,6 +264,22 @@ Func lowerConv2D(OpContext &ctx) {
         [w](Expr co, Expr ci, Expr kx, Expr ky) { return w(co, ci, kx, ky); },
         bias, g.Ho, g.Wo, g.Co, g.Ci, g.ph, g.pw);
   }
+  if (!ctx.gpu && g.Co == 1 && g.Ci % isa().lanes == 0 && g.sh == 1 &&
+      g.sw == 1)
+    if (auto up = upsampledInputOf(ctx, ctx.node.inputs[0])) {
+      // Over a recomputed upsample: per output phase, over its source
+      // (Polyphase.cpp). The tile holds both phases' filter vectors.
+      PhaseConv pc = phaseConv(ctx, *up, ctx.inputs[1], g.Co, g.Ci, g.KH, g.KW,
+                               g.ph, g.pw);
+      TapTerm term = [pc](Expr ci, Expr x, Expr y, Expr n, Expr dx, Expr dy) {
+        return pc.term(0, ci, x, y, n, dx, dy);
+      };
+      Func out = singleChannelConv(ctx, term, bias, g.Wo, g.Ci, pc.Kx, pc.Ky,
+                                   up->sx, isa().vregs - 2);
+      stagePadded(pc.source, std::nullopt, LoopLevel(out, out.args()[3]), false,
+                  isa().lanes);
+      return out;
+    }
   std::optional<Func> sourcePad;
   Src src = padded ? paddedInput(ctx, ctx.inputs[0], ctx.node.inputs[0], g.H,
                                  g.W, sourcePad)
@@ -282,15 +298,21 @@ Func lowerConv2DBackwardInput(OpContext &ctx) {
   // ctx.shape is dx = [N,H,W,Ci]; dy = [N,Ho,Wo,Co].
   ConvGeom g = geometry(ctx, ctx.shape, ctx.inputShapes[1], ctx.inputShapes[0]);
   Func dy = ctx.inputs[0], w = ctx.inputs[1];
-  if (ctx.inlined && g.sh == 1 && g.sw == 1)
+  if (ctx.inlined && g.sh == 1 && g.sw == 1) {
     // Recomputed where it is read (Segments.cpp: a one-channel dy): the
-    // conv of dy with the flipped, transposed filter.
+    // conv of dy with the flipped, transposed filter. An upsample's
+    // gradient reading it merges its taps instead (Polyphase.cpp).
+    if (ctx.shared && !ctx.gpu) {
+      (*ctx.shared)[phaseGradInputKey(ctx.node.result, "dy")] = dy;
+      (*ctx.shared)[phaseGradInputKey(ctx.node.result, "w")] = w;
+    }
     return inlineConv(
         ctx, dy, g.Ho, g.Wo, g.Co,
         [w, g](Expr c, Expr co, Expr kx, Expr ky) {
           return w(co, c, g.KW - 1 - kx, g.KH - 1 - ky);
         },
         std::nullopt, g.KH, g.KW, 1, 1, g.KH - 1 - g.ph, g.KW - 1 - g.pw);
+  }
   if (winogradApplies(ctx, g.Ci, g.Co, g.KH, g.KW, g.sh, g.sw, g.H, g.W))
     // dx = dy (zero-padded by K - 1 - p) convolved with the flipped,
     // transposed filter, whose transform is computed from w directly.
@@ -361,23 +383,36 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
                             g.Wo))
     return winogradFilterGrad(ctx, zeroPadded(x, g.H, g.W), dy, g.N, g.Ho, g.Wo,
                               g.Co, g.Ci, g.ph, g.pw);
+  // Over a recomputed upsample: its source's pixels times dy's box sums
+  // (Polyphase.cpp), s^2 fewer products; else over the padded input.
+  std::optional<UpsampledInput> up;
+  if (!ctx.gpu && g.sh == 1 && g.sw == 1)
+    up = upsampledInputOf(ctx, ctx.node.inputs[0]);
   Var c("c"), u("u"), v("v"), n("n");
   Func pad(ctx.name("pad"));
   bool padded = g.ph > 0 || g.pw > 0;
   std::optional<Func> sourcePad;
-  pad(c, u, v, n) = padded ? paddedInput(ctx, x, ctx.node.inputs[0], g.H, g.W,
-                                         sourcePad)(c, u, v, n)
-                           : x(c, u, v, n);
+  if (!up)
+    pad(c, u, v, n) = padded ? paddedInput(ctx, x, ctx.node.inputs[0], g.H, g.W,
+                                           sourcePad)(c, u, v, n)
+                             : x(c, u, v, n);
   // Batch chunks reduced independently (rfactor by hand), then summed.
   const int U = batchChunks(g.N), chunk = g.N / U;
   Var co("co"), ci("ci"), kx("kx"), ky("ky"), q("q");
-  RDom r(0, g.Wo, 0, g.Ho, 0, chunk, ctx.name("r"));
+  RDom r(0, up ? up->Ws : g.Wo, 0, up ? up->Hs : g.Ho, 0, chunk, ctx.name("r"));
   Expr nn = q * chunk + r.z;
-  Func acc(ctx.name("acc")), part(ctx.name("part"));
+  Func acc(ctx.name("acc")), part(ctx.name("part")), box;
   acc(co, ci, kx, ky, q) = 0.0f;
-  acc(co, ci, kx, ky, q) +=
-      dy(co, r.x, r.y, nn) *
-      pad(ci, r.x * g.sw + kx - g.pw, r.y * g.sh + ky - g.ph, nn);
+  if (up) {
+    box = boxSums(ctx, dy, g.Ho, g.Wo, up->sx, up->sy);
+    acc(co, ci, kx, ky, q) +=
+        box(co, r.x * up->sx + g.pw - kx, r.y * up->sy + g.ph - ky, nn) *
+        up->source(ci, r.x, r.y, nn);
+  } else {
+    acc(co, ci, kx, ky, q) +=
+        dy(co, r.x, r.y, nn) *
+        pad(ci, r.x * g.sw + kx - g.pw, r.y * g.sh + ky - g.ph, nn);
+  }
   part(co, ci, kx, ky, q) = acc(co, ci, kx, ky, q);
   // Register tiles: AVX-512 has 32 vector registers, AVX2 16. A layer
   // with fewer output channels (recon_conv1: Co = 16) gets fewer co vectors
@@ -468,7 +503,13 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
     sum += part(co, ci, kx, ky, k);
   out(co, ci, kx, ky) = sum;
   scheduleElementwise(out, {co, ci, kx, ky}, ctx.shape, ctx.gpu);
-  if (padded && (imageBlocked || smallVecs > 0)) {
+  if (up && (imageBlocked || smallVecs > 0)) {
+    // dy's box sums per image (small: Co x (Ho + 1) x (Wo + 1)).
+    box.compute_at(acc, r.z).vectorize(box.args()[1], isa().lanes,
+                                       TailStrategy::GuardWithIf);
+  } else if (up) {
+    box.compute_root().parallel(box.args()[3]);
+  } else if (padded && (imageBlocked || smallVecs > 0)) {
     // One padded image at a time, inside the chunk's image loop (L2-sized),
     // instead of a padded copy of the whole batch written and re-read
     // (conv2's grad-filter 8.2-10.9 -> 7.7-10.3 ms on 2 threads, interleaved;

@@ -165,6 +165,9 @@ Func lowerUpsampleNearestGrad(OpContext &ctx) {
   auto k = scaleOf(ctx);
   if (g.Ho != g.H * k[0] || g.Wo != g.W * k[1])
     throw LoweringError{"inconsistent upsample_grad shapes"};
+  // Of a grad-input recomputed here: both in one pass (Polyphase.cpp).
+  if (Func f = phaseUpsampleGrad(ctx); f.defined())
+    return f;
   Func dy = ctx.inputs[0];
   Var c("c"), u("u"), v("v"), n("n");
   Expr sum = 0.0f;

@@ -3,9 +3,18 @@
 #define MTL_TEST_CODEGEN_TESTUTIL_H
 
 #include "codegen/Evaluate.h"
+#include "codegen/Isa.h"
 #include "codegen/KernelGraph.h"
+#include "codegen/Lowering.h"
+#include "codegen/Segments.h"
 
 #include <Halide.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
 
 #include <random>
 
@@ -82,6 +91,71 @@ inline HostTensor intTensor(Shape s, std::vector<int32_t> v) {
   t.shape = std::move(s);
   t.i32 = std::move(v);
   return t;
+}
+
+/// Runs the segments in order, as the generated entry point does, and
+/// returns the function's outputs.
+inline std::vector<HostTensor>
+runSegmented(const kg::Function &fn, const SegmentedFunction &sf,
+             const std::vector<HostTensor> &args) {
+  std::map<int, HostTensor> vals;
+  for (size_t i = 0; i < fn.args.size(); ++i)
+    vals[fn.args[i].value] = args[i];
+  for (const Segment &s : sf.segments) {
+    std::vector<HostTensor> in, out;
+    for (int v : s.args) {
+      auto view = sf.views.find(v); // the base's data under the view's shape
+      in.push_back(vals.at(view == sf.views.end() ? v : view->second));
+      if (view != sf.views.end())
+        in.back().shape = fn.values[v].shape;
+    }
+    std::string err = evaluate(s.fn, in, out);
+    EXPECT_EQ(err, "") << s.label;
+    for (size_t i = 0; i < s.outs.size() && i < out.size(); ++i)
+      vals[s.outs[i]] = out[i];
+  }
+  std::vector<HostTensor> outs;
+  for (const kg::Arg &o : fn.outputs)
+    outs.push_back(vals.at(o.value));
+  return outs;
+}
+
+inline void expectSegmentedMatchesWhole(const kg::Function &fn) {
+  std::vector<HostTensor> args = randomArgs(fn, 3), whole;
+  ASSERT_EQ(evaluate(fn, args, whole), "");
+  std::vector<HostTensor> split = runSegmented(fn, segmentFunction(fn), args);
+  ASSERT_EQ(split.size(), whole.size());
+  // One scale for all outputs: the bias gradient is 0 in exact arithmetic
+  // (closed form in the segment, a rounding-level sum over dx in the whole).
+  double scale = 1e-6;
+  for (const HostTensor &t : whole)
+    for (float v : t.f32)
+      scale = std::max(scale, double(std::fabs(v)));
+  for (size_t o = 0; o < whole.size(); ++o) {
+    ASSERT_EQ(split[o].f32.size(), whole[o].f32.size());
+    for (size_t i = 0; i < whole[o].f32.size(); ++i)
+      ASSERT_NEAR(split[o].f32[i], whole[o].f32[i], 1e-5 * scale)
+          << fn.outputs[o].name << "[" << i << "]";
+  }
+}
+
+/// The Funcs that `fn`'s outputs reach when lowered for AVX2.
+inline std::set<std::string> reachedFuncs(const kg::Function &fn) {
+  LoweredFunction lf = lowerFunction(fn, isaTarget("avx2"));
+  std::set<std::string> names;
+  for (const Halide::Func &out : lf.outputs)
+    for (const auto &[name, f] :
+         Halide::Internal::find_transitive_calls(out.function()))
+      names.insert(name);
+  return names;
+}
+
+inline bool reachesA(const std::set<std::string> &names,
+                     const std::string &part) {
+  for (const std::string &n : names)
+    if (n.find(part) != std::string::npos)
+      return true;
+  return false;
 }
 
 } // namespace mtl::codegen::test
