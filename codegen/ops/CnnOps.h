@@ -111,6 +111,19 @@ Halide::Func firstConvFilterGrad(OpContext &ctx);
 /// readers (Resample.cpp), for a conv that zero-pads it (Conv2D.cpp).
 std::string upsampleSourceKey(int v);
 
+//===- A first layer's forward in one pass (FirstLayerPool.cpp) ---------===//
+
+/// max_pool (ctx.node, windows tiling its input) of relu(batch_norm_train(
+/// x)) or batch_norm_train(x), x a first conv recomputed in this segment
+/// (firstConvOf): the batch norm folded into the filter, each window's
+/// conv outputs computed taps outer; named ctx.resultName and scheduled.
+/// An undefined Func where that does not apply.
+Halide::Func firstLayerPool(OpContext &ctx);
+
+/// OpContext::shared key of batch_norm_train's per-channel `what` ("scale",
+/// "shift": y = x scale + shift) for its result v.
+std::string batchNormAffineKey(const char *what, int v);
+
 //===- Convs over a nearest upsample, phase by phase (Polyphase.cpp) ----===//
 
 /// A conv's input that is a nearest upsample, by (sx, sy), of `source` (Hs x

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Lowering.h"
+#include "codegen/ops/CnnOps.h"
 
 using namespace Halide;
 
@@ -51,6 +52,9 @@ Func padded(OpContext &ctx, const PoolGeom &g, Func x, Expr pad) {
 Func lowerMaxPool(OpContext &ctx) {
   if (ctx.inputs.size() != 1)
     throw LoweringError{"expects (x)"};
+  // A first layer's conv, batch norm and relu recomputed here.
+  if (Func f = firstLayerPool(ctx); f.defined())
+    return f;
   PoolGeom g = geometry(ctx, ctx.inputShapes[0], ctx.shape);
   Func x = padded(ctx, g, ctx.inputs[0], Float(32).min());
   Var c("c"), u("u"), v("v"), n("n");

@@ -294,13 +294,22 @@ TEST(Segments, FirstConvRecomputedInTheBatchNormThatReadsIt) {
   expectStoredNowhere(sf, g.conv);
   // Its batch statistics come from the image's patch moments
   // (FirstConvMoments.cpp): no pass over the conv's output.
+  // The max pool after it folds the batch norm into the conv's filter
+  // (FirstLayerPool.cpp).
+  int pools = 0;
   for (const codegen::Segment &s : sf.segments)
-    for (const kg::Node &n : s.fn.nodes)
+    for (const kg::Node &n : s.fn.nodes) {
       if (n.op == "batch_stats") {
         std::set<std::string> f = reachedFuncs(s.fn);
         EXPECT_TRUE(reachesA(f, "moments"));
         EXPECT_FALSE(reachesA(f, "batch_stats_sums"));
       }
+      if (n.op == "max_pool") {
+        EXPECT_TRUE(reachesA(reachedFuncs(s.fn), "folded_w"));
+        ++pools;
+      }
+    }
+  EXPECT_EQ(pools, 1);
   expectSegmentedMatchesWhole(g.b.fn);
   // Without inlining the conv is a kernel of its own.
   expectNothingInline(codegen::segmentFunction(g.b.fn, false));
