@@ -700,8 +700,9 @@ int main(int argc, char **argv) {
     std::printf("GFLOP: a conv's direct multiply-adds; the 3x3 stride-1 "
                 "convs computed by Winograd do 1/4 (F(4x4)) or 1/2.25 "
                 "(F(2x2)) of them, a one-channel conv over an upsample "
-                "by 2 (merged taps per output phase) 1/2.25, its "
-                "grad-filter 1/4, and a first layer's batch statistics "
+                "by 2 (merged taps per output phase) and its grad-input "
+                "with the upsample's gradient 1/2.25, a grad-filter over "
+                "an upsample 1/4, and a first layer's batch statistics "
                 "from its patches' moments none, so their GFLOP/s can pass "
                 "the peak (--no-winograd: direct convs)\n");
   auto label = [&](size_t r) {
