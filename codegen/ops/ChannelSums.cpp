@@ -71,7 +71,11 @@ Func channelSums(OpContext &ctx, const std::vector<int64_t> &s,
   // Vectors that divide C: Halide 14 miscomputed the guarded tail lanes of
   // these reductions when the term reads another per-channel Func (the
   // variance around the mean gave 0 for the last channel of C = 5).
-  const int w = dividingLanes(C);
+  // At most the ISA's vector: with 16 lanes on AVX2 (two registers each)
+  // the 11 sums of layer 1's gamma pass held 22 accumulators, spilled (165
+  // stack accesses per iteration): one register each, layer 1's backward
+  // 6.3-7.0 -> 5.1-5.4 ms in-step on one thread (four interleaved pairs).
+  const int w = std::min(dividingLanes(C), isa().lanes);
   std::vector<VarOrRVar> order = {c};
   const bool pairs = pixelPairs(s) && C % isa().lanes == 0 && w > 1;
   Var co("co"), cv("cv");
