@@ -24,6 +24,11 @@ std::vector<Expr> restOf(const std::vector<Var> &v) {
   return std::vector<Expr>(v.begin() + 1, v.end());
 }
 
+Expr zeroPadded(Func x, int H, int W, Expr c, Expr u, Expr v, Expr n) {
+  Expr inside = u >= 0 && u < W && v >= 0 && v < H;
+  return select(inside, x(c, clamp(u, 0, W - 1), clamp(v, 0, H - 1), n), 0.0f);
+}
+
 std::string channelTotalKey(int v) {
   return "channel_total:" + std::to_string(v);
 }

@@ -113,12 +113,13 @@ std::string upsampleSourceKey(int v);
 
 //===- A first layer's forward in one pass (FirstLayerPool.cpp) ---------===//
 
-/// max_pool (ctx.node, windows tiling its input) of relu(batch_norm_train(
-/// x)) or batch_norm_train(x), x a first conv recomputed in this segment
-/// (firstConvOf): the batch norm folded into the filter, each window's
-/// conv outputs computed taps outer; named ctx.resultName and scheduled.
-/// An undefined Func where that does not apply.
-Halide::Func firstLayerPool(OpContext &ctx);
+/// max_pool (ctx.node, K x K windows at stride K, no padding) of
+/// relu(batch_norm_train(x)) or batch_norm_train(x), x a first conv
+/// recomputed in this segment (firstConvOf): the batch norm folded into the
+/// filter, each window's conv outputs computed taps outer; named
+/// ctx.resultName and scheduled. An undefined Func where that does not
+/// apply.
+Halide::Func firstLayerPool(OpContext &ctx, int K);
 
 /// OpContext::shared key of batch_norm_train's per-channel `what` ("scale",
 /// "shift": y = x scale + shift) for its result v.
@@ -172,6 +173,11 @@ Halide::Func phaseUpsampleGrad(OpContext &ctx);
 std::string phaseGradInputKey(int v, const char *which);
 
 //===- Shared helpers (CnnCommon.cpp) -------------------------------------===//
+
+/// x(c, u, v, n) of an NHWC tensor x (H x W pixels), zero outside [0, W) x
+/// [0, H): a conv's or pool's zero padding.
+Halide::Expr zeroPadded(Halide::Func x, int H, int W, Halide::Expr c,
+                        Halide::Expr u, Halide::Expr v, Halide::Expr n);
 
 /// Widest vector (16, 8, 4 lanes) that fits `extent`, or 1.
 int vectorLanes(int extent);

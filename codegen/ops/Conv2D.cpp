@@ -45,12 +45,10 @@ ConvGeom geometry(OpContext &ctx, const std::vector<int64_t> &x,
   return g;
 }
 
-/// x with zeros outside [0,W) x [0,H).
+/// x with zeros outside [0,W) x [0,H), as a Src.
 Src zeroPadded(Func x, int H, int W) {
   return [=](Expr c, Expr u, Expr v, Expr n) {
-    Expr inside = u >= 0 && u < W && v >= 0 && v < H;
-    return select(
-        inside, call(x, {c, clamp(u, 0, W - 1), clamp(v, 0, H - 1), n}), 0.0f);
+    return codegen::zeroPadded(x, H, W, c, u, v, n);
   };
 }
 

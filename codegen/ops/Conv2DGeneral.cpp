@@ -49,11 +49,6 @@ Geom geometry(OpContext &ctx, const std::vector<int64_t> &x,
   return g;
 }
 
-Expr zeroPadded(Func x, int H, int W, Expr c, Expr u, Expr v, Expr n) {
-  Expr inside = u >= 0 && u < W && v >= 0 && v < H;
-  return select(inside, x(c, clamp(u, 0, W - 1), clamp(v, 0, H - 1), n), 0.0f);
-}
-
 void stagePerImage(OpContext &ctx, Func pad, Func out, Var n,
                    const std::vector<Var> &pv, const std::vector<int> &ext,
                    int channels) {

@@ -26,22 +26,10 @@ std::string batchNormAffineKey(const char *what, int v) {
   return std::string("batch_norm_train.") + what + "." + std::to_string(v);
 }
 
-Func firstLayerPool(OpContext &ctx) {
+Func firstLayerPool(OpContext &ctx, int K) {
   if (ctx.gpu || !ctx.shared || ctx.inputs.size() != 1 ||
       ctx.node.inputs.size() != 1)
     return Func();
-  // The pool's windows tile its input: kernel = stride, no padding.
-  auto ints = [&](const char *k) {
-    auto it = ctx.node.ints.find(k);
-    return it == ctx.node.ints.end() ? std::vector<int64_t>{} : it->second;
-  };
-  const auto kernel = ints("kernel"), stride = ints("stride"),
-             padding = ints("padding");
-  if (kernel.size() != 2 || kernel[0] != kernel[1] ||
-      (!stride.empty() && stride != kernel) ||
-      (!padding.empty() && (padding[0] != 0 || padding[1] != 0)))
-    return Func();
-  const int K = kernel[0];
   // Its input: relu(batch_norm_train(x)) or batch_norm_train(x), x a
   // recomputed first conv.
   int v = ctx.node.inputs[0];

@@ -41,12 +41,6 @@ int phaseTaps(int s, int K, int p) {
 /// division floors; constant once a is, in an unrolled tile).
 Expr firstTap(Expr a, int s, int p) { return (a - p) / s; }
 
-/// x with zeros outside [0,W) x [0,H) (as Conv2D.cpp's zeroPadded).
-Expr zeroOutside(Func x, Expr c, Expr u, Expr v, Expr n, int H, int W) {
-  return select(u >= 0 && u < W && v >= 0 && v < H,
-                x(c, clamp(u, 0, W - 1), clamp(v, 0, H - 1), n), 0.0f);
-}
-
 } // namespace
 
 std::optional<UpsampledInput> upsampledInputOf(const OpContext &ctx, int v) {
@@ -98,7 +92,7 @@ PhaseConv phaseConv(OpContext &ctx, const UpsampledInput &in, Func filt, int Co,
   // The source zero-padded: staged per image by the conv.
   Var c("c"), u("u"), v("v"), n("n");
   pc.source = Func(ctx.name("source_pad"));
-  pc.source(c, u, v, n) = zeroOutside(in.source, c, u, v, n, in.Hs, in.Ws);
+  pc.source(c, u, v, n) = zeroPadded(in.source, in.Hs, in.Ws, c, u, v, n);
   return pc;
 }
 
@@ -115,7 +109,7 @@ Func boxSums(OpContext &ctx, Func dy, int Ho, int Wo, int sx, int sy) {
   Expr sum = 0.0f;
   for (int b = 0; b < sy; ++b)
     for (int a = 0; a < sx; ++a)
-      sum += zeroOutside(dy, c, u + a, v + b, n, Ho, Wo);
+      sum += zeroPadded(dy, Ho, Wo, c, u + a, v + b, n);
   Func box(ctx.name("box_sums"));
   box(c, u, v, n) = sum;
   return box;
@@ -170,7 +164,7 @@ Func phaseUpsampleGrad(OpContext &ctx) {
   merged(c, co, ex, ey) = msum;
   merged.compute_root().vectorize(c, L);
   Func dyPad(ctx.name("dy_pad"));
-  dyPad(co, i, j, n) = zeroOutside(dy, co, i, j, n, Ho, Wo);
+  dyPad(co, i, j, n) = zeroPadded(dy, Ho, Wo, co, i, j, n);
   RDom r(0, Ex, 0, Ey, 0, Co, ctx.name("r"));
   Func acc(ctx.name("acc"));
   acc(c, i, j, n) = 0.0f;

@@ -52,10 +52,12 @@ Func padded(OpContext &ctx, const PoolGeom &g, Func x, Expr pad) {
 Func lowerMaxPool(OpContext &ctx) {
   if (ctx.inputs.size() != 1)
     throw LoweringError{"expects (x)"};
-  // A first layer's conv, batch norm and relu recomputed here.
-  if (Func f = firstLayerPool(ctx); f.defined())
-    return f;
   PoolGeom g = geometry(ctx, ctx.inputShapes[0], ctx.shape);
+  // A first layer's conv, batch norm and relu recomputed here, in windows
+  // that tile the input.
+  if (g.kh == g.kw && g.sh == g.kh && g.sw == g.kw && g.ph == 0 && g.pw == 0)
+    if (Func f = firstLayerPool(ctx, g.kh); f.defined())
+      return f;
   Func x = padded(ctx, g, ctx.inputs[0], Float(32).min());
   Var c("c"), u("u"), v("v"), n("n");
   Expr m;

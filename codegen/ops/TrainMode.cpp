@@ -143,10 +143,6 @@ Func lowerBatchNorm(OpContext &ctx) {
   shift(c) = beta(c) - rm(c) * scale(c);
   scheduleChannel(scale, c, C, ctx.gpu);
   scheduleChannel(shift, c, C, ctx.gpu);
-  if (ctx.shared && !ctx.gpu) { // for a max pool after it (FirstLayerPool.cpp)
-    (*ctx.shared)[batchNormAffineKey("scale", ctx.node.result)] = scale;
-    (*ctx.shared)[batchNormAffineKey("shift", ctx.node.result)] = shift;
-  }
   return affine(ctx, ctx.inputs[0], scale, shift);
 }
 
