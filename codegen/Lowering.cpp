@@ -10,6 +10,7 @@
 #include "codegen/Isa.h"
 #include "codegen/Segments.h"
 
+#include <algorithm>
 #include <cctype>
 #include <set>
 
@@ -75,6 +76,24 @@ std::string sanitize(const std::string &s) {
   if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0])))
     out = "_" + out;
   return out;
+}
+
+/// Whether `f` is the Func created as `Func(name)`: Halide renames a Func
+/// whose name another one in the process already has (`name$1`, ...), and
+/// mtlc build lowers each step function whole before its segments, so a
+/// segment's output Funcs are renamed. Comparing names exactly took them
+/// for passed-through values and copied each (layer 2's 13 MB batch-norm
+/// grad-input, written and then copied, in every train step).
+bool namedAfter(const Func &f, const std::string &name) {
+  const std::string &n = f.name();
+  if (n.compare(0, name.size(), name) != 0)
+    return false;
+  if (n.size() == name.size())
+    return true;
+  return n[name.size()] == '$' && n.size() > name.size() + 1 &&
+         std::all_of(n.begin() + name.size() + 1, n.end(), [](char c) {
+           return std::isdigit(static_cast<unsigned char>(c));
+         });
 }
 
 Target chooseTarget(const std::string &kind, const std::string &override) {
@@ -302,7 +321,7 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target,
                           fn.outputs[k].name + "' is never computed"};
     const std::vector<int64_t> &shape = fn.values[id].shape;
     Func f = vals[id];
-    if (f.name() != outNames[k]) {
+    if (!namedAfter(f, outNames[k])) {
       // An argument passed through, or a value output twice: copy it.
       std::vector<Var> v = makeVars(static_cast<int>(shape.size()));
       Func copy(outNames[k]);

@@ -440,6 +440,31 @@ TEST(Lowering, ArgumentPassedThroughAndOutputTwice) {
   expectNear(out[1].f32, out[2].f32);
 }
 
+// mtlc build lowers a step function whole and then each segment: Halide
+// renames the second Func of a name (`prediction_a$1`), which must not make
+// the node's own result look like a passed-through value and be copied (an
+// extra pass over every segment output).
+TEST(Lowering, OutputNotCopiedWhenLoweredAgain) {
+  Builder b;
+  int x = b.arg(ArgKind::Input, "x", {3, 4});
+  int y = b.op("relu", {x}, {3, 4});
+  b.out(ArgKind::Prediction, "a", y);
+  b.out(ArgKind::Prediction, "b", y);
+  auto funcs = [](const Halide::Func &f) {
+    return Halide::Internal::find_transitive_calls(f.function()).size();
+  };
+  size_t first = 0; // the relu and the input's Func
+  for (int round = 0; round < 3; ++round) {
+    LoweredFunction lf = lowerFunction(b.fn, isaTarget("avx2"));
+    ASSERT_EQ(lf.outputs.size(), 2u);
+    if (round == 0)
+      first = funcs(lf.outputs[0]);
+    EXPECT_EQ(funcs(lf.outputs[0]), first)
+        << "round " << round << ": " << lf.outputs[0].name();
+    EXPECT_EQ(funcs(lf.outputs[1]), first + 1) << "the second output copies";
+  }
+}
+
 double gflops(const mtl::kg::Function &fn, const std::vector<HostTensor> &a,
               double flops) {
   std::vector<HostTensor> out;
