@@ -15,6 +15,7 @@
 // by the single-thread time, with the FMA peak measured in the same run.
 //
 //===----------------------------------------------------------------------===//
+#include "bench/BlasBaseline.h"
 #include "codegen/Evaluate.h"
 #include "codegen/Flops.h"
 #include "codegen/Segments.h"
@@ -71,6 +72,7 @@ struct Options {
   bool winograd = true;       // --no-winograd
   std::string target = "cpu"; // cpu | cuda (one run on the GPU)
   std::string isa;            // "" = the host's; avx512 | avx2 | sse41
+  bool blas = true;           // --no-blas: no OpenBLAS baseline
   int worker = 0; // internal: run as the worker for this thread count
 };
 
@@ -386,6 +388,19 @@ int worker(const Options &o) {
     j["peak_gflops"] = mtl::measurePeakGflops(o.worker, 0.3, o.isa);
     j["bandwidth_gbs"] = mtl::measureBandwidthGBs(o.worker, 0.3);
   }
+  // The GEMM kernels' baseline: OpenBLAS on the same shapes and threads.
+  mtl::bench::Blas blas;
+  bool haveBlas = false;
+  if (o.target == "cpu" && o.blas) {
+    std::string why;
+    haveBlas = blas.load(why);
+    if (haveBlas) {
+      blas.setThreads(o.worker);
+      j["blas"] = blas.describe();
+    } else {
+      j["blas_error"] = why;
+    }
+  }
   std::mt19937 rng(1234);
   const bool tty = isatty(2);
   // Compile every selected kernel first, then time them round-robin
@@ -398,6 +413,8 @@ int worker(const Options &o) {
     double compileS = 0;
     std::string err;
     std::vector<double> ms;
+    mtl::bench::Blas::Operands blasOps; // its GEMMs (none: not a GEMM)
+    std::vector<double> blasMs;
   };
   std::vector<Timed> timed;
   for (size_t i = 0; i < kernels.size(); ++i) {
@@ -411,6 +428,11 @@ int worker(const Options &o) {
     // At least 2 per round: then codegen::benchmark leaves the call that
     // pays the fresh outputs' page faults untimed.
     t.calls = std::max(2, t.calls / o.rounds);
+    std::vector<mtl::bench::Gemm> gemms = mtl::bench::kernelGemms(k.sub);
+    if (haveBlas && !gemms.empty()) {
+      t.blasOps = mtl::bench::Blas::operands(gemms, unsigned(i));
+      blas.time(t.blasOps, 2); // BLAS's threads, first touch of C
+    }
     timed.push_back(std::move(t));
     if (tty)
       std::fprintf(stderr, "\r  %d thread(s): compiled kernel %zu/%zu",
@@ -423,6 +445,10 @@ int worker(const Options &o) {
       if (t.err.empty())
         t.err = runCalls(o, kernels[t.index].sub, t.args, t.calls, ms);
       t.ms.insert(t.ms.end(), ms.begin(), ms.end());
+      if (!t.blasOps.gemms.empty()) {
+        std::vector<double> b = blas.time(t.blasOps, t.calls);
+        t.blasMs.insert(t.blasMs.end(), b.begin(), b.end());
+      }
       if (tty)
         std::fprintf(stderr, "\r  %d thread(s): round %d/%d, kernel %zu/%zu  ",
                      o.worker, round + 1, o.rounds, n + 1, timed.size());
@@ -438,7 +464,12 @@ int worker(const Options &o) {
           t.ms.empty() ? 0.0 : *std::min_element(t.ms.begin(), t.ms.end())},
          {"calls", int(t.ms.size())},
          {"compile_s", t.compileS},
-         {"error", t.err}});
+         {"error", t.err},
+         {"blas_ms", median(t.blasMs)},
+         {"blas_best_ms",
+          t.blasMs.empty()
+              ? 0.0
+              : *std::min_element(t.blasMs.begin(), t.blasMs.end())}});
   }
   // The FMA peak again after the kernels: the higher of the two (a
   // neighbour's burst during one measurement would inflate every %).
@@ -537,6 +568,9 @@ int main(int argc, char **argv) {
                  "compile the kernels for this CPU instruction set, with its "
                  "register tiles (as mtlc build --isa), and measure its peak")
       ->check(CLI::IsMember({"avx512", "avx2", "sse41"}));
+  app.add_flag("!--no-blas", o.blas,
+               "do not time the GEMM kernels' shapes in OpenBLAS's sgemm "
+               "(libopenblas.so.0; MTL_BLAS_LIB overrides)");
   app.add_option("--worker", o.worker)->group(""); // internal
   try {
     app.parse(argc, argv);
@@ -601,7 +635,7 @@ int main(int argc, char **argv) {
   // Merge: per kernel, ms per thread count.
   struct Row {
     size_t index;
-    std::vector<double> ms, best;
+    std::vector<double> ms, best, blas; // blas: 0 when not timed
     std::string error;
   };
   std::map<size_t, Row> rows;
@@ -612,6 +646,8 @@ int main(int argc, char **argv) {
       row.index = i;
       row.ms.resize(runs.size(), 0);
       row.best.resize(runs.size(), 0);
+      row.blas.resize(runs.size(), 0);
+      row.blas[r] = k.value("blas_ms", 0.0);
       row.ms[r] = k["ms"].get<double>();
       row.best[r] = k.value("best_ms", 0.0);
       if (!k["error"].get<std::string>().empty())
@@ -662,6 +698,8 @@ int main(int argc, char **argv) {
                 {"sum_of_kernels_ms", total[r]}};
       if (runs[r].contains("step"))
         t["step"] = runs[r]["step"];
+      if (runs[r].contains("blas"))
+        t["blas"] = runs[r]["blas"];
       j["runs"].push_back(t);
     }
     for (const Row &row : sorted) {
@@ -683,7 +721,8 @@ int main(int argc, char **argv) {
              {"roofline_ms", roofMs(k, r)},
              {"percent_of_roofline",
               row.ms[r] > 0 ? 100 * roofMs(k, r) / row.ms[r] : 0.0},
-             {"bound", memoryBound(k, r) ? "memory" : "compute"}});
+             {"bound", memoryBound(k, r) ? "memory" : "compute"},
+             {"blas_ms", row.blas[r]}});
       }
       j["kernels"].push_back(e);
     }
@@ -776,6 +815,48 @@ int main(int argc, char **argv) {
                     100 * stepFlops / 1e6 / s["ms"].get<double>() / peak[r],
                     s.value("compile_s", 0.0));
     }
+
+  // The GEMM kernels against OpenBLAS, timed in the same rounds.
+  bool anyBlas = false;
+  for (const Row &row : sorted)
+    for (double b : row.blas)
+      anyBlas = anyBlas || b > 0;
+  if (anyBlas) {
+    std::printf("\nGEMM kernels against OpenBLAS's sgemm on the same shapes "
+                "and threads, timed in the same rounds (%s; its time "
+                "without the epilogue and the bias; x BLAS: its time over "
+                "ours, > 1 where mtlc is faster):\n",
+                runs[0].value("blas", std::string("?")).c_str());
+    std::printf("%-4s %-10s %-34s %8s", "#", "node", "op", "GFLOP");
+    for (size_t r = 0; r < runs.size(); ++r)
+      std::printf(" %8s %8s %7s %7s", ("ms@" + label(r)).c_str(),
+                  ("BLAS@" + label(r)).c_str(), "BLAS%pk", "x BLAS");
+    std::printf("\n");
+    int n = 0;
+    for (const Row &row : sorted) {
+      bool has = false;
+      for (double b : row.blas)
+        has = has || b > 0;
+      if (!has)
+        continue;
+      const Kernel &k = kernels[row.index];
+      std::string op = k.op.size() > 34 ? k.op.substr(0, 31) + "..." : k.op;
+      std::printf("%-4d %-10s %-34s %8.4f", ++n, k.sub.name.substr(7).c_str(),
+                  op.c_str(), k.flops / 1e9);
+      for (size_t r = 0; r < runs.size(); ++r) {
+        double b = row.blas[r];
+        double pk =
+            b > 0 && peak[r] > 0 ? 100 * k.flops / 1e6 / b / peak[r] : 0.0;
+        std::printf(" %8.3f %8.3f %6.1f%% %7.2f", row.ms[r], b, pk,
+                    row.ms[r] > 0 ? b / row.ms[r] : 0.0);
+      }
+      std::printf("\n");
+    }
+  } else if (!gpu && o.blas && !runs.empty() &&
+             runs[0].contains("blas_error")) {
+    std::printf("\n(no OpenBLAS baseline: %s)\n",
+                runs[0]["blas_error"].get<std::string>().c_str());
+  }
 
   // The same time by op (the kernel's producer op), largest first.
   std::map<std::string, std::pair<std::vector<double>, double>> byOp;
