@@ -64,6 +64,7 @@ const EpilogueTable &epilogueTable() {
     EpilogueTable t;
     registerElementwiseEpilogues(t);
     registerActivationEpilogues(t);
+    registerTrainModeEpilogues(t);
     return t;
   }();
   return table;
@@ -287,6 +288,7 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target,
     for (int c : chain) {
       const kg::Node &cn = fn.nodes[c];
       OpContext cc{fn, cn, {}, {}, fn.values[cn.result].shape, "", gpu, target};
+      cc.shared = &shared; // per-channel stages computed once (batch_norm)
       for (int in : cn.inputs) {
         cc.inputs.push_back(vals[in]); // [0] undefined: the producer's value
         cc.inputShapes.push_back(fn.values[in].shape);

@@ -112,6 +112,7 @@ const OpTable &opTable();
 const EpilogueTable &epilogueTable();
 void registerElementwiseEpilogues(EpilogueTable &table); // Elementwise.cpp
 void registerActivationEpilogues(EpilogueTable &table);  // Activation.cpp
+void registerTrainModeEpilogues(EpilogueTable &table);   // TrainMode.cpp
 void registerConvOps(OpTable &table);
 void registerDenseOps(OpTable &table);
 void registerPoolOps(OpTable &table);

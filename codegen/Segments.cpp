@@ -261,6 +261,23 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
     if (chain == std::vector<int>{k})
       recomputed.insert(k);
   }
+  // The same first conv with an inference batch norm (and relu) as its
+  // epilogue, read only by the max pool after them (an eval or predict
+  // step): recomputed in the pool (ops/FirstLayerPool.cpp), its output
+  // (26 MB on the reference model) is never written nor read back.
+  for (int k = 0; inlining && k < n; ++k) {
+    const kg::Node &conv = fn.nodes[k];
+    if (conv.op != "conv2d" || conv.inputs.size() < 2 ||
+        !firstLayerConv(conv, conv.inputs[1]))
+      continue;
+    std::vector<int> chain = chainReadOnlyBy(
+        k, [](const std::string &op) { return op == "max_pool" ? 0 : -1; });
+    bool ok = chain.size() >= 2 && fn.nodes[chain[1]].op == "batch_norm";
+    for (size_t q = 2; ok && q < chain.size(); ++q)
+      ok = fn.nodes[chain[q]].op == "relu";
+    if (ok)
+      recomputed.insert(chain.begin(), chain.end());
+  }
   // An upsample_nearest read only by zero-padded convolutions (a decoder's
   // conv after the upsample: its forward and grad-filter) is recomputed in
   // them too: each stages its padded input per image (ops/Conv2D.cpp), and

@@ -106,8 +106,10 @@ def MtlFuseEpilogue : Pass<"mtl-fuse-epilogue", "mlir::func::FuncOp"> {
     (`dense -> tanh -> ...`) fuse while each link has one user. Where the
     heads of a fused product (`mtl-fuse-heads`) each apply the same
     activation to their slice, the activation is first hoisted above the
-    slices so it can fuse. Each fusion, and each candidate that cannot fuse,
-    is reported as a remark.
+    slices so it can fuse. An inference `mtl.batch_norm` after a product is
+    an epilogue too (a per-channel affine map; its parameters and running
+    statistics are step arguments). Each fusion, and each candidate that
+    cannot fuse, is reported as a remark.
   }];
   let dependentDialects = ["::mtl::MtlDialect"];
 }

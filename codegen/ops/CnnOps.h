@@ -114,7 +114,8 @@ std::string upsampleSourceKey(int v);
 //===- A first layer's forward in one pass (FirstLayerPool.cpp) ---------===//
 
 /// max_pool (ctx.node, K x K windows at stride K, no padding) of
-/// relu(batch_norm_train(x)) or batch_norm_train(x), x a first conv
+/// relu(batch_norm_train(x)) or batch_norm_train(x) (or batch_norm's, as an
+/// epilogue of x), x a first conv
 /// recomputed in this segment (firstConvOf): the batch norm folded into the
 /// filter, each window's conv outputs computed taps outer; named
 /// ctx.resultName and scheduled. An undefined Func where that does not
@@ -124,6 +125,9 @@ Halide::Func firstLayerPool(OpContext &ctx, int K);
 /// OpContext::shared key of batch_norm_train's per-channel `what` ("scale",
 /// "shift": y = x scale + shift) for its result v.
 std::string batchNormAffineKey(const char *what, int v);
+/// The same for inference batch_norm's (ops/TrainMode.cpp, inferenceAffine:
+/// published by its lowering or by its epilogue in a conv).
+std::string inferenceAffineKey(const char *what, int v);
 
 //===- Convs over a nearest upsample, phase by phase (Polyphase.cpp) ----===//
 

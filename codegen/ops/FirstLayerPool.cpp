@@ -1,8 +1,9 @@
 //===- FirstLayerPool.cpp - a first layer's forward in one pass, taps outer
 //===//
 //
-// max_pool(relu(batch_norm_train(conv(image)))) where the conv is a first
-// layer recomputed in its segment (FirstConvMoments.cpp: at most 9 taps
+// max_pool(relu(batch_norm_train(conv(image)))) -- or with an inference
+// batch_norm, in an eval step -- where the conv is a first layer
+// recomputed in its segment (FirstConvMoments.cpp: at most 9 taps
 // per output) and the pool's windows tile its input. Evaluated as written,
 // each window element is a chain of 9 dependent FMAs, and the window's
 // input pixels, shared by every channel vector, are hoisted out of the
@@ -26,6 +27,10 @@ std::string batchNormAffineKey(const char *what, int v) {
   return std::string("batch_norm_train.") + what + "." + std::to_string(v);
 }
 
+std::string inferenceAffineKey(const char *what, int v) {
+  return std::string("batch_norm.") + what + "." + std::to_string(v);
+}
+
 Func firstLayerPool(OpContext &ctx, int K) {
   if (ctx.gpu || !ctx.shared || ctx.inputs.size() != 1 ||
       ctx.node.inputs.size() != 1)
@@ -40,10 +45,18 @@ Func firstLayerPool(OpContext &ctx, int K) {
     v = act->inputs[0];
   }
   const kg::Node *bn = kg::producerOf(ctx.fn, v);
-  if (!bn || bn->op != "batch_norm_train" || bn->inputs.empty())
+  if (!bn || (bn->op != "batch_norm_train" && bn->op != "batch_norm") ||
+      bn->inputs.empty())
     return Func();
-  auto scaleIt = ctx.shared->find(batchNormAffineKey("scale", bn->result));
-  auto shiftIt = ctx.shared->find(batchNormAffineKey("shift", bn->result));
+  // The per-channel affine map its lowering published: training
+  // (batch_norm_train's) or inference (the batch_norm epilogue's, fused
+  // into the conv: an eval step, Segments.cpp).
+  auto key = [&](const char *what) {
+    return bn->op == "batch_norm" ? inferenceAffineKey(what, bn->result)
+                                  : batchNormAffineKey(what, bn->result);
+  };
+  auto scaleIt = ctx.shared->find(key("scale"));
+  auto shiftIt = ctx.shared->find(key("shift"));
   std::optional<FirstConv> fc = firstConvOf(ctx, bn->inputs[0]);
   const int L = isa().lanes;
   if (!fc || scaleIt == ctx.shared->end() || shiftIt == ctx.shared->end() ||

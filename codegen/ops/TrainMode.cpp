@@ -124,6 +124,35 @@ Func affine(OpContext &ctx, Func x, Func a, Func b) {
 
 //===- batch_norm ---------------------------------------------------------===//
 
+/// Inference batch norm as y = scale(c) x + shift(c), both per channel from
+/// gamma, beta and the running statistics, computed once per call. Cached
+/// in ctx.shared (when there is one): an epilogue may be applied to several
+/// expressions of its producer.
+std::pair<Func, Func> inferenceAffine(const OpContext &ctx) {
+  const int v = ctx.node.result;
+  if (ctx.shared) {
+    auto a = ctx.shared->find(inferenceAffineKey("scale", v));
+    auto b = ctx.shared->find(inferenceAffineKey("shift", v));
+    if (a != ctx.shared->end() && b != ctx.shared->end())
+      return {a->second, b->second};
+  }
+  const int C = hdim(ctx.fn.values[v].shape, 0);
+  float eps = static_cast<float>(ctx.floatAttr("eps", 1e-5));
+  Func gamma = ctx.inputs[1], beta = ctx.inputs[2], rm = ctx.inputs[3],
+       rv = ctx.inputs[4];
+  Var c("c");
+  Func scale(ctx.name("scale")), shift(ctx.name("shift"));
+  scale(c) = gamma(c) / sqrt(rv(c) + eps);
+  shift(c) = beta(c) - rm(c) * scale(c);
+  scheduleChannel(scale, c, C, ctx.gpu);
+  scheduleChannel(shift, c, C, ctx.gpu);
+  if (ctx.shared) {
+    (*ctx.shared)[inferenceAffineKey("scale", v)] = scale;
+    (*ctx.shared)[inferenceAffineKey("shift", v)] = shift;
+  }
+  return {scale, shift};
+}
+
 Func lowerBatchNorm(OpContext &ctx) {
   requireArity(ctx, 5, "(x, gamma, beta, running_mean, running_var)");
   if (isTraining(ctx))
@@ -134,15 +163,7 @@ Func lowerBatchNorm(OpContext &ctx) {
   const int C = hdim(ctx.shape, 0);
   for (size_t k = 1; k < 5; ++k)
     requireChannels(ctx, k, C, "gamma, beta and the running statistics");
-  float eps = static_cast<float>(ctx.floatAttr("eps", 1e-5));
-  Func gamma = ctx.inputs[1], beta = ctx.inputs[2], rm = ctx.inputs[3],
-       rv = ctx.inputs[4];
-  Var c("c");
-  Func scale(ctx.name("scale")), shift(ctx.name("shift"));
-  scale(c) = gamma(c) / sqrt(rv(c) + eps);
-  shift(c) = beta(c) - rm(c) * scale(c);
-  scheduleChannel(scale, c, C, ctx.gpu);
-  scheduleChannel(shift, c, C, ctx.gpu);
+  auto [scale, shift] = inferenceAffine(ctx);
   return affine(ctx, ctx.inputs[0], scale, shift);
 }
 
@@ -416,6 +437,22 @@ Func lowerReparameterizeGrad(OpContext &ctx) {
 }
 
 } // namespace
+
+void registerTrainModeEpilogues(EpilogueTable &t) {
+  // Inference batch norm on its producer's tile (mtl-fuse-epilogue marks it
+  // only after a conv2d, dense or conv_transpose2d): at[0] is the channel.
+  t["batch_norm"] = [](const OpContext &c, Expr v,
+                       const std::vector<Expr> &at) {
+    if (isTraining(c))
+      throw LoweringError{"batch_norm in training mode must be expanded by "
+                          "mtl-autodiff (batch_stats + batch_norm_train)"};
+    if (c.inputs.size() != 5)
+      throw LoweringError{"batch_norm expects (x, gamma, beta, running_mean, "
+                          "running_var)"};
+    auto [scale, shift] = inferenceAffine(c);
+    return v * scale(at[0]) + shift(at[0]);
+  };
+}
 
 void registerTrainModeOps(OpTable &t) {
   t["batch_norm"] = lowerBatchNorm;

@@ -44,12 +44,17 @@ bool isProducer(Operation *op) {
 }
 
 /// Elementwise consumers codegen can apply inside a producer (its epilogue
-/// table, codegen/Lowering.cpp). Batch-norm apply and dropout masks go here
-/// when they exist: their other operands must then be defined before the
-/// producer (checked below).
+/// table, codegen/Lowering.cpp); their other operands must be defined
+/// before the producer (checked below).
 bool isEpilogue(Operation *op) {
   if (isa<ReluOp, LeakyReluOp, SigmoidOp, TanhOp, GeluOp>(op))
     return true;
+  // Inference batch norm (eval and predict steps), a per-channel affine map,
+  // on a product's tile: conv -> batch_norm -> relu is one pass over memory,
+  // not three (the eval step's first layer wrote and read 26 MB twice more).
+  if (isa<BatchNormOp>(op) && op->getOperand(0).getDefiningOp())
+    return isa<Conv2DOp, DenseOp, ConvTranspose2DOp>(
+        op->getOperand(0).getDefiningOp());
   // In the backward: max_pool_grad -> relu_grad(., y), y from the forward.
   return isa<ReluGradOp>(op) && op->getOperand(0).getDefiningOp() &&
          isa<MaxPoolGradOp>(op->getOperand(0).getDefiningOp());
@@ -96,9 +101,14 @@ bool hoistOverSlices(Operation *product) {
 
 /// Whether every operand of `consumer` but the first is defined before
 /// `producer` (codegen computes the epilogue inside the producer's loops).
+/// The step function's arguments -- parameters, state, inputs -- are ready
+/// wherever their ops stand (a batch norm's gamma and running statistics
+/// are declared after the conv before it).
 bool operandsReady(Operation *consumer, Operation *producer) {
   for (Value v : consumer->getOperands().drop_front()) {
     Operation *def = v.getDefiningOp();
+    if (def && isa<ParamOp, StateOp, InputOp, TargetOp, MaskOp>(def))
+      continue;
     if (def && def->getBlock() == producer->getBlock() &&
         !def->isBeforeInBlock(producer))
       return false;

@@ -53,6 +53,27 @@ func.func @batch_norm_relu(%x: tensor<2x4x4x8xf32>, %g: tensor<8xf32>, %b: tenso
 
 // -----
 
+// Inference batch norm after a product is an epilogue of it (an eval or
+// predict step: conv -> batch_norm -> relu in one pass). Its gamma, beta and
+// running statistics are step arguments, ready wherever they are declared.
+// CHECK-LABEL: func.func @conv_batch_norm_relu
+func.func @conv_batch_norm_relu(%x: tensor<2x6x6x3xf32>, %w: tensor<3x3x3x8xf32>) -> tensor<2x6x6x8xf32> {
+  // CHECK: mtl.batch_norm %{{.*}} {mtl.fused_epilogue}
+  // CHECK: mtl.relu %{{.*}} {mtl.fused_epilogue}
+  %c = mtl.conv2d %x, %w {stride = array<i64: 1, 1>, padding = array<i64: 1, 1>} : (tensor<2x6x6x3xf32>, tensor<3x3x3x8xf32>) -> tensor<2x6x6x8xf32>
+  %g = mtl.param "bn.gamma" : tensor<8xf32>
+  %b = mtl.param "bn.beta" : tensor<8xf32>
+  %m = mtl.state "bn.running_mean" : tensor<8xf32>
+  %v = mtl.state "bn.running_var" : tensor<8xf32>
+  // expected-remark @+1 {{fused 'batch_norm' into the epilogue of 'conv2d'}}
+  %n = mtl.batch_norm %c, %g, %b, %m, %v : (tensor<2x6x6x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<2x6x6x8xf32>
+  // expected-remark @+1 {{fused 'relu' into the epilogue of 'batch_norm'}}
+  %r = mtl.relu %n : (tensor<2x6x6x8xf32>) -> tensor<2x6x6x8xf32>
+  return %r : tensor<2x6x6x8xf32>
+}
+
+// -----
+
 // In the backward, the relu_grad below a max_pool_grad shares its pass (the
 // relu's output %y comes from the forward, before the producer). A relu_grad
 // of anything else stays a separate pass.
