@@ -446,9 +446,10 @@ void registerTrainModeEpilogues(EpilogueTable &t) {
     if (isTraining(c))
       throw LoweringError{"batch_norm in training mode must be expanded by "
                           "mtl-autodiff (batch_stats + batch_norm_train)"};
-    if (c.inputs.size() != 5)
-      throw LoweringError{"batch_norm expects (x, gamma, beta, running_mean, "
-                          "running_var)"};
+    requireArity(c, 5, "(x, gamma, beta, running_mean, running_var)");
+    const int C = hdim(c.shape, 0);
+    for (size_t k = 1; k < 5; ++k)
+      requireChannels(c, k, C, "gamma, beta and the running statistics");
     auto [scale, shift] = inferenceAffine(c);
     return v * scale(at[0]) + shift(at[0]);
   };
