@@ -64,7 +64,12 @@ const char *kModel = R"(func.func @model() {
   mtl.task "s2" loss(%l4 : tensor<*xf32>) prediction(%s2 : tensor<*xf32>) {weight = 2.0 : f64}
   %w5 = mtl.param "d.weight" : tensor<144x6xf32>
   %h5 = mtl.dense %f, %w5 : (tensor<*xf32>, tensor<144x6xf32>) -> tensor<*xf32>
-  %r5 = mtl.relu %h5 : (tensor<*xf32>) -> tensor<*xf32>
+  %g5 = mtl.param "d.bn.gamma" : tensor<6xf32>
+  %be5 = mtl.param "d.bn.beta" : tensor<6xf32>
+  %rm5 = mtl.state "d.bn.running_mean" : tensor<6xf32>
+  %rv5 = mtl.state "d.bn.running_var" : tensor<6xf32>
+  %n5 = mtl.batch_norm %h5, %g5, %be5, %rm5, %rv5 : (tensor<*xf32>, tensor<6xf32>, tensor<6xf32>, tensor<6xf32>, tensor<6xf32>) -> tensor<*xf32>
+  %r5 = mtl.relu %n5 : (tensor<*xf32>) -> tensor<*xf32>
   %w6 = mtl.param "d2.weight" : tensor<6x2xf32>
   %b6 = mtl.param "d2.bias" : tensor<2xf32>
   %y5 = mtl.dense %r5, %w6, %b6 : (tensor<*xf32>, tensor<6x2xf32>, tensor<2xf32>) -> tensor<*xf32>
@@ -140,6 +145,9 @@ Args randomArgs(const kg::Function &fn) {
         t.i32.push_back(int(rng() % 3));
     else if (a.kind == kg::ArgKind::Mask)
       t.f32.assign(n, 1.0f);
+    else if (a.kind == kg::ArgKind::State) // running statistics: var > 0
+      for (size_t i = 0; i < n; ++i)
+        t.f32.push_back(0.5f + 0.5f * std::abs(u(rng)));
     else
       for (size_t i = 0; i < n; ++i)
         t.f32.push_back(u(rng));
@@ -252,16 +260,21 @@ TEST(EpilogueFusion, MarksOnlySingleUseProducts) {
   for (const kg::Node &n : b.train.nodes)
     if (n.ints.count("mtl.fused_epilogue"))
       ++marked[n.op];
-  // conv->relu, d: dense->relu, dense->sigmoid, e: dense->relu, dense->tanh.
+  // conv->relu, d: dense->batch_norm_train->relu, dense->sigmoid, e:
+  // dense->relu, dense->tanh.
   EXPECT_EQ(marked["relu"], 3);
   EXPECT_EQ(marked["sigmoid"], 1);
   EXPECT_EQ(marked["tanh"], 1);
   EXPECT_EQ(marked["leaky_relu"], 0);
-  // The eval step has no leaky_relu_grad: the whole chain fuses.
-  int evalLeaky = 0;
-  for (const kg::Node &n : b.eval.nodes)
+  // The eval step has no leaky_relu_grad: the whole chain fuses; and d's
+  // inference batch norm is the dense's epilogue (its relu follows it).
+  int evalLeaky = 0, evalBatchNorm = 0;
+  for (const kg::Node &n : b.eval.nodes) {
     evalLeaky += n.op == "leaky_relu" && n.ints.count("mtl.fused_epilogue");
+    evalBatchNorm += n.op == "batch_norm" && n.ints.count("mtl.fused_epilogue");
+  }
   EXPECT_EQ(evalLeaky, 1);
+  EXPECT_EQ(evalBatchNorm, 1);
 }
 
 } // namespace
