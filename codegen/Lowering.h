@@ -187,6 +187,9 @@ std::vector<Halide::Var> makeVars(int rank);
 /// f(args...) from a vector of Exprs / Vars.
 Halide::Expr call(const Halide::Func &f, const std::vector<Halide::Expr> &a);
 std::vector<Halide::Expr> asExprs(const std::vector<Halide::Var> &v);
+/// tanh(x) in vector arithmetic (ops/Activation.cpp): Halide 14 lowers its
+/// own tanh to a scalar libm call per element.
+Halide::Expr tanhOf(Halide::Expr x);
 /// Extent of Halide dim `i` of a logical shape.
 inline int hdim(const std::vector<int64_t> &shape, int i) {
   return static_cast<int>(shape[shape.size() - 1 - i]);

@@ -248,6 +248,55 @@ TEST(Elementwise, ReluJoinReshapeBiasGrad) {
   expectNear(out[4].f32, bias);
 }
 
+// tanh is computed in vector arithmetic (Eigen's rational approximation,
+// tanhOf), not by Halide's scalar libm call: within 5e-7 of std::tanh from
+// -20 to 20 and for tiny inputs (relative), odd, saturating, NaN kept.
+TEST(Elementwise, TanhAgainstLibm) {
+  std::vector<float> xs;
+  for (int i = -200000; i <= 200000; ++i)
+    xs.push_back(i * 1e-4f);
+  for (float t = 1e-9f; t < 1e-2f; t *= 1.01f) {
+    xs.push_back(t);
+    xs.push_back(-t);
+  }
+  xs.push_back(1e30f);
+  xs.push_back(-1e30f);
+  xs.push_back(std::nanf(""));
+  const int64_t n = static_cast<int64_t>(xs.size());
+  Builder b;
+  int x = b.arg(ArgKind::Input, "x", {n});
+  b.out(ArgKind::Prediction, "tanh", b.op("tanh", {x}, {n}));
+  HostTensor X;
+  X.shape = {n};
+  X.f32 = xs;
+  std::vector<HostTensor> out;
+  ASSERT_EQ(evaluate(b.fn, {X}, out), "");
+  ASSERT_EQ(out[0].f32.size(), xs.size());
+  double worst = 0;
+  for (size_t i = 0; i + 1 < xs.size(); ++i) {
+    const double ref = std::tanh(double(xs[i]));
+    const double err = std::fabs(out[0].f32[i] - ref);
+    worst = std::max(worst, err);
+    if (std::fabs(xs[i]) < 1e-2f)
+      EXPECT_LE(err, 5e-7 * std::fabs(ref)) << "tanh(" << xs[i] << ")";
+  }
+  EXPECT_LE(worst, 5e-7);
+  EXPECT_TRUE(std::isnan(out[0].f32.back()));
+  // No call of Halide's tanh_f32 (libm's scalar tanhf) in the definition.
+  struct FindTanh : Halide::Internal::IRVisitor {
+    bool found = false;
+    using IRVisitor::visit;
+    void visit(const Halide::Internal::Call *c) override {
+      found = found || c->name.find("tanh") != std::string::npos;
+      IRVisitor::visit(c);
+    }
+  } finder;
+  LoweredFunction lf = lowerFunction(b.fn, isaTarget("avx2"));
+  for (const Halide::Expr &v : lf.outputs[0].function().definition().values())
+    v.accept(&finder);
+  EXPECT_FALSE(finder.found);
+}
+
 TEST(Pool, MaxPoolAndGradWithTies) {
   // 3x3 windows, stride 2: windows overlap; small integer values force ties.
   const int N = 2, H = 7, W = 7, C = 17, K = 3, S = 2;
