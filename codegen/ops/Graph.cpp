@@ -75,10 +75,19 @@ Func lowerConcat(OpContext &ctx) {
     std::vector<Expr> lhs = withFirst(r.x + begin, v), rhs = withFirst(r.x, v);
     out(lhs) = call(ctx.inputs[k], rhs);
     Stage s = out.update(static_cast<int>(k));
-    if (Ck >= 16)
+    bool scheduled = false;
+    if (Ck >= 16) {
       s.vectorize(r.x, 16);
-    if (v.size() >= 2 && hdim(ctx.shape, ctx.rank() - 1) > 1)
+      scheduled = true;
+    }
+    if (v.size() >= 2 && hdim(ctx.shape, ctx.rank() - 1) > 1) {
       s.parallel(v.back());
+      scheduled = true;
+    }
+    // A narrow input of a one-row result: a plain loop, said so (else Halide
+    // warns at every build that the update was left unscheduled).
+    if (!scheduled)
+      s.unscheduled();
     begin += Ck;
   }
   return out;
