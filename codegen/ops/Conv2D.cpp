@@ -288,6 +288,96 @@ Func lowerConv2D(OpContext &ctx) {
                     g.Co, g.Ci, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, sourcePad);
 }
 
+/// A strided conv's grad-input (and so conv_transpose2d) by output phase:
+/// dx(x) = sum over the taps kx with x + pw - kx = sw xo of w(kx) dy(xo),
+/// and for x = sw i + a those taps are the kx = a + pw (mod sw), each at
+/// dy(i + (a + pw - kx) / sw): per phase (a, b) a stride-1 conv over dy
+/// with only its taps. The form over dy dilated by the stride (zeros
+/// between its pixels) multiplies sw sh times as much, all but one in
+/// sw sh of the products by a zero (the VAE's encoder conv2, stride 2:
+/// 22 % of the peak). Needs the output to divide into the phases; an
+/// undefined Func otherwise (CPU only).
+Func stridedGradInputByPhase(OpContext &ctx, const ConvGeom &g) {
+  const int sh = g.sh, sw = g.sw;
+  if (ctx.gpu || (sh == 1 && sw == 1) || g.H % sh != 0 || g.W % sw != 0)
+    return Func();
+  const int Hp = g.H / sh, Wp = g.W / sw;
+  Func dy = ctx.inputs[0], w = ctx.inputs[1];
+  Src src = zeroPadded(dy, g.Ho, g.Wo);
+  // The taps of phase a along one axis: kx = a + p - s d for consecutive
+  // offsets d (dy(i + d)), as (first offset, taps in ascending d).
+  struct Taps {
+    int dmin = 0;
+    std::vector<int> k; // k[t]: the filter tap at offset dmin + t
+  };
+  auto taps = [](int a, int p, int s, int K) {
+    Taps t;
+    std::vector<std::pair<int, int>> dk; // (d, k)
+    for (int k = 0; k < K; ++k)
+      if (((a + p - k) % s + s) % s == 0) // then / is exact
+        dk.push_back({(a + p - k) / s, k});
+    std::sort(dk.begin(), dk.end());
+    if (!dk.empty())
+      t.dmin = dk.front().first;
+    for (auto [d, k] : dk)
+      t.k.push_back(k);
+    return t;
+  };
+  std::vector<Func> phases; // index b * sw + a
+  for (int b = 0; b < sh; ++b)
+    for (int a = 0; a < sw; ++a) {
+      Taps tx = taps(a, g.pw, sw, g.KW), ty = taps(b, g.ph, sh, g.KH);
+      if (tx.k.empty() || ty.k.empty()) {
+        // No tap lands on this phase: dx is zero there.
+        Var c("c"), x("x"), y("y"), n("n");
+        Func zero(ctx.name("phase_zero"));
+        zero(c, x, y, n) = 0.0f;
+        phases.push_back(zero);
+        continue;
+      }
+      const int KWa = static_cast<int>(tx.k.size()),
+                KHb = static_cast<int>(ty.k.size());
+      // filt(c, co, t, u) = w(co, c, kx(t), ky(u)), the phase's taps.
+      Var c("c"), co("co"), t("t"), u("u");
+      std::vector<Expr> kxs, kys;
+      for (int k : tx.k)
+        kxs.push_back(k);
+      for (int k : ty.k)
+        kys.push_back(k);
+      Expr kx = KWa == 1 ? kxs[0] : mux(t, kxs);
+      Expr ky = KHb == 1 ? kys[0] : mux(u, kys);
+      Func filt(ctx.name("phase_w"));
+      filt(c, co, t, u) = w(co, c, kx, ky);
+      filt.compute_root().bound(t, 0, KWa).bound(u, 0, KHb);
+      filt.vectorize(c, dividingLanes(g.Ci));
+      OpContext pc = ctx;
+      pc.resultName = ctx.name("phase" + std::to_string(b * sw + a));
+      pc.epilogue = nullptr; // applied once, to dx below
+      phases.push_back(directConv(pc, src, true, filt, std::nullopt, g.N, Hp,
+                                  Wp, g.Ci, g.Co, KHb, KWa, 1, 1, -ty.dmin,
+                                  -tx.dmin));
+    }
+  // dx interleaves the phases: with x and y split by the strides and the
+  // remainders unrolled, each store reads one phase.
+  Var c("c"), x("x"), y("y"), n("n");
+  std::vector<Expr> at;
+  for (const Func &f : phases)
+    at.push_back(f(c, x / sw, y / sh, n));
+  Expr v = at.size() == 1 ? at[0] : mux((y % sh) * sw + x % sw, at);
+  Func out(ctx.resultName);
+  out(c, x, y, n) = ctx.applyEpilogue(v, {c, x, y, n});
+  Var xo("xo"), xi("xi"), yo("yo"), yi("yi");
+  out.compute_root()
+      .split(x, xo, xi, sw)
+      .split(y, yo, yi, sh)
+      .reorder(c, xi, xo, yi, yo, n)
+      .unroll(xi)
+      .unroll(yi)
+      .vectorize(c, dividingLanes(g.Ci))
+      .parallel(n);
+  return out;
+}
+
 Func lowerConv2DBackwardInput(OpContext &ctx) {
   if (isGeneralConv(ctx))
     return lowerConv2DBackwardInputGeneral(ctx);
@@ -320,6 +410,8 @@ Func lowerConv2DBackwardInput(OpContext &ctx) {
           return w(co, c, g.KW - 1 - kx, g.KH - 1 - ky);
         },
         std::nullopt, g.H, g.W, g.Ci, g.Co, g.KH - 1 - g.ph, g.KW - 1 - g.pw);
+  if (Func f = stridedGradInputByPhase(ctx, g); f.defined())
+    return f;
   Var ci("ci"), co("co"), kx("kx"), ky("ky");
   // Flipped, transposed filter: wt(ci, co, kx, ky).
   Func wt(ctx.name("wt"));

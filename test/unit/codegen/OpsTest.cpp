@@ -132,33 +132,43 @@ TEST_P(ConvTest, BackwardInputAndFilter) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, ConvTest,
-    ::testing::Values(Conv{2, 9, 9, 5, 3, 3, 20, 2, 2, 1, 1},   // stride 2, pad
-                      Conv{2, 8, 8, 8, 3, 3, 32, 1, 1, 1, 1},   // full tiles
-                      Conv{3, 7, 6, 16, 3, 3, 3, 1, 1, 0, 0},   // thin output
-                      Conv{4, 10, 10, 1, 3, 3, 64, 1, 1, 1, 1}, // first layer
-                      Conv{2, 8, 9, 4, 2, 3, 16, 2, 1, 0, 2},
-                      Conv{3, 8, 8, 1, 3, 3, 4, 1, 1, 1, 1},
-                      Conv{3, 4, 4, 4, 3, 3, 8, 1, 1, 1, 1},
-                      // image-blocked grad-filter schedule (Co % 64 == 0)
-                      Conv{2, 6, 6, 8, 3, 3, 64, 1, 1, 1, 1},
-                      Conv{3, 5, 5, 4, 3, 3, 128, 2, 2, 1, 1},
-                      // ... with one co vector x 16 ci (a decoder's Co = 16)
-                      Conv{2, 6, 5, 32, 3, 3, 16, 1, 1, 1, 1},
-                      // whole-filter register tile (first / last layers)
-                      Conv{2, 6, 6, 1, 3, 3, 32, 1, 1, 1, 1},
-                      Conv{2, 6, 6, 16, 3, 3, 1, 1, 1, 1, 1},
-                      // one output channel, forward as a vector reduce
-                      Conv{2, 9, 7, 32, 3, 3, 1, 2, 2, 0, 0},
-                      // ... stride 1, rows of a vector or more (the
-                      // decoder's last layer)
-                      Conv{2, 10, 13, 16, 3, 3, 1, 1, 1, 1, 1},
-                      Conv{1, 8, 20, 32, 3, 3, 1, 1, 1, 1, 1},
-                      // Winograd (Winograd.cpp) forward and grad-input:
-                      // F(4x4, 3x3) for the reference network's conv2,
-                      // F(2x2, 3x3) with no padding (8 x 10 outputs, 10 x
-                      // 12 grad-inputs)
-                      Conv{2, 20, 20, 32, 3, 3, 64, 1, 1, 1, 1},
-                      Conv{3, 10, 12, 16, 3, 3, 16, 1, 1, 0, 0}));
+    ::testing::Values(
+        Conv{2, 9, 9, 5, 3, 3, 20, 2, 2, 1,
+             1}, // stride 2, pad
+                 // Strided grad-inputs by output phase (even sizes):
+                 // 3x3 / 2 pad 1 (the VAE's), 4x4 / 2 pad 1, no pad
+                 // (a last row no window reaches), one channel, 3 / 3.
+        Conv{2, 8, 8, 8, 3, 3, 16, 2, 2, 1, 1},
+        Conv{2, 8, 6, 4, 4, 4, 8, 2, 2, 1, 1},
+        Conv{2, 12, 10, 4, 3, 3, 8, 2, 2, 0, 0},
+        Conv{2, 8, 8, 1, 3, 3, 8, 2, 2, 1, 1},
+        Conv{2, 9, 9, 8, 3, 3, 8, 3, 3, 1, 1},
+        Conv{2, 8, 8, 8, 3, 3, 32, 1, 1, 1, 1},   // full tiles
+        Conv{3, 7, 6, 16, 3, 3, 3, 1, 1, 0, 0},   // thin output
+        Conv{4, 10, 10, 1, 3, 3, 64, 1, 1, 1, 1}, // first layer
+        Conv{2, 8, 9, 4, 2, 3, 16, 2, 1, 0, 2},
+        Conv{3, 8, 8, 1, 3, 3, 4, 1, 1, 1, 1},
+        Conv{3, 4, 4, 4, 3, 3, 8, 1, 1, 1, 1},
+        // image-blocked grad-filter schedule (Co % 64 == 0)
+        Conv{2, 6, 6, 8, 3, 3, 64, 1, 1, 1, 1},
+        Conv{3, 5, 5, 4, 3, 3, 128, 2, 2, 1, 1},
+        // ... with one co vector x 16 ci (a decoder's Co = 16)
+        Conv{2, 6, 5, 32, 3, 3, 16, 1, 1, 1, 1},
+        // whole-filter register tile (first / last layers)
+        Conv{2, 6, 6, 1, 3, 3, 32, 1, 1, 1, 1},
+        Conv{2, 6, 6, 16, 3, 3, 1, 1, 1, 1, 1},
+        // one output channel, forward as a vector reduce
+        Conv{2, 9, 7, 32, 3, 3, 1, 2, 2, 0, 0},
+        // ... stride 1, rows of a vector or more (the
+        // decoder's last layer)
+        Conv{2, 10, 13, 16, 3, 3, 1, 1, 1, 1, 1},
+        Conv{1, 8, 20, 32, 3, 3, 1, 1, 1, 1, 1},
+        // Winograd (Winograd.cpp) forward and grad-input:
+        // F(4x4, 3x3) for the reference network's conv2,
+        // F(2x2, 3x3) with no padding (8 x 10 outputs, 10 x
+        // 12 grad-inputs)
+        Conv{2, 20, 20, 32, 3, 3, 64, 1, 1, 1, 1},
+        Conv{3, 10, 12, 16, 3, 3, 16, 1, 1, 0, 0}));
 
 struct DenseShape {
   int N, K, M;
