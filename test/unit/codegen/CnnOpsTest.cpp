@@ -72,17 +72,23 @@ TEST(CnnOps, Conv2DDilatedGrouped) {
   expectNear(run1(b.fn, {X, Wt}).f32, ref);
 }
 
-TEST(CnnOps, ConvTranspose2DScatter) {
+// Output padding 1 x 0 gives a 6 x 7 output (the dilated form: 7 does not
+// divide into the stride's phases), 1 x 1 a 6 x 8 one (by phase,
+// Conv2D.cpp stridedGradInputByPhase; the bias as its epilogue).
+class ConvTranspose : public ::testing::TestWithParam<int> {};
+
+TEST_P(ConvTranspose, Scatter) {
   const int N = 2, H = 3, W = 4, Ci = 3, Co = 5, KH = 3, KW = 3, s = 2, p = 1,
-            op = 1;
-  const int Ho = (H - 1) * s - 2 * p + KH + op, Wo = (W - 1) * s - 2 * p + KW;
+            op = 1, opw = GetParam();
+  const int Ho = (H - 1) * s - 2 * p + KH + op,
+            Wo = (W - 1) * s - 2 * p + KW + opw;
   Builder b;
   int x = b.arg(ArgKind::Input, "x", {N, H, W, Ci});
   int w = b.arg(ArgKind::Param, "w", {KH, KW, Co, Ci});
   int bias = b.arg(ArgKind::Param, "b", {Co});
   int y = b.op(
       "conv_transpose2d", {x, w, bias}, {N, Ho, Wo, Co},
-      {{"stride", {s, s}}, {"padding", {p, p}}, {"output_padding", {op, 0}}});
+      {{"stride", {s, s}}, {"padding", {p, p}}, {"output_padding", {op, opw}}});
   b.out(ArgKind::Prediction, "y", y);
   auto X = randomTensor({N, H, W, Ci}, 3),
        Wt = randomTensor({KH, KW, Co, Ci}, 4), B = randomTensor({Co}, 5);
@@ -104,7 +110,10 @@ TEST(CnnOps, ConvTranspose2DScatter) {
                     Wt.f32[((kh * KW + kw) * Co + co) * Ci + ci];
           }
   expectNear(run1(b.fn, {X, Wt, B}).f32, ref);
+  EXPECT_EQ(reachesA(reachedFuncs(b.fn), "phase"), opw == 1);
 }
+
+INSTANTIATE_TEST_SUITE_P(OutputPadding, ConvTranspose, ::testing::Values(0, 1));
 
 // PyTorch's F.interpolate(scale_factor=2, mode="bilinear",
 // align_corners=False) of [[1, 2], [3, 4]].
