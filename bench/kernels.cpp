@@ -465,11 +465,7 @@ int worker(const Options &o) {
          {"calls", int(t.ms.size())},
          {"compile_s", t.compileS},
          {"error", t.err},
-         {"blas_ms", median(t.blasMs)},
-         {"blas_best_ms",
-          t.blasMs.empty()
-              ? 0.0
-              : *std::min_element(t.blasMs.begin(), t.blasMs.end())}});
+         {"blas_ms", median(t.blasMs)}});
   }
   // The FMA peak again after the kernels: the higher of the two (a
   // neighbour's burst during one measurement would inflate every %).
@@ -817,11 +813,11 @@ int main(int argc, char **argv) {
     }
 
   // The GEMM kernels against OpenBLAS, timed in the same rounds.
-  bool anyBlas = false;
-  for (const Row &row : sorted)
-    for (double b : row.blas)
-      anyBlas = anyBlas || b > 0;
-  if (anyBlas) {
+  auto inBlas = [](const Row &row) {
+    return std::any_of(row.blas.begin(), row.blas.end(),
+                       [](double b) { return b > 0; });
+  };
+  if (std::any_of(sorted.begin(), sorted.end(), inBlas)) {
     std::printf("\nGEMM kernels against OpenBLAS's sgemm on the same shapes "
                 "and threads, timed in the same rounds (%s; its time "
                 "without the epilogue and the bias; x BLAS: its time over "
@@ -834,10 +830,7 @@ int main(int argc, char **argv) {
     std::printf("\n");
     int n = 0;
     for (const Row &row : sorted) {
-      bool has = false;
-      for (double b : row.blas)
-        has = has || b > 0;
-      if (!has)
+      if (!inBlas(row))
         continue;
       const Kernel &k = kernels[row.index];
       std::string op = k.op.size() > 34 ? k.op.substr(0, 31) + "..." : k.op;

@@ -298,8 +298,16 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target,
     if (!chain.empty())
       ctx.epilogue = [consumers, &epilogues](Expr v,
                                              const std::vector<Expr> &at) {
-        for (const OpContext &c : consumers)
-          v = epilogues.at(c.node.op)(c, v, at);
+        for (const OpContext &c : consumers) {
+          try {
+            v = epilogues.at(c.node.op)(c, v, at);
+          } catch (const LoweringError &e) { // its own op and location
+            throw LoweringError{
+                "its epilogue '" + c.node.op + "'" +
+                (c.node.loc.empty() ? "" : " at " + c.node.loc) + ": " +
+                e.message};
+          }
+        }
         return v;
       };
     try {

@@ -258,19 +258,14 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
                  ? 1
                  : -1;
     });
-    if (chain == std::vector<int>{k})
+    if (chain == std::vector<int>{k}) {
       recomputed.insert(k);
-  }
-  // The same first conv with an inference batch norm (and relu) as its
-  // epilogue, read only by the max pool after them (an eval or predict
-  // step): recomputed in the pool (ops/FirstLayerPool.cpp), its output
-  // (26 MB on the reference model) is never written nor read back.
-  for (int k = 0; inlining && k < n; ++k) {
-    const kg::Node &conv = fn.nodes[k];
-    if (conv.op != "conv2d" || conv.inputs.size() < 2 ||
-        !firstLayerConv(conv, conv.inputs[1]))
       continue;
-    std::vector<int> chain = chainReadOnlyBy(
+    }
+    // With an inference batch norm (and relu) as its epilogue, read only by
+    // the max pool after them (an eval or predict step): recomputed in the
+    // pool (ops/FirstLayerPool.cpp), its output never written nor read back.
+    chain = chainReadOnlyBy(
         k, [](const std::string &op) { return op == "max_pool" ? 0 : -1; });
     bool ok = chain.size() >= 2 && fn.nodes[chain[1]].op == "batch_norm";
     for (size_t q = 2; ok && q < chain.size(); ++q)

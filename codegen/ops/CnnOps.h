@@ -122,12 +122,10 @@ std::string upsampleSourceKey(int v);
 /// apply.
 Halide::Func firstLayerPool(OpContext &ctx, int K);
 
-/// OpContext::shared key of batch_norm_train's per-channel `what` ("scale",
-/// "shift": y = x scale + shift) for its result v.
-std::string batchNormAffineKey(const char *what, int v);
-/// The same for inference batch_norm's (ops/TrainMode.cpp, inferenceAffine:
-/// published by its lowering or by its epilogue in a conv).
-std::string inferenceAffineKey(const char *what, int v);
+/// OpContext::shared key of a batch norm's per-channel `what` ("scale",
+/// "shift": y = x scale + shift), published by batch_norm_train's lowering
+/// or by inference batch_norm's (its own or its epilogue's in a conv).
+std::string batchNormAffineKey(const kg::Node &bn, const char *what);
 
 //===- Convs over a nearest upsample, phase by phase (Polyphase.cpp) ----===//
 

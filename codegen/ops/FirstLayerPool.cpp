@@ -23,12 +23,8 @@ using namespace Halide;
 
 namespace mtl::codegen {
 
-std::string batchNormAffineKey(const char *what, int v) {
-  return std::string("batch_norm_train.") + what + "." + std::to_string(v);
-}
-
-std::string inferenceAffineKey(const char *what, int v) {
-  return std::string("batch_norm.") + what + "." + std::to_string(v);
+std::string batchNormAffineKey(const kg::Node &bn, const char *what) {
+  return bn.op + "." + what + "." + std::to_string(bn.result);
 }
 
 Func firstLayerPool(OpContext &ctx, int K) {
@@ -51,12 +47,8 @@ Func firstLayerPool(OpContext &ctx, int K) {
   // The per-channel affine map its lowering published: training
   // (batch_norm_train's) or inference (the batch_norm epilogue's, fused
   // into the conv: an eval step, Segments.cpp).
-  auto key = [&](const char *what) {
-    return bn->op == "batch_norm" ? inferenceAffineKey(what, bn->result)
-                                  : batchNormAffineKey(what, bn->result);
-  };
-  auto scaleIt = ctx.shared->find(key("scale"));
-  auto shiftIt = ctx.shared->find(key("shift"));
+  auto scaleIt = ctx.shared->find(batchNormAffineKey(*bn, "scale"));
+  auto shiftIt = ctx.shared->find(batchNormAffineKey(*bn, "shift"));
   std::optional<FirstConv> fc = firstConvOf(ctx, bn->inputs[0]);
   const int L = isa().lanes;
   if (!fc || scaleIt == ctx.shared->end() || shiftIt == ctx.shared->end() ||

@@ -83,9 +83,9 @@ Expr sigmoid(Expr x) { return 1.0f / (1.0f + exp(-x)); }
 
 /// The most terms of the hidden-dim sum unrolled into one update.
 // 32 keeps the step time of one 4H-term sum (H = 128: 0.32 s per training
-// step at batch 128 on 2 cores) and compiles in ~16 s instead of ~77 s;
-// 16 compiles in ~9 s but steps 40 % slower (the nonlinearities are
-// evaluated in every chunk's select).
+// step at batch 128 on 2 cores, measured before tanh was vectorized) and
+// compiles in ~16 s instead of ~77 s; 16 compiles in ~9 s but steps 40 % slower
+// (the nonlinearities are evaluated in every chunk's select).
 constexpr int kChunk = 32;
 
 /// The hidden dim [0, H) as C chunks of K (the last one may be shorter).

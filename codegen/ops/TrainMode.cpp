@@ -129,14 +129,11 @@ Func affine(OpContext &ctx, Func x, Func a, Func b) {
 /// in ctx.shared (when there is one): an epilogue may be applied to several
 /// expressions of its producer.
 std::pair<Func, Func> inferenceAffine(const OpContext &ctx) {
-  const int v = ctx.node.result;
-  if (ctx.shared) {
-    auto a = ctx.shared->find(inferenceAffineKey("scale", v));
-    auto b = ctx.shared->find(inferenceAffineKey("shift", v));
-    if (a != ctx.shared->end() && b != ctx.shared->end())
-      return {a->second, b->second};
-  }
-  const int C = hdim(ctx.fn.values[v].shape, 0);
+  const std::string scaleKey = batchNormAffineKey(ctx.node, "scale"),
+                    shiftKey = batchNormAffineKey(ctx.node, "shift");
+  if (ctx.shared && ctx.shared->count(scaleKey) && ctx.shared->count(shiftKey))
+    return {ctx.shared->at(scaleKey), ctx.shared->at(shiftKey)};
+  const int C = hdim(ctx.shape, 0);
   float eps = static_cast<float>(ctx.floatAttr("eps", 1e-5));
   Func gamma = ctx.inputs[1], beta = ctx.inputs[2], rm = ctx.inputs[3],
        rv = ctx.inputs[4];
@@ -147,22 +144,27 @@ std::pair<Func, Func> inferenceAffine(const OpContext &ctx) {
   scheduleChannel(scale, c, C, ctx.gpu);
   scheduleChannel(shift, c, C, ctx.gpu);
   if (ctx.shared) {
-    (*ctx.shared)[inferenceAffineKey("scale", v)] = scale;
-    (*ctx.shared)[inferenceAffineKey("shift", v)] = shift;
+    (*ctx.shared)[scaleKey] = scale;
+    (*ctx.shared)[shiftKey] = shift;
   }
   return {scale, shift};
 }
 
-Func lowerBatchNorm(OpContext &ctx) {
+/// What inference batch_norm needs, as an op or as a product's epilogue.
+void requireInference(const OpContext &ctx) {
   requireArity(ctx, 5, "(x, gamma, beta, running_mean, running_var)");
   if (isTraining(ctx))
     throw LoweringError{"batch_norm in training mode must be expanded by "
                         "mtl-autodiff (batch_stats + batch_norm_train)"};
   if (ctx.rank() < 2 || ctx.inputShapes[0] != ctx.shape)
     throw LoweringError{"expects x of rank >= 2 and a result of its shape"};
-  const int C = hdim(ctx.shape, 0);
   for (size_t k = 1; k < 5; ++k)
-    requireChannels(ctx, k, C, "gamma, beta and the running statistics");
+    requireChannels(ctx, k, hdim(ctx.shape, 0),
+                    "gamma, beta and the running statistics");
+}
+
+Func lowerBatchNorm(OpContext &ctx) {
+  requireInference(ctx);
   auto [scale, shift] = inferenceAffine(ctx);
   return affine(ctx, ctx.inputs[0], scale, shift);
 }
@@ -235,8 +237,8 @@ Func lowerBatchNormTrain(OpContext &ctx) {
   scheduleChannel(scale, c, C, ctx.gpu);
   scheduleChannel(shift, c, C, ctx.gpu);
   if (ctx.shared && !ctx.gpu) { // for a max pool after it (FirstLayerPool.cpp)
-    (*ctx.shared)[batchNormAffineKey("scale", ctx.node.result)] = scale;
-    (*ctx.shared)[batchNormAffineKey("shift", ctx.node.result)] = shift;
+    (*ctx.shared)[batchNormAffineKey(ctx.node, "scale")] = scale;
+    (*ctx.shared)[batchNormAffineKey(ctx.node, "shift")] = shift;
   }
   return affine(ctx, ctx.inputs[0], scale, shift);
 }
@@ -443,13 +445,7 @@ void registerTrainModeEpilogues(EpilogueTable &t) {
   // only after a conv2d, dense or conv_transpose2d): at[0] is the channel.
   t["batch_norm"] = [](const OpContext &c, Expr v,
                        const std::vector<Expr> &at) {
-    if (isTraining(c))
-      throw LoweringError{"batch_norm in training mode must be expanded by "
-                          "mtl-autodiff (batch_stats + batch_norm_train)"};
-    requireArity(c, 5, "(x, gamma, beta, running_mean, running_var)");
-    const int C = hdim(c.shape, 0);
-    for (size_t k = 1; k < 5; ++k)
-      requireChannels(c, k, C, "gamma, beta and the running statistics");
+    requireInference(c);
     auto [scale, shift] = inferenceAffine(c);
     return v * scale(at[0]) + shift(at[0]);
   };

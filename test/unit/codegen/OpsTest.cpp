@@ -499,6 +499,32 @@ TEST(Lowering, ArgumentPassedThroughAndOutputTwice) {
   expectNear(out[1].f32, out[2].f32);
 }
 
+// An epilogue's error names the epilogue op and its own location, not only
+// the product it was fused into.
+TEST(Lowering, EpilogueErrorNamesItsOpAndLocation) {
+  Builder b;
+  int x = b.arg(ArgKind::Input, "x", {2, 4, 4, 3});
+  int w = b.arg(ArgKind::Param, "w", {3, 3, 3, 8});
+  int g = b.arg(ArgKind::Param, "g", {8});
+  int be = b.arg(ArgKind::Param, "b", {8});
+  int m = b.arg(ArgKind::State, "m", {8});
+  int v = b.arg(ArgKind::State, "v", {8});
+  int c = b.op("conv2d", {x, w}, {2, 4, 4, 8},
+               {{"stride", {1, 1}}, {"padding", {1, 1}}});
+  b.fn.nodes.back().loc = "model.toml:4:1";
+  int y = b.op("batch_norm", {c, g, be, m, v}, {2, 4, 4, 8},
+               {{"mtl.fused_epilogue", {1}}, {"training", {1}}});
+  b.fn.nodes.back().loc = "model.toml:9:1";
+  b.out(ArgKind::Prediction, "y", y);
+  std::vector<HostTensor> out;
+  std::string err = evaluate(b.fn, randomArgs(b.fn, 1), out);
+  EXPECT_NE(err.find("model.toml:4:1"), std::string::npos) << err;
+  EXPECT_NE(err.find("epilogue 'batch_norm' at model.toml:9:1"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("training mode"), std::string::npos) << err;
+}
+
 // mtlc build lowers a step function whole and then each segment: Halide
 // renames the second Func of a name (`prediction_a$1`), which must not make
 // the node's own result look like a passed-through value and be copied (an
