@@ -174,16 +174,29 @@ TEST(SequenceGrad, LstmVectorized) {
 
 TEST(SequenceValue, GruVectorized) { checkForward(true, false, 16); }
 
-// An lstm hidden dim over 32 is summed in chunks (codegen/ops/Recurrent.cpp):
-// H = 40 is two chunks of 20, H = 35 two of 18 with a short last one. The
-// gru keeps one sum; H = 35 checks it too.
-TEST(SequenceValue, LstmChunkedHidden) { checkForward(false, true, 5, 35); }
+// An lstm step sums F + H terms over an RVar, unrolled up to 256 terms
+// (codegen/ops/Recurrent.cpp), 8 at a time beyond when they divide, else
+// one: H = 35 and 40 fully unrolled; H = 261 (F = 3: 264 terms forward, 261
+// backward) 8 and 1 at a time, the selects on the term's index not folded.
+TEST(SequenceValue, LstmWideHidden) { checkForward(false, true, 5, 35); }
+TEST(SequenceValue, LstmSumsNotUnrolled) { checkForward(false, true, 5, 261); }
 TEST(SequenceValue, GruWideHidden) { checkForward(true, false, 5, 35); }
-TEST(SequenceGrad, LstmChunkedHidden) {
+TEST(SequenceGrad, LstmWideHidden) {
   gradCheck(recurrentModel(false, 2, 3, 2, 40, true), false, 8);
 }
-TEST(SequenceGrad, LstmChunkedRaggedHidden) {
+TEST(SequenceGrad, LstmRaggedHidden) {
   gradCheck(recurrentModel(false, 2, 3, 2, 35, false), false, 8);
+}
+TEST(SequenceGrad, LstmSumsNotUnrolled) {
+  gradCheck(recurrentModel(false, 2, 2, 2, 261, false), false, 6);
+}
+// Two vectors of samples (the register tile) with the sums unrolled, and
+// the results transposed 8 samples at a time.
+TEST(SequenceValue, LstmVectorizedUnrolled) {
+  checkForward(false, true, 16, 16);
+}
+TEST(SequenceGrad, LstmVectorizedUnrolled) {
+  gradCheck(recurrentModel(false, 16, 3, 2, 16, true), false, 8);
 }
 TEST(SequenceGrad, GruWideHidden) {
   gradCheck(recurrentModel(true, 2, 3, 2, 35, true), false, 8);
