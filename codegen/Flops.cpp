@@ -34,6 +34,17 @@ double nodeFlops(const kg::Function &fn, const kg::Node &n) {
     return 2.0 * elements(out) * double(shape(0).back());
   if (op == "dense_backward_weight") // [N, K]^T x [N, M]
     return 2.0 * elements(out) * double(shape(0).front());
+  // Recurrences (x [N, T, F], w_input [F, G], w_hidden [H, G]): each step's
+  // gate sums over F + H terms; the backward recomputes them and sums dh_t
+  // over the G gate gradients of step t + 1. Only the products.
+  if (op == "lstm" || op == "gru" || op == "lstm_backward" ||
+      op == "gru_backward") {
+    const double NT = double(shape(0)[0]) * double(shape(0)[1]),
+                 F = double(shape(0)[2]), H = double(shape(2)[0]),
+                 G = double(shape(2)[1]);
+    const bool backward = op.find("_backward") != std::string::npos;
+    return 2.0 * NT * G * (F + H + (backward ? H : 0.0));
+  }
   return elements(out);
 }
 

@@ -1,27 +1,28 @@
 //===- Recurrent.cpp - lstm, gru and their backward-through-time ops -----===//
 //
 // Halide order: x(f, t, n), w_input(j, f), w_hidden(j, m), bias(j), with
-// j the gate axis (G = 4H for lstm, 3H for gru).
+// j the gate axis (G = 4H for lstm, 3H for gru). The states are stored
+// with the batch n innermost: their updates are vectorized over samples.
 //
-// 1. The input projection of every time step is one register-tiled GEMM
-//    xp(j, t, n) = bias(j) + sum_f w_input(j, f) x(f, t, n)  (the [N*T, F] x
-//    [F, G] product, hoisted out of the recurrence).
-// 2. The recurrence is ONE Func S(n, k, t) holding a Tuple per hidden unit
-//    k and step (t = 0 is the zero initial state, t + 1 is step t) with one
-//    update over RDom (c, k, t): t outer and serial, then k, then the
-//    chunk c of the hidden dim innermost. Each update reads only step
-//    t - 1 (a Func per step would make 2T+ pipeline stages). The
-//    matrix-vector product h_{t-1} w_hidden is summed over the hidden dim
-//    in chunks of at most kChunk terms, unrolled within a chunk: chunk c
-//    adds its partial sums into the gate slots of the Tuple, the last
-//    chunk applies the nonlinearities (a select on the chunk index).
-//    One unrolled sum of 4H terms per update made `mtlc build` of an
-//    H = 128 lstm take ~74 s, nearly all in Halide's compile of that
-//    expression. The batch n is a pure dim of the update and innermost in
-//    memory: the update is vectorized over n (32 lanes, w_hidden
-//    broadcast) and parallel over blocks of n.
-// 3. Backward: the forward Tuple is recomputed, then a second Func B runs
-//    the same scheme with t descending, reading step t + 1.
+// lstm: the recurrence is ONE Func S(n, k, t) holding a Tuple per sample,
+// hidden unit k and step (t = 0 the zero initial state, t + 1 step t),
+// with one update over RDom (m, k, t): t outer and serial, then k, then
+// the term m of the step's sums. Each step's gate sums take K = F + H terms
+// (x_t w_input, then h_{t-1} w_hidden: the input projection is part of the
+// step), the 4 gates' partial sums in Tuple slots, m unrolled (up to
+// kMaxUnrolled terms) so LLVM keeps them in registers and the selects on m
+// fold; the last term applies the nonlinearities. Two vectors of samples
+// per update (8 accumulators), parallel over sample tiles: the samples'
+// recurrences are independent, so there is no barrier per step. A Func per
+// step (the textbook GEMM + cell) made Halide's lowering quadratic in the
+// stages (48 s for T = 28; docs/performance.md, session 18).
+// Backward: the forward is recomputed, then a second Func B runs the same
+// scheme with t descending, reading step t + 1.
+//
+// gru: the input projection of every step is one register-tiled GEMM
+// xp(j, t, n) (the [N*T, F] x [F, G] product), and the recurrence one
+// Tuple-valued Func whose update over (k, t) sums the hidden side in one
+// unrolled expression (the lstm's scheme is not carried over yet).
 //
 // CUDA: one GPU thread per sample runs its whole recurrence (serial over
 // t and k); the GEMM and the elementwise stages use the usual schedules.
@@ -104,10 +105,12 @@ void scheduleLstmRecurrence(Func s, Var n, RDom r, int K, const Dims &d,
     u.gpu_tile(n, bx, tx, std::min(d.N, 32), TailStrategy::GuardWithIf);
     return;
   }
+  // Two vectors of samples where they divide the batch (no tail: a guarded
+  // tail of a Tuple-valued update left samples unwritten in Halide 14).
   const int lanes = isa().lanes;
   int vw = 1;
   for (int w : {2 * lanes, lanes, 8, 4})
-    if (w <= 2 * lanes && d.N % w == 0) {
+    if (d.N % w == 0) {
       vw = w;
       break;
     }

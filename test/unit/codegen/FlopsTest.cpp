@@ -57,6 +57,23 @@ TEST(Flops, DenseProducts) {
       expected);
 }
 
+TEST(Flops, RecurrenceProducts) {
+  // lstm 28 -> 128 over 28 steps, batch 128: each step's gates (4 x 128)
+  // sum 28 input and 128 hidden terms; the backward also sums dh_t over
+  // the 512 gate gradients of step t + 1.
+  const double NT = 128.0 * 28, G = 512;
+  EXPECT_DOUBLE_EQ(
+      codegen::functionFlops(oneNode(
+          "lstm", {{128, 28, 28}, {28, 512}, {128, 512}, {512}}, {128, 128})),
+      2.0 * NT * G * (28 + 128));
+  EXPECT_DOUBLE_EQ(
+      codegen::functionFlops(
+          oneNode("lstm_backward",
+                  {{128, 28, 28}, {28, 512}, {128, 512}, {512}, {128, 128}},
+                  {128, 28, 640})),
+      2.0 * NT * G * (28 + 2 * 128));
+}
+
 TEST(Flops, ElementwiseCountsOutputs) {
   EXPECT_DOUBLE_EQ(codegen::functionFlops(oneNode("relu", {{4, 5}}, {4, 5})),
                    20.0);
