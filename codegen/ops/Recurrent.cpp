@@ -89,14 +89,14 @@ Expr sigmoid(Expr x) { return 1.0f / (1.0f + exp(-x)); }
 /// gates' partial sums stay in registers; beyond it, 8 per iteration.
 constexpr int kMaxUnrolled = 256;
 
-/// Schedules an lstm recurrence Func `s(n, k, t)` (pure init + one update
-/// over `r` = (m, k, t), m the index of the step's sum over K terms):
-/// compute_root, the update vectorized over a register tile of samples
-/// (two vectors: with the 4 gates, 8 accumulators) and parallel over the
-/// samples' tiles (each sample's recurrence is independent: no barrier per
-/// step), then t serial outside k outside m, m unrolled (kMaxUnrolled).
-void scheduleLstmRecurrence(Func s, Var n, RDom r, int K, const Dims &d,
-                            bool gpu) {
+/// Schedules a recurrence Func `s(n, k, t)` (pure init + one update over
+/// `r`, r's last two dims the unit k and the step t): compute_root, the
+/// update vectorized over `lanes` samples and parallel over the samples'
+/// tiles (each sample's recurrence is independent: no barrier per step),
+/// t serial outside k. With `terms` > 0, r.x is the term m of the step's
+/// sums, innermost and unrolled (all terms up to kMaxUnrolled, else 8).
+void scheduleRecurrence(Func s, Var n, RDom r, const Dims &d, int lanes,
+                        int terms, bool gpu) {
   s.compute_root();
   Stage u = s.update();
   if (gpu) {
@@ -105,30 +105,45 @@ void scheduleLstmRecurrence(Func s, Var n, RDom r, int K, const Dims &d,
     u.gpu_tile(n, bx, tx, std::min(d.N, 32), TailStrategy::GuardWithIf);
     return;
   }
-  // Two vectors of samples where they divide the batch (no tail: a guarded
-  // tail of a Tuple-valued update left samples unwritten in Halide 14).
-  const int lanes = isa().lanes;
-  int vw = 1;
-  for (int w : {2 * lanes, lanes, 8, 4})
-    if (d.N % w == 0) {
-      vw = w;
-      break;
-    }
-  if (vw > 1)
-    s.vectorize(n, vw);
+  if (lanes > 1)
+    s.vectorize(n, lanes);
   Var no("no"), ni("ni");
   RVar mo("mo"), mi("mi");
-  u.split(n, no, ni, vw);
-  const int U = K <= kMaxUnrolled ? K : K % 8 == 0 ? 8 : 1;
-  if (U > 1)
+  u.split(n, no, ni, lanes);
+  const int U = terms <= kMaxUnrolled ? terms : terms % 8 == 0 ? 8 : 1;
+  if (terms == 0)
+    u.reorder(ni, r.x, r.y, no);
+  else if (U > 1)
     u.split(r.x, mo, mi, U).reorder(ni, mi, mo, r.y, r.z, no).unroll(mi);
   else
     u.reorder(ni, r.x, r.y, r.z, no);
-  if (vw > 1)
+  if (lanes > 1)
     u.vectorize(ni);
-  if (d.N / vw > 1)
+  if (d.N / lanes > 1)
     u.parallel(no);
 }
+
+/// The widest of `widths` that divides the batch (no tail: a guarded tail
+/// of a Tuple-valued update left the last samples unwritten in Halide 14),
+/// or 1.
+int samplesPerUpdate(int N, std::initializer_list<int> widths) {
+  for (int w : widths)
+    if (N % w == 0)
+      return w;
+  return 1;
+}
+
+/// The lstm's update: two vectors of samples (with the 4 gates, 8
+/// accumulators).
+int lstmLanes(int N) {
+  const int lanes = isa().lanes;
+  return samplesPerUpdate(N, {2 * lanes, lanes, 8, 4});
+}
+
+/// The gru's update: 32 samples where they divide the batch (4 AVX2
+/// registers: each hidden weight broadcast serves 32 samples; measured on
+/// the lstm when it had the gru's scheme: 16 and 8 were slower).
+int gruLanes(int N) { return samplesPerUpdate(N, {32, 16, 8, 4}); }
 
 /// init + sum_{m<H} v(m) w(m), unrolled, as two interleaved chains (more
 /// FMAs in flight).
@@ -142,40 +157,6 @@ Expr unrolledDot(int H, const std::function<Expr(Expr)> &v,
       b = b + v(j) * w(j);
   }
   return a + b;
-}
-
-/// Schedules the gru's recurrence Func `s(n, k, t)` (pure init + one
-/// update over `r` = (k, t)): compute_root, update vectorized over n and
-/// parallel over blocks of n, t serial outside k.
-void scheduleRecurrence(Func s, Var n, Var k, Var t, RDom r, const Dims &d,
-                        bool gpu) {
-  s.compute_root();
-  Stage u = s.update();
-  if (gpu) {
-    gpuStage(s, {n, k, t}, {d.N, d.H, d.T + 2});
-    Var bx("bx"), tx("tx");
-    u.gpu_tile(n, bx, tx, std::min(d.N, 32), TailStrategy::GuardWithIf);
-    return;
-  }
-  // A vector width that divides the batch: no tail (a guarded tail of a
-  // Tuple-valued update left the last samples unwritten in Halide 14).
-  // 32 samples per vector where they divide the batch (4 AVX2 registers:
-  // each hidden weight broadcast serves 32 samples; measured on the lstm
-  // when it had this scheme: 16 and 8 were slower).
-  const int vw = d.N % 32 == 0   ? 32
-                 : d.N % 16 == 0 ? 16
-                 : d.N % 8 == 0  ? 8
-                 : d.N % 4 == 0  ? 4
-                                 : 1;
-  if (vw > 1)
-    s.vectorize(n, vw);
-  Var no("no"), ni("ni");
-  u.split(n, no, ni, vw);
-  u.reorder(ni, r.x, r.y, no);
-  if (vw > 1)
-    u.vectorize(ni);
-  if ((d.N + vw - 1) / vw > 1)
-    u.parallel(no);
 }
 
 /// Forward state of the lstm: S(n, k, t) = (h, c, i, f, g, o) of step
@@ -218,7 +199,7 @@ Func lstmForward(OpContext &ctx, const Dims &d) {
       select(more, cur[0], o * tanhOf(c)), select(more, cur[1], c),
       select(more, part[0], i), select(more, part[1], fg),
       select(more, part[2], g), select(more, part[3], o)});
-  scheduleLstmRecurrence(S, n, r, K, d, ctx.gpu);
+  scheduleRecurrence(S, n, r, d, lstmLanes(d.N), K, ctx.gpu);
   return S;
 }
 
@@ -245,7 +226,7 @@ Func gruForward(OpContext &ctx, const Dims &d, Func xp, Func wh, Func bh) {
   Expr ng = tanhOf(xp(2 * H + kk, tt - 1, n) + rg * hid[2]);
   Expr h = (1.0f - zg) * ng + zg * S(n, kk, tt - 1)[0];
   S(n, kk, tt) = Tuple(h, rg, zg, ng, hid[2]);
-  scheduleRecurrence(S, n, k, t, r, d, ctx.gpu);
+  scheduleRecurrence(S, n, r, d, gruLanes(d.N), 0, ctx.gpu);
   return S;
 }
 
@@ -348,7 +329,7 @@ Func lowerLstmBackward(OpContext &ctx) {
   for (int s = 0; s < 9; ++s)
     v.push_back(select(more, s < 5 ? cur[s] : part[s - 5], fin[s]));
   B(n, kk, tt) = Tuple(v);
-  scheduleLstmRecurrence(B, n, r, H, d, ctx.gpu);
+  scheduleRecurrence(B, n, r, d, lstmLanes(d.N), H, ctx.gpu);
   // The forward state's rows for unit k + 2, fetched while unit k runs: the
   // last term reads 7 of them per unit, cold (S is 11 MB for the example,
   // written t ascending, read t descending). One thread, five interleaved
@@ -397,7 +378,7 @@ Func lowerGruBackward(OpContext &ctx) {
   Expr dz = dh * (hPrev - ng) * zg * (1.0f - zg);
   Expr dr = dn * hn * rg * (1.0f - rg);
   B(n, kk, tt) = Tuple(dh, dr, dz, dn, dn * rg);
-  scheduleRecurrence(B, n, k, t, r, d, ctx.gpu);
+  scheduleRecurrence(B, n, r, d, gruLanes(d.N), 0, ctx.gpu);
 
   // Packed (j, t, n): input side (dr, dz, dn), hidden side (dr, dz, dhn),
   // then h_{t-1}.
