@@ -69,6 +69,7 @@ struct Options {
   std::string opFilter;
   mtl::FusionOptions fusion;
   bool inlineSegments = true; // --no-fuse-inline
+  bool mergeSmall = true;     // --no-merge-small
   bool winograd = true;       // --no-winograd
   std::string target = "cpu"; // cpu | cuda (one run on the GPU)
   std::string isa;            // "" = the host's; avx512 | avx2 | sse41
@@ -246,13 +247,14 @@ std::vector<Kernel> cutKernels(const mtl::kg::Function &fn) {
 /// loss group, a batch norm's gradients with the pool gradient and the
 /// batch norm computed inline in them, ...). The producer ([0] in nodes) is
 /// the first node not computed inline.
-std::vector<Kernel> segmentKernels(const mtl::kg::Function &fn, bool inlining) {
+std::vector<Kernel> segmentKernels(const mtl::kg::Function &fn, bool inlining,
+                                   bool mergeSmall) {
   std::vector<int> defNode(fn.values.size(), -1);
   for (size_t k = 0; k < fn.nodes.size(); ++k)
     defNode[fn.nodes[k].result] = int(k);
   std::vector<Kernel> kernels;
   for (mtl::codegen::Segment &seg :
-       mtl::codegen::segmentFunction(fn, inlining).segments) {
+       mtl::codegen::segmentFunction(fn, inlining, mergeSmall).segments) {
     Kernel kern;
     for (const mtl::kg::Node &n : seg.fn.nodes)
       if (!n.ints.count("mtl.inline"))
@@ -375,9 +377,9 @@ int worker(const Options &o) {
   mtl::kg::Function fn = trainStep(o);
   if (fn.name.empty())
     return 1;
-  std::vector<Kernel> kernels = o.target == "cuda"
-                                    ? cutKernels(fn)
-                                    : segmentKernels(fn, o.inlineSegments);
+  std::vector<Kernel> kernels =
+      o.target == "cuda" ? cutKernels(fn)
+                         : segmentKernels(fn, o.inlineSegments, o.mergeSmall);
   json j;
   j["threads"] = o.worker;
   if (o.target == "cuda") {
@@ -555,6 +557,7 @@ int main(int argc, char **argv) {
   app.add_flag("!--no-fuse-epilogue", o.fusion.epilogue, "as mtlc build");
   app.add_flag("!--no-fuse-losses", o.fusion.losses, "as mtlc build");
   app.add_flag("!--no-fuse-inline", o.inlineSegments, "as mtlc build");
+  app.add_flag("!--no-merge-small", o.mergeSmall, "as mtlc build");
   app.add_flag("!--no-winograd", o.winograd, "as mtlc build");
   app.add_option("--target", o.target,
                  "cpu (Halide's thread pool, one run per --threads) or cuda "
@@ -599,9 +602,9 @@ int main(int argc, char **argv) {
   mtl::kg::Function fn = trainStep(o);
   if (fn.name.empty())
     return 1;
-  std::vector<Kernel> kernels = o.target == "cuda"
-                                    ? cutKernels(fn)
-                                    : segmentKernels(fn, o.inlineSegments);
+  std::vector<Kernel> kernels =
+      o.target == "cuda" ? cutKernels(fn)
+                         : segmentKernels(fn, o.inlineSegments, o.mergeSmall);
 
   // Re-run this program as a worker per thread count, with the same options.
   std::vector<std::string> args(argv + 1, argv + argc);

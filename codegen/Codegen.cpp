@@ -138,7 +138,8 @@ std::string compileFunctions(const std::vector<kg::Function> &given,
       addOutput(cname);
       continue;
     }
-    split[f] = segmentFunction(fn, options.inlineSegments);
+    split[f] =
+        segmentFunction(fn, options.inlineSegments, options.mergeSmallSegments);
     const SegmentedFunction &sf = split[f];
     for (size_t k = 0; k < sf.segments.size(); ++k) {
       std::string sub = cname + "_s" + std::to_string(k);

@@ -33,6 +33,10 @@ struct CodegenOptions {
   /// their readers where they can (Segments.h); false: every node's result
   /// stored (`mtlc build --no-fuse-inline`).
   bool inlineSegments = true;
+  /// Small kernels (a head's last products, its loss and their gradients,
+  /// bias sums, running statistics) share CPU pipelines (SmallUnits.h);
+  /// false: one pipeline each (`mtlc build --no-merge-small`).
+  bool mergeSmallSegments = true;
   /// 3 x 3 stride-1 convs and both their gradients by Winograd's F(4x4) or
   /// F(2x2) where they qualify (ops/Winograd.cpp); false: every conv direct
   /// (`mtlc build --no-winograd`).

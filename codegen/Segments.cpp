@@ -1,6 +1,7 @@
 //===- Segments.cpp - Split a step function, generate its entry point ----===//
 #include "codegen/Segments.h"
 #include "codegen/Flops.h"
+#include "codegen/SmallUnits.h"
 
 #include <algorithm>
 #include <functional>
@@ -45,7 +46,8 @@ bool isInlinable(const std::string &op) {
          op == "conv2d_backward_input";
 }
 
-SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
+SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining,
+                                  bool mergeSmall) {
   const int n = static_cast<int>(fn.nodes.size());
   const int nv = static_cast<int>(fn.values.size());
   std::vector<int> defNode(nv, -1);
@@ -322,6 +324,83 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining) {
     if (chain == std::vector<int>{k})
       recomputed.insert(k);
   }
+  // Small units share pipelines (SmallUnits.h): a unit whose nodes do at
+  // most kSmallFlops and touch at most kSmallBytes (each value once) costs
+  // less than its pipeline call. Reshapes stay apart (views, below).
+  if (mergeSmall) {
+    constexpr double kSmallFlops = 4e6;
+    constexpr int64_t kSmallBytes = 1 << 20;
+    constexpr int kMaxGroupNodes = 48;
+    std::map<int, int> index; // unit root -> dense index
+    std::vector<int> unitRoot;
+    for (int k = 0; k < n; ++k)
+      if (!recomputed.count(k) &&
+          index.emplace(root(k), unitRoot.size()).second)
+        unitRoot.push_back(root(k));
+    const int U = static_cast<int>(unitRoot.size());
+    std::vector<double> flops(U, 0.0);
+    std::vector<std::set<int>> touched(U);
+    std::vector<std::set<int>> succSet(U);
+    std::vector<int> weight(U, 0), indeg(U, 0);
+    std::vector<bool> small(U, true);
+    std::function<void(int, std::set<int> &)> deps = [&](int v,
+                                                         std::set<int> &out) {
+      int d = v >= 0 && v < nv ? defNode[v] : -1;
+      if (d >= 0 && !recomputed.count(d))
+        out.insert(index.at(root(d)));
+      else if (d >= 0)
+        for (int u : fn.nodes[d].inputs)
+          deps(u, out);
+    };
+    for (int k = 0; k < n; ++k) {
+      if (recomputed.count(k))
+        continue;
+      const kg::Node &node = fn.nodes[k];
+      const int u = index.at(root(k));
+      ++weight[u];
+      flops[u] += nodeFlops(fn, node);
+      small[u] = small[u] && node.op != "reshape";
+      touched[u].insert(node.result);
+      std::set<int> from;
+      for (int v : node.inputs) {
+        touched[u].insert(v);
+        deps(v, from);
+      }
+      for (int d : from)
+        if (d != u && succSet[d].insert(u).second)
+          ++indeg[u];
+    }
+    std::vector<std::vector<int>> succ(U);
+    for (int u = 0; u < U; ++u) {
+      succ[u].assign(succSet[u].begin(), succSet[u].end());
+      int64_t bytes = 0;
+      for (int v : touched[u])
+        bytes += v >= 0 && v < nv ? kg::byteSize(fn.values[v]) : 0;
+      small[u] = small[u] && flops[u] <= kSmallFlops && bytes <= kSmallBytes;
+    }
+    // Kahn, the unit of the earliest node first (the units are indexed so).
+    std::vector<int> order;
+    std::set<int> ready;
+    for (int u = 0; u < U; ++u)
+      if (indeg[u] == 0)
+        ready.insert(u);
+    while (!ready.empty()) {
+      int u = *ready.begin();
+      ready.erase(ready.begin());
+      order.push_back(u);
+      for (int t : succ[u])
+        if (--indeg[t] == 0)
+          ready.insert(t);
+    }
+    if (static_cast<int>(order.size()) == U) {
+      std::vector<int> group =
+          groupSmallUnits(succ, order, small, weight, kMaxGroupNodes);
+      for (int u = 0; u < U; ++u)
+        if (group[u] != u)
+          unite(unitRoot[u], unitRoot[group[u]]);
+    }
+  }
+
   // A reshape is a view: row-major with dense strides, its result is its
   // input's bytes under another shape. Where the input is stored in the
   // arena (made by a segment, not an argument or an output), the reshape

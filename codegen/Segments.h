@@ -71,8 +71,10 @@ struct SegmentedFunction {
 /// convs and a one-channel grad-input read only by an upsample's gradient
 /// are computed inline in their readers' segments (false: every result
 /// stored). Either way a reshape of a stored value is a view of its
-/// arena slot, not a kernel.
-SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining = true);
+/// arena slot, not a kernel. `mergeSmall`: small units share pipelines
+/// (SmallUnits.h; mtlc build does, --no-merge-small does not).
+SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining = true,
+                                  bool mergeSmall = false);
 
 /// The C++ source of `<cname>_argv` and `<cname>_metadata`, calling
 /// `<cname>_s<k>_argv` for each segment k.

@@ -51,6 +51,7 @@ struct BuildOptions {
   std::string singleTask;         // --single-task: the single-task baseline
   mtl::FusionOptions fusion;
   bool inlineSegments = true; // --no-fuse-inline
+  bool mergeSmall = true;     // --no-merge-small
   bool winograd = true;       // --no-winograd
   bool keepTemps = false;
   bool verbose = false;
@@ -123,6 +124,7 @@ int buildLibrary(const BuildOptions &opts, mtl::spec::Spec spec,
   cg.isas = opts.isas;
   cg.schedule = opts.schedule;
   cg.inlineSegments = opts.inlineSegments;
+  cg.mergeSmallSegments = opts.mergeSmall;
   cg.winograd = opts.winograd;
   cg.outDir = dir;
   std::vector<std::string> objects;
@@ -297,6 +299,7 @@ int build(const BuildOptions &opts) {
   cg.isas = opts.isas;
   cg.schedule = opts.schedule;
   cg.inlineSegments = opts.inlineSegments;
+  cg.mergeSmallSegments = opts.mergeSmall;
   cg.winograd = opts.winograd;
   std::filesystem::path tmp =
       objectsOnly ? std::filesystem::path(output)
@@ -419,6 +422,10 @@ int main(int argc, char **argv) {
                      "conv or batch-norm input gradient, or upsample "
                      "computed inline in its readers (CPU segments, "
                      "docs/codegen.md)");
+  buildCmd->add_flag("!--no-merge-small", opts.mergeSmall,
+                     "compile every small kernel (a head's last products, "
+                     "its loss, their gradients, bias sums) as its own CPU "
+                     "pipeline instead of grouping them (docs/codegen.md)");
   buildCmd->add_flag("!--no-winograd", opts.winograd,
                      "compute every conv directly: no 3x3 stride-1 conv, "
                      "grad-input or grad-filter by Winograd's F(4x4) or "

@@ -501,3 +501,75 @@ TEST(Segments, LastGradInputRecomputedInTheUpsampleGradient) {
     expectSegmentedMatchesWhole(b.fn);
   }
 }
+
+TEST(Segments, HeadTailsShareOnePipeline) {
+  // Two heads over shared features: each a wide first layer (big products)
+  // and a 10- or 4-wide last one, its loss and the gradients back to the
+  // first layer's. With mergeSmall the tails (last products, losses, their
+  // gradients, the relu gradients and bias sums) are one segment, the wide
+  // products and the join keep theirs, and the step computes the same.
+  using kg::ArgKind;
+  const int64_t N = 32, F = 2048, U1 = 64, U2 = 32;
+  codegen::test::Builder b{"heads"};
+  int x = b.arg(ArgKind::Input, "features", {N, F});
+  int tA = b.arg(ArgKind::Target, "label", {N}, kg::DType::I32);
+  int mA = b.arg(ArgKind::Mask, "label", {N});
+  int tB = b.arg(ArgKind::Target, "group", {N}, kg::DType::I32);
+  int mB = b.arg(ArgKind::Mask, "group", {N});
+  int wa = b.arg(ArgKind::Param, "a_fc.w", {F, U1});
+  int ba = b.arg(ArgKind::Param, "a_fc.b", {U1});
+  int wa2 = b.arg(ArgKind::Param, "a_out.w", {U1, 10});
+  int wb = b.arg(ArgKind::Param, "b_fc.w", {F, U2});
+  int wb2 = b.arg(ArgKind::Param, "b_out.w", {U2, 4});
+  int ha = b.op("dense", {x, wa, ba}, {N, U1});
+  int hra = b.op("relu", {ha}, {N, U1}, {{"mtl.fused_epilogue", {1}}});
+  int la = b.op("dense", {hra, wa2}, {N, 10});
+  int hb = b.op("dense", {x, wb}, {N, U2});
+  int hrb = b.op("relu", {hb}, {N, U2}, {{"mtl.fused_epilogue", {1}}});
+  int lb = b.op("dense", {hrb, wb2}, {N, 4});
+  int lossA = b.op("softmax_cross_entropy", {la, tA, mA}, {});
+  int lossB = b.op("softmax_cross_entropy", {lb, tB, mB}, {});
+  int dla = b.op("softmax_cross_entropy_grad", {la, tA, mA}, {N, 10});
+  int dlb = b.op("softmax_cross_entropy_grad", {lb, tB, mB}, {N, 4});
+  int dwa2 = b.op("dense_backward_weight", {hra, dla}, {U1, 10});
+  int dhra = b.op("dense_backward_input", {dla, wa2}, {N, U1});
+  int dha = b.op("relu_grad", {dhra, hra}, {N, U1});
+  int dwa = b.op("dense_backward_weight", {x, dha}, {F, U1});
+  int dba = b.op("bias_grad", {dha}, {U1});
+  int dxa = b.op("dense_backward_input", {dha, wa}, {N, F});
+  int dwb2 = b.op("dense_backward_weight", {hrb, dlb}, {U2, 4});
+  int dhrb = b.op("dense_backward_input", {dlb, wb2}, {N, U2});
+  int dhb = b.op("relu_grad", {dhrb, hrb}, {N, U2});
+  int dwb = b.op("dense_backward_weight", {x, dhb}, {F, U2});
+  int dxb = b.op("dense_backward_input", {dhb, wb}, {N, F});
+  int dx = b.op("join", {dxa, dxb}, {N, F});
+  b.out(ArgKind::Loss, "label", lossA);
+  b.out(ArgKind::Loss, "group", lossB);
+  b.out(ArgKind::Prediction, "label", la);
+  b.out(ArgKind::Prediction, "group", lb);
+  for (auto [name, v] : {std::pair{"a_fc.w", dwa},
+                         {"a_fc.b", dba},
+                         {"a_out.w", dwa2},
+                         {"b_fc.w", dwb},
+                         {"b_out.w", dwb2},
+                         {"features", dx}})
+    b.out(ArgKind::Grad, name, v);
+
+  codegen::SegmentedFunction apart = codegen::segmentFunction(b.fn);
+  codegen::SegmentedFunction sf = codegen::segmentFunction(b.fn, true, true);
+  const codegen::Segment *tail = segmentOf(sf, la);
+  ASSERT_NE(tail, nullptr);
+  for (int v :
+       {lb, lossA, lossB, dla, dlb, dwa2, dwb2, dhra, dhrb, dha, dhb, dba})
+    EXPECT_EQ(segmentOf(sf, v), tail) << "value " << v;
+  for (int v : {ha, hb, dwa, dwb, dx})
+    EXPECT_NE(segmentOf(sf, v), tail) << "value " << v;
+  // The two first layers, their weight gradients, the join, the tail.
+  EXPECT_EQ(sf.segments.size(), 6u);
+  EXPECT_GT(apart.segments.size(), 12u);
+  // The tail's intermediates (the last layers' input gradients) are not
+  // stored; what the wide products read is.
+  EXPECT_FALSE(inArena(sf, dhra));
+  EXPECT_TRUE(inArena(sf, dha));
+  expectSegmentedMatchesWhole(b.fn, /*mergeSmall=*/true);
+}

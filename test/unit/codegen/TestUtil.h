@@ -120,10 +120,12 @@ runSegmented(const kg::Function &fn, const SegmentedFunction &sf,
   return outs;
 }
 
-inline void expectSegmentedMatchesWhole(const kg::Function &fn) {
+inline void expectSegmentedMatchesWhole(const kg::Function &fn,
+                                        bool mergeSmall = false) {
   std::vector<HostTensor> args = randomArgs(fn, 3), whole;
   ASSERT_EQ(evaluate(fn, args, whole), "");
-  std::vector<HostTensor> split = runSegmented(fn, segmentFunction(fn), args);
+  std::vector<HostTensor> split =
+      runSegmented(fn, segmentFunction(fn, true, mergeSmall), args);
   ASSERT_EQ(split.size(), whole.size());
   // One scale for all outputs: the bias gradient is 0 in exact arithmetic
   // (closed form in the segment, a rounding-level sum over dx in the whole).
