@@ -148,15 +148,22 @@ Func singleChannelConv(OpContext &ctx, const TapTerm &term,
 /// out(co,x,y,n) = bias(co) + sum_{ci,kx,ky} filt(co,ci,kx,ky) *
 ///                 src(ci, x*sw+kx-pw, y*sh+ky-ph, n)
 /// With `stage`, the padded input is copied per image (with the
-/// `sourcePad` it reads, if any: paddedInput).
+/// `sourcePad` it reads, if any: paddedInput). With `srcRows` > 0, src is
+/// zero outside rows [0, srcRows): each output row sums only the filter
+/// rows that land inside (a predicate on ky that Halide turns into the
+/// ky loop's bounds, the y loop being outside it).
 Func directConv(OpContext &ctx, Src src, bool stage, Func filt,
                 std::optional<Func> bias, int N, int Ho, int Wo, int Co, int Ci,
                 int KH, int KW, int sh, int sw, int ph, int pw,
-                std::optional<Func> sourcePad = std::nullopt) {
+                std::optional<Func> sourcePad = std::nullopt, int srcRows = 0) {
   Var c("c"), x("x"), y("y"), n("n");
   Func pad(ctx.name("pad"));
   pad(c, x, y, n) = src(c, x, y, n);
   RDom r(0, Ci, 0, KW, 0, KH, ctx.name("r"));
+  // Only where rows are cut off: the first or last output row's window
+  // reaches outside [0, srcRows).
+  if (srcRows > 0 && !ctx.gpu && (ph > 0 || (Ho - 1) * sh + KH - ph > srcRows))
+    r.where(y * sh + r.z - ph >= 0 && y * sh + r.z - ph < srcRows);
   Func acc(ctx.name("acc"));
   acc(c, x, y, n) = bias ? (*bias)(c) : Expr(0.0f);
   acc(c, x, y, n) += filt(c, r.x, r.y, r.z) *
@@ -285,7 +292,8 @@ Func lowerConv2D(OpContext &ctx) {
                        return call(x, {c, u, v, n});
                      });
   return directConv(ctx, src, padded, ctx.inputs[1], bias, g.N, g.Ho, g.Wo,
-                    g.Co, g.Ci, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, sourcePad);
+                    g.Co, g.Ci, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, sourcePad,
+                    g.H);
 }
 
 /// A strided conv's grad-input (and so conv_transpose2d) by output phase:
@@ -355,7 +363,7 @@ Func stridedGradInputByPhase(OpContext &ctx, const ConvGeom &g) {
       pc.epilogue = nullptr; // applied once, to dx below
       phases.push_back(directConv(pc, src, true, filt, std::nullopt, g.N, Hp,
                                   Wp, g.Ci, g.Co, KHb, KWa, 1, 1, -ty.dmin,
-                                  -tx.dmin));
+                                  -tx.dmin, std::nullopt, g.Ho));
     }
   // dx interleaves the phases: with x and y split by the strides and the
   // remainders unrolled, each store reads one phase.
@@ -428,7 +436,8 @@ Func lowerConv2DBackwardInput(OpContext &ctx) {
                   0.0f);
   };
   return directConv(ctx, src, true, wt, std::nullopt, g.N, g.H, g.W, g.Ci, g.Co,
-                    g.KH, g.KW, 1, 1, g.KH - 1 - g.ph, g.KW - 1 - g.pw);
+                    g.KH, g.KW, 1, 1, g.KH - 1 - g.ph, g.KW - 1 - g.pw,
+                    std::nullopt, (g.Ho - 1) * g.sh + 1);
 }
 
 /// Vectors per register tile of the small-filter grad-filter schedule, and

@@ -168,7 +168,14 @@ INSTANTIATE_TEST_SUITE_P(
         // F(2x2, 3x3) with no padding (8 x 10 outputs, 10 x
         // 12 grad-inputs)
         Conv{2, 20, 20, 32, 3, 3, 64, 1, 1, 1, 1},
-        Conv{3, 10, 12, 16, 3, 3, 16, 1, 1, 0, 0}));
+        Conv{3, 10, 12, 16, 3, 3, 16, 1, 1, 0, 0},
+        // Direct convs whose first and last output rows sum only the
+        // filter rows inside the input (directConv's ky bounds): 5 x 5
+        // without padding (multi_fashion's grad-input: 4 rows cut off at
+        // each end), with padding 2, and 5 x 3 padded unevenly.
+        Conv{2, 10, 9, 8, 5, 5, 16, 1, 1, 0, 0},
+        Conv{2, 7, 8, 8, 5, 5, 16, 1, 1, 2, 2},
+        Conv{2, 6, 7, 8, 5, 3, 8, 1, 1, 1, 0}));
 
 struct DenseShape {
   int N, K, M;
