@@ -446,11 +446,15 @@ Func lowerConv2DBackwardInput(OpContext &ctx) {
 /// a few output channels (a decoder's last layer: Co = 1), the most Ci
 /// vectors whose tile (vectors x Co x taps) fits `ciBudget` and divides
 /// Ci / L, each image swept once per tile; else the most vectors along Co
-/// whose tile fits `budget` and divides Co; 0 when none does.
+/// whose tile fits `budget` and divides Co; else (a first layer with a
+/// wide filter: 5 x 5 over one channel) the most such vectors times one
+/// row of taps (`tapRows`: the filter's rows loop outside the pixels);
+/// 0 when none does.
 int smallFilterTile(const ConvGeom &g, int L, int budget, int ciBudget,
-                    bool &alongCo) {
+                    bool &alongCo, bool &tapRows) {
   const int taps = g.KW * g.KH;
   alongCo = true;
+  tapRows = false;
   if (g.Co % L == 0 && (g.Co / L) * g.Ci * taps <= budget)
     return g.Co / L;
   if (g.Ci % L == 0 && g.Co * taps <= ciBudget) {
@@ -464,6 +468,12 @@ int smallFilterTile(const ConvGeom &g, int L, int budget, int ciBudget,
   for (int v = std::min(g.Co / L, budget / (g.Ci * taps)); v >= 2; --v)
     if ((g.Co / L) % v == 0)
       return v;
+  tapRows = g.KH > 1;
+  for (int v = std::min(g.Co / L, budget / (g.Ci * g.KW)); tapRows && v >= 2;
+       --v)
+    if ((g.Co / L) % v == 0)
+      return v;
+  tapRows = false;
   return 0;
 }
 
@@ -532,9 +542,9 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
   // the image from L1/L2): 0.95 -> 0.52 ms on one thread, three pairs.
   const int budget = isa().vregs >= 32 ? 24 : 18;
   const int ciBudget = isa().vregs >= 32 ? 24 : 12;
-  bool alongCo = true;
+  bool alongCo = true, tapRows = false;
   const int smallVecs =
-      ctx.gpu ? 0 : smallFilterTile(g, L, budget, ciBudget, alongCo);
+      ctx.gpu ? 0 : smallFilterTile(g, L, budget, ciBudget, alongCo, tapRows);
   const bool imageBlocked =
       !ctx.gpu && g.Co % (coVecs * L) == 0 && g.Ci % ciTile == 0;
   if (imageBlocked) {
@@ -569,7 +579,10 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
     // its tile is 2 co vectors x 9 taps, and each image's dy and x are
     // swept twice (the generic tile re-read them per tap); the tiles loop
     // inside the image loop, so the second sweep reads dy from L2 (n152:
-    // 8.4 / 6.4 -> 8.3 / 5.8 ms on one thread, interleaved).
+    // 8.4 / 6.4 -> 8.3 / 5.8 ms on one thread, interleaved). A 5 x 5 filter
+    // (multi_fashion's first layer) tiles one row of taps, 2 x 5 vectors,
+    // each image swept per filter row and tile from L2 (the generic tile
+    // streamed the batch per tap: 22-27 % of the peak).
     Var vec = alongCo ? co : ci, other = alongCo ? ci : co;
     Var vt("vt"), vin("vin"), vo("vo"), vi("vi");
     part.compute_root().parallel(q);
@@ -577,12 +590,16 @@ Func lowerConv2DBackwardFilter(OpContext &ctx) {
     acc.update()
         .split(vec, vt, vin, smallVecs * L)
         .split(vin, vo, vi, L)
-        .reorder(vi, vo, other, kx, ky, r.x, r.y, vt, r.z, q)
         .vectorize(vi)
         .unroll(vo)
         .unroll(other)
-        .unroll(kx)
-        .unroll(ky);
+        .unroll(kx);
+    if (tapRows)
+      acc.update().reorder(vi, vo, other, kx, r.x, r.y, ky, vt, r.z, q);
+    else
+      acc.update()
+          .reorder(vi, vo, other, kx, ky, r.x, r.y, vt, r.z, q)
+          .unroll(ky);
   } else {
     // Tile (co vectors x ci); with a thin input (Ci < 4) tile over kx.
     TileSpec spec{0, g.Ci >= 4 ? 1 : 2, 4, 1};

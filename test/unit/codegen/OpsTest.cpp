@@ -175,7 +175,11 @@ INSTANTIATE_TEST_SUITE_P(
         // each end), with padding 2, and 5 x 3 padded unevenly.
         Conv{2, 10, 9, 8, 5, 5, 16, 1, 1, 0, 0},
         Conv{2, 7, 8, 8, 5, 5, 16, 1, 1, 2, 2},
-        Conv{2, 6, 7, 8, 5, 3, 8, 1, 1, 1, 0}));
+        Conv{2, 6, 7, 8, 5, 3, 8, 1, 1, 1, 0},
+        // A first layer's 5 x 5 grad-filter: one row of taps per register
+        // tile (multi_fashion's conv1), without and with padding.
+        Conv{2, 12, 12, 1, 5, 5, 32, 1, 1, 0, 0},
+        Conv{2, 9, 10, 1, 5, 5, 16, 1, 1, 2, 2}));
 
 struct DenseShape {
   int N, K, M;
