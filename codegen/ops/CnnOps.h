@@ -65,6 +65,18 @@ Halide::Func winogradFilterGrad(OpContext &ctx, ConvSource src, Halide::Func dy,
                                 int N, int Ho, int Wo, int Co, int Ci, int ph,
                                 int pw);
 
+//===- A wide filter's grad-input as a GEMM and a col2im (GemmGradInput.cpp)//
+
+/// The grad-input of a stride-1 conv (dy [N, Ho, Wo, Co], w [KH, KW, Ci,
+/// Co] -> dx [N, H, W, Ci], padding ph, pw) as, per image, one GEMM of the
+/// packed filter (KH KW Ci x Co) by dy's pixels, then each dx pixel the sum
+/// of the taps that reach it; undefined where the direct form wastes little
+/// (it gathers over zero-padded dy: a 5 x 5 filter without padding
+/// multiplies a quarter of its products by zeros) or the per-image product
+/// would not stay in cache (CPU only).
+Halide::Func gemmGradInput(OpContext &ctx, int H, int W, int Ci, int KH, int KW,
+                           int Co, int Ho, int Wo, int ph, int pw);
+
 //===- A first layer through its patches' moments (FirstConvMoments.cpp) -===//
 
 /// An inlined first-layer conv (at most 9 taps per output) of this segment:

@@ -420,6 +420,11 @@ Func lowerConv2DBackwardInput(OpContext &ctx) {
         std::nullopt, g.H, g.W, g.Ci, g.Co, g.KH - 1 - g.ph, g.KW - 1 - g.pw);
   if (Func f = stridedGradInputByPhase(ctx, g); f.defined())
     return f;
+  if (g.sh == 1 && g.sw == 1)
+    if (Func f = gemmGradInput(ctx, g.H, g.W, g.Ci, g.KH, g.KW, g.Co, g.Ho,
+                               g.Wo, g.ph, g.pw);
+        f.defined())
+      return f;
   Var ci("ci"), co("co"), kx("kx"), ky("ky");
   // Flipped, transposed filter: wt(ci, co, kx, ky).
   Func wt(ctx.name("wt"));

@@ -169,12 +169,16 @@ INSTANTIATE_TEST_SUITE_P(
         // 12 grad-inputs)
         Conv{2, 20, 20, 32, 3, 3, 64, 1, 1, 1, 1},
         Conv{3, 10, 12, 16, 3, 3, 16, 1, 1, 0, 0},
-        // Direct convs whose first and last output rows sum only the
-        // filter rows inside the input (directConv's ky bounds): 5 x 5
-        // without padding (multi_fashion's grad-input: 4 rows cut off at
-        // each end), with padding 2, and 5 x 3 padded unevenly.
+        // 5 x 5 grad-inputs as a GEMM and a col2im (GemmGradInput.cpp):
+        // without padding (multi_fashion's), with padding 2, and 7 x 7
+        // outputs (the pixel tiles of 6 shifted inwards).
         Conv{2, 10, 9, 8, 5, 5, 16, 1, 1, 0, 0},
         Conv{2, 7, 8, 8, 5, 5, 16, 1, 1, 2, 2},
+        Conv{2, 11, 11, 16, 5, 5, 32, 1, 1, 0, 0},
+        // Direct convs whose first and last output rows sum only the
+        // filter rows inside the input (directConv's ky bounds): the
+        // forwards above with padding, and 5 x 3 padded unevenly (its
+        // grad-input too: 8 output channels).
         Conv{2, 6, 7, 8, 5, 3, 8, 1, 1, 1, 0},
         // A first layer's 5 x 5 grad-filter: one row of taps per register
         // tile (multi_fashion's conv1), without and with padding.
