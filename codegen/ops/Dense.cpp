@@ -105,6 +105,10 @@ int reductionBlock(int K, int J) {
   return std::min(K, 128);
 }
 
+/// Reductions from this length on take the k-blocked GEMM (packedGemm) in
+/// a weight gradient.
+constexpr int kLongReduction = 1024;
+
 /// One product of a blocked GEMM: sum_r A(j, r) B(r, i) over r < K, A being
 /// `a(j, r)` or, when `aTransposed`, `a(r, j)` (packed and transposed block
 /// by block).
@@ -450,6 +454,17 @@ Func lowerDenseBackwardWeight(OpContext &ctx) {
   // -> 68-76 % of peak, the heads' 71-79 -> 75-89 % (one thread,
   // interleaved). Not measured on AVX-512, which keeps its exact tiles.
   const bool shiftOk = isa().vregs < 32;
+  // A long reduction (the lstm's weights: N = batch x steps = 3584) would
+  // stream dy's whole column panel (N rows 4 M bytes apart) per row tile:
+  // there the forward's k-blocked GEMM, each dy block packed once per panel.
+  if (!ctx.gpu && N >= kLongReduction && blockedTile(M, K, N, NV, IT, 1, true))
+    return packedGemm(ctx,
+                      {{dy, false,
+                        [=](Expr n, Expr k) {
+                          return call(x, {k, n});
+                        },
+                        N}},
+                      nullptr, M, K, NV, IT);
   if (!ctx.gpu && blockedTile(M, K, N, NV, IT, 1, shiftOk))
     return rowPackedGemm(
         ctx, dy,

@@ -241,7 +241,11 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DenseTest,
                                            // (the broadcast operand packed
                                            // in row tiles), a shifted
                                            // last panel
-                                           DenseShape{16, 320, 1060}));
+                                           DenseShape{16, 320, 1060},
+                                           // grad-weight over a long
+                                           // batch (k-blocked: an lstm's
+                                           // N x T rows), a guarded block
+                                           DenseShape{1100, 64, 64}));
 
 TEST(Elementwise, ReluJoinReshapeBiasGrad) {
   Shape s = {4, 3, 5, 20};
