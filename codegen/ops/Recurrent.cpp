@@ -19,10 +19,9 @@
 // Backward: the forward is recomputed, then a second Func B runs the same
 // scheme with t descending, reading step t + 1.
 //
-// gru: the input projection of every step is one register-tiled GEMM
-// xp(j, t, n) (the [N*T, F] x [F, G] product), and the recurrence one
-// Tuple-valued Func whose update over (k, t) sums the hidden side in one
-// unrolled expression (the lstm's scheme is not carried over yet).
+// gru: the same scheme, the step's sums in 4 partial sums (r, z, the input
+// side's n, the hidden side's n: r multiplies only the latter), and its
+// backward's dh sum in 3 (one per gate).
 //
 // CUDA: one GPU thread per sample runs its whole recurrence (serial over
 // t and k); the GEMM and the elementwise stages use the usual schedules.
@@ -65,20 +64,6 @@ Dims checkRecurrent(OpContext &ctx, int gates, int biases, bool backward) {
       throw LoweringError{"dy must have the forward result's shape"};
   }
   return d;
-}
-
-/// xp(j, t, n) = bias(j) + sum_f w_input(j, f) x(f, t, n).
-Func inputProjection(OpContext &ctx, const Dims &d, int G) {
-  Func x = ctx.inputs[0], wi = ctx.inputs[1], bias = ctx.inputs[3];
-  Var j("j"), t("t"), n("n");
-  RDom r(0, d.F, ctx.name("rf"));
-  Func acc(ctx.name("xp_acc")), xp(ctx.name("xp"));
-  acc(j, t, n) = bias(j);
-  acc(j, t, n) += wi(j, r) * x(r, t, n);
-  xp(j, t, n) = acc(j, t, n);
-  scheduleTiledContraction(xp, acc, {j, t, n}, {G, d.T, d.N}, r,
-                           TileSpec{0, 1, 2, d.F % 4 == 0 ? 4 : 1}, ctx.gpu);
-  return xp;
 }
 
 Expr sigmoid(Expr x) { return 1.0f / (1.0f + exp(-x)); }
@@ -133,30 +118,11 @@ int samplesPerUpdate(int N, std::initializer_list<int> widths) {
   return 1;
 }
 
-/// The lstm's update: two vectors of samples (with the 4 gates, 8
-/// accumulators).
-int lstmLanes(int N) {
+/// Samples per update of a recurrence's sums (lstm, gru, their backward):
+/// two vectors (with 4 partial sums, 8 accumulators; the gru's backward 3).
+int recurrenceLanes(int N) {
   const int lanes = isa().lanes;
   return samplesPerUpdate(N, {2 * lanes, lanes, 8, 4});
-}
-
-/// The gru's update: 32 samples where they divide the batch (4 AVX2
-/// registers: each hidden weight broadcast serves 32 samples; measured on
-/// the lstm when it had the gru's scheme: 16 and 8 were slower).
-int gruLanes(int N) { return samplesPerUpdate(N, {32, 16, 8, 4}); }
-
-/// init + sum_{m<H} v(m) w(m), unrolled, as two interleaved chains (more
-/// FMAs in flight).
-Expr unrolledDot(int H, const std::function<Expr(Expr)> &v,
-                 const std::function<Expr(Expr)> &w, Expr init) {
-  Expr a = init, b = 0.0f;
-  for (int j = 0; j < H; ++j) {
-    if (j % 2 == 0)
-      a = a + v(j) * w(j);
-    else
-      b = b + v(j) * w(j);
-  }
-  return a + b;
 }
 
 /// Forward state of the lstm: S(n, k, t) = (h, c, i, f, g, o) of step
@@ -199,34 +165,55 @@ Func lstmForward(OpContext &ctx, const Dims &d) {
       select(more, cur[0], o * tanhOf(c)), select(more, cur[1], c),
       select(more, part[0], i), select(more, part[1], fg),
       select(more, part[2], g), select(more, part[3], o)});
-  scheduleRecurrence(S, n, r, d, lstmLanes(d.N), K, ctx.gpu);
+  scheduleRecurrence(S, n, r, d, recurrenceLanes(d.N), K, ctx.gpu);
   return S;
 }
 
-/// Forward state of the gru: S(n, k, t)[h, r, z, n, hn] with hn the
-/// hidden-side n pre-activation h_{t-1} W_hn + b_hn. The update over (k, t)
-/// sums the hidden side in one unrolled expression (the lstm's scheme, a
-/// sum over an RVar with the gates' partial sums in Tuple slots, is not
-/// yet carried over: docs/performance.md, session 18).
-Func gruForward(OpContext &ctx, const Dims &d, Func xp, Func wh, Func bh) {
-  const int H = d.H;
-  Var n("n"), k("k"), t("t");
+/// Forward state of the gru: S(n, k, t)[h, r, z, n, hn] of step t - 1
+/// (t = 0 the zero initial state), hn the hidden-side n pre-activation
+/// h_{t-1} W_hn + b_hn. The lstm's scheme: the update over (m, k, t) sums
+/// each step's F + H terms, x_t(m) for m < F then h_{t-1}(m - F), into
+/// four partial sums in the r, z, n and hn slots (r and z take both sides;
+/// the input side's n goes to the n slot, the hidden side's to hn: r
+/// multiplies only the latter), seeded with the biases at m = 0; the last
+/// term applies the nonlinearities.
+Func gruForward(OpContext &ctx, const Dims &d) {
+  const int H = d.H, T = d.T, F = d.F, K = F + H;
+  Func x = ctx.inputs[0], wi = ctx.inputs[1], wh = ctx.inputs[2],
+       bi = ctx.inputs[3], bh = ctx.inputs[4];
+  Var n("n"), k("k"), t("t"), q("q"), m("m"), f("f");
+  Func xT(ctx.name("x_t"));
+  xT(n, f, t) = x(f, t, n);
+  scheduleElementwise(xT, {n, f, t}, {T, F, d.N}, ctx.gpu);
+  // wp(q, m, k): unit k's 3 gate weights for term m, contiguous.
+  Func wp(ctx.name("w_packed"));
+  wp(q, m, k) = select(m < F, wi(q * H + k, min(m, F - 1)),
+                       wh(q * H + k, clamp(m - F, 0, H - 1)));
+  scheduleElementwise(wp, {q, m, k}, {H, K, 3}, ctx.gpu);
   Func S(ctx.name("state"));
-  Expr z0 = 0.0f;
-  S(n, k, t) = Tuple(z0, z0, z0, z0, z0);
-  RDom r(0, H, 1, d.T, ctx.name("r"));
-  Expr kk = r.x, tt = r.y;
-  Expr hid[3];
-  for (int q = 0; q < 3; ++q)
-    hid[q] = unrolledDot(
-        H, [&](Expr m) { return S(n, m, tt - 1)[0]; },
-        [&](Expr m) { return wh(q * H + kk, m); }, bh(q * H + kk));
-  Expr rg = sigmoid(xp(kk, tt - 1, n) + hid[0]);
-  Expr zg = sigmoid(xp(H + kk, tt - 1, n) + hid[1]);
-  Expr ng = tanhOf(xp(2 * H + kk, tt - 1, n) + rg * hid[2]);
+  Expr z = 0.0f;
+  S(n, k, t) = Tuple(std::vector<Expr>{z, z, z, z, z});
+  RDom r(0, K, 0, H, 1, T, ctx.name("r"));
+  Expr mm = r.x, kk = r.y, tt = r.z;
+  Tuple cur = S(n, kk, tt);
+  Expr input = mm < F;
+  Expr v = select(input, xT(n, min(mm, F - 1), tt - 1),
+                  S(n, clamp(mm - F, 0, H - 1), tt - 1)[0]);
+  Expr first = mm == 0;
+  Expr pr = select(first, bi(kk) + bh(kk), cur[1]) + v * wp(0, mm, kk);
+  Expr pz = select(first, bi(H + kk) + bh(H + kk), cur[2]) + v * wp(1, mm, kk);
+  Expr pn = select(first, bi(2 * H + kk), cur[3]) +
+            select(input, v * wp(2, mm, kk), 0.0f);
+  Expr phn = select(first, bh(2 * H + kk), cur[4]) +
+             select(input, 0.0f, v * wp(2, mm, kk));
+  Expr rg = sigmoid(pr), zg = sigmoid(pz);
+  Expr ng = tanhOf(pn + rg * phn);
   Expr h = (1.0f - zg) * ng + zg * S(n, kk, tt - 1)[0];
-  S(n, kk, tt) = Tuple(h, rg, zg, ng, hid[2]);
-  scheduleRecurrence(S, n, r, d, gruLanes(d.N), 0, ctx.gpu);
+  Expr more = mm < K - 1;
+  S(n, kk, tt) =
+      Tuple(std::vector<Expr>{select(more, cur[0], h), select(more, pr, rg),
+                              select(more, pz, zg), select(more, pn, ng), phn});
+  scheduleRecurrence(S, n, r, d, recurrenceLanes(d.N), K, ctx.gpu);
   return S;
 }
 
@@ -282,8 +269,7 @@ Func lowerLstm(OpContext &ctx) {
 
 Func lowerGru(OpContext &ctx) {
   Dims d = checkRecurrent(ctx, 3, 2, false);
-  Func xp = inputProjection(ctx, d, 3 * d.H);
-  Func S = gruForward(ctx, d, xp, ctx.inputs[2], ctx.inputs[4]);
+  Func S = gruForward(ctx, d);
   return outputOf(ctx, d, S);
 }
 
@@ -329,7 +315,7 @@ Func lowerLstmBackward(OpContext &ctx) {
   for (int s = 0; s < 9; ++s)
     v.push_back(select(more, s < 5 ? cur[s] : part[s - 5], fin[s]));
   B(n, kk, tt) = Tuple(v);
-  scheduleRecurrence(B, n, r, d, lstmLanes(d.N), H, ctx.gpu);
+  scheduleRecurrence(B, n, r, d, recurrenceLanes(d.N), H, ctx.gpu);
   // The forward state's rows for unit k + 2, fetched while unit k runs: the
   // last term reads 7 of them per unit, cold (S is 11 MB for the example,
   // written t ascending, read t descending). One thread, five interleaved
@@ -349,36 +335,49 @@ Func lowerLstmBackward(OpContext &ctx) {
   return out;
 }
 
-/// Backward state of the gru: B(n, k, t)[dh, dr, dz, dn, dhn] for step t:
-/// dh the gradient of h_t, the others of the pre-activations (dhn of the
-/// hidden-side n pre-activation), B(., ., T) = 0.
+/// Backward state of the gru: B(n, k, t)[dh, dr, dz, dn, dhn] for step t
+/// (dh the gradient of h_t, the others of the pre-activations, dhn of the
+/// hidden-side n pre-activation; B(., ., T) = 0) and 3 partial sums of
+/// sum_q sum_m dhid_{t+1}(q, m) w_hidden(q H + m, k) (one per gate: 3
+/// independent FMA chains), the first seeded with dy_t. The lstm's scheme,
+/// t descending; the last term adds z_{t+1} dh_{t+1}. (One unrolled
+/// 3 H-term sum per update compiled in ~50 s for H = 128.)
 Func lowerGruBackward(OpContext &ctx) {
   Dims d = checkRecurrent(ctx, 3, 2, true);
   const int H = d.H, T = d.T;
-  Func xp = inputProjection(ctx, d, 3 * H);
   Func wh = ctx.inputs[2], dy = ctx.inputs[5];
-  Func S = gruForward(ctx, d, xp, wh, ctx.inputs[4]);
+  Func S = gruForward(ctx, d);
   Var n("n"), k("k"), t("t");
   Func B(ctx.name("bptt"));
   Expr z0 = 0.0f;
-  B(n, k, t) = Tuple(z0, z0, z0, z0, z0);
-  RDom r(0, H, 0, T, ctx.name("rb"));
-  Expr kk = r.x, tt = T - 1 - r.y;
-  // dh_t = dy_t + z_{t+1} dh_{t+1} + sum_j dhid_{t+1}(j) w_hidden(k, j).
-  Expr dh = dyAt(dy, d, kk, tt, n) + S(n, kk, tt + 2)[2] * B(n, kk, tt + 1)[0];
+  Expr tc0 = clamp(t, 0, T - 1);
+  Expr dy0 = select(t < T, dyAt(dy, d, k, tc0, n), 0.0f);
+  B(n, k, t) = Tuple(std::vector<Expr>{z0, z0, z0, z0, z0, dy0, z0, z0});
+  RDom r(0, H, 0, H, 0, T, ctx.name("rb"));
+  Expr mm = r.x, kk = r.y, tt = T - 1 - r.z; // step tt, descending
+  Tuple cur = B(n, kk, tt);
   const int comp[3] = {1, 2, 4}; // hidden side: dr, dz, dhn
+  Expr part[3];
   for (int q = 0; q < 3; ++q)
-    dh = unrolledDot(
-        H, [&](Expr m) { return B(n, m, tt + 1)[comp[q]]; },
-        [&](Expr m) { return wh(q * H + m, kk); }, dh);
+    part[q] = cur[5 + q] + B(n, mm, tt + 1)[comp[q]] * wh(q * H + mm, kk);
+  Expr dh =
+      (part[0] + part[1]) + part[2] + S(n, kk, tt + 2)[2] * B(n, kk, tt + 1)[0];
   Tuple now = S(n, kk, tt + 1);
   Expr rg = now[1], zg = now[2], ng = now[3], hn = now[4];
   Expr hPrev = S(n, kk, tt)[0];
   Expr dn = dh * (1.0f - zg) * (1.0f - ng * ng);
   Expr dz = dh * (hPrev - ng) * zg * (1.0f - zg);
   Expr dr = dn * hn * rg * (1.0f - rg);
-  B(n, kk, tt) = Tuple(dh, dr, dz, dn, dn * rg);
-  scheduleRecurrence(B, n, r, d, gruLanes(d.N), 0, ctx.gpu);
+  std::vector<Expr> fin = {dh, dr, dz, dn, dn * rg};
+  Expr more = mm < H - 1;
+  std::vector<Expr> next;
+  for (int s = 0; s < 8; ++s)
+    next.push_back(
+        select(more, s < 5 ? cur[s] : part[s - 5], s < 5 ? fin[s] : z0));
+  B(n, kk, tt) = Tuple(next);
+  scheduleRecurrence(B, n, r, d, recurrenceLanes(d.N), H, ctx.gpu);
+  if (!ctx.gpu)
+    B.update().prefetch(S, r.y, r.y, 2, PrefetchBoundStrategy::NonFaulting);
 
   // Packed (j, t, n): input side (dr, dz, dn), hidden side (dr, dz, dhn),
   // then h_{t-1}.
