@@ -11,6 +11,13 @@
 namespace mtl::bench {
 
 std::vector<Gemm> kernelGemms(const kg::Function &sub) {
+  // A kernel doing other work besides its products (a group of small
+  // units: losses, bias sums; codegen/SmallUnits.h) is not a GEMM kernel.
+  for (const kg::Node &n : sub.nodes)
+    if (n.op != "dense" && n.op != "dense_backward_input" &&
+        n.op != "dense_backward_weight" && n.op != "join" &&
+        !n.ints.count("mtl.fused_epilogue"))
+      return {};
   // The join reading each value (a grad-input's sum with its siblings').
   std::map<int, int> joinOf;
   for (size_t q = 0; q < sub.nodes.size(); ++q)

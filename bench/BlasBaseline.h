@@ -28,7 +28,8 @@ struct Gemm {
 
 /// The GEMMs of a kernel's dense, dense_backward_input and
 /// dense_backward_weight nodes (epilogues and biases left out); the
-/// grad-inputs a join sums accumulate into one C. Empty: no GEMM.
+/// grad-inputs a join sums accumulate into one C. Empty: no GEMM, or other
+/// work in the kernel too (a group of small units).
 std::vector<Gemm> kernelGemms(const kg::Function &sub);
 
 /// OpenBLAS's sgemm through dlopen.
