@@ -125,6 +125,26 @@ int recurrenceLanes(int N) {
   return samplesPerUpdate(N, {2 * lanes, lanes, 8, 4});
 }
 
+/// A step's operands, as the sums over its F + H terms read them: x
+/// transposed to xT(n, f, t) (the batch innermost) and wp(q, m, k), unit
+/// k's `gates` weights for term m contiguous (w_input's for m < F, then
+/// w_hidden's).
+struct StepOperands {
+  Func xT, wp;
+};
+StepOperands stepOperands(OpContext &ctx, const Dims &d, int gates) {
+  const int H = d.H, F = d.F;
+  Func x = ctx.inputs[0], wi = ctx.inputs[1], wh = ctx.inputs[2];
+  Var n("n"), k("k"), t("t"), q("q"), m("m"), f("f");
+  StepOperands s{Func(ctx.name("x_t")), Func(ctx.name("w_packed"))};
+  s.xT(n, f, t) = x(f, t, n);
+  scheduleElementwise(s.xT, {n, f, t}, {d.T, F, d.N}, ctx.gpu);
+  s.wp(q, m, k) = select(m < F, wi(q * H + k, min(m, F - 1)),
+                         wh(q * H + k, clamp(m - F, 0, H - 1)));
+  scheduleElementwise(s.wp, {q, m, k}, {H, F + H, gates}, ctx.gpu);
+  return s;
+}
+
 /// Forward state of the lstm: S(n, k, t) = (h, c, i, f, g, o) of step
 /// t - 1 (t = 0 the zero initial state), the batch innermost. The update
 /// over (m, k, t) sums, for gate q of unit k, the step's K = F + H terms:
@@ -134,18 +154,9 @@ int recurrenceLanes(int N) {
 /// its last term applies the nonlinearities.
 Func lstmForward(OpContext &ctx, const Dims &d) {
   const int H = d.H, T = d.T, F = d.F, K = F + H;
-  Func x = ctx.inputs[0], wi = ctx.inputs[1], wh = ctx.inputs[2],
-       bias = ctx.inputs[3];
-  Var n("n"), k("k"), t("t"), q("q"), m("m"), f("f");
-  // x transposed to xT(n, f, t): the batch innermost, as the update reads.
-  Func xT(ctx.name("x_t"));
-  xT(n, f, t) = x(f, t, n);
-  scheduleElementwise(xT, {n, f, t}, {T, F, d.N}, ctx.gpu);
-  // wp(q, m, k): the weights of unit k's 4 gates for term m, contiguous.
-  Func wp(ctx.name("w_packed"));
-  wp(q, m, k) = select(m < F, wi(q * H + k, min(m, F - 1)),
-                       wh(q * H + k, clamp(m - F, 0, H - 1)));
-  scheduleElementwise(wp, {q, m, k}, {H, K, 4}, ctx.gpu);
+  Func bias = ctx.inputs[3];
+  auto [xT, wp] = stepOperands(ctx, d, 4);
+  Var n("n"), k("k"), t("t");
   Func S(ctx.name("state"));
   Expr z = 0.0f;
   S(n, k, t) = Tuple(std::vector<Expr>{z, z, z, z, z, z});
@@ -179,17 +190,9 @@ Func lstmForward(OpContext &ctx, const Dims &d) {
 /// term applies the nonlinearities.
 Func gruForward(OpContext &ctx, const Dims &d) {
   const int H = d.H, T = d.T, F = d.F, K = F + H;
-  Func x = ctx.inputs[0], wi = ctx.inputs[1], wh = ctx.inputs[2],
-       bi = ctx.inputs[3], bh = ctx.inputs[4];
-  Var n("n"), k("k"), t("t"), q("q"), m("m"), f("f");
-  Func xT(ctx.name("x_t"));
-  xT(n, f, t) = x(f, t, n);
-  scheduleElementwise(xT, {n, f, t}, {T, F, d.N}, ctx.gpu);
-  // wp(q, m, k): unit k's 3 gate weights for term m, contiguous.
-  Func wp(ctx.name("w_packed"));
-  wp(q, m, k) = select(m < F, wi(q * H + k, min(m, F - 1)),
-                       wh(q * H + k, clamp(m - F, 0, H - 1)));
-  scheduleElementwise(wp, {q, m, k}, {H, K, 3}, ctx.gpu);
+  Func bi = ctx.inputs[3], bh = ctx.inputs[4];
+  auto [xT, wp] = stepOperands(ctx, d, 3);
+  Var n("n"), k("k"), t("t");
   Func S(ctx.name("state"));
   Expr z = 0.0f;
   S(n, k, t) = Tuple(std::vector<Expr>{z, z, z, z, z});
