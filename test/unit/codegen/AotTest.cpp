@@ -8,9 +8,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <dlfcn.h>
 
 using namespace mtl::codegen;
 using namespace mtl::codegen::test;
@@ -282,6 +285,90 @@ int mtl::rt::main(const CompiledModel &m, int, char **) {
   EXPECT_NE(desc.find("\"prediction_shape\": [\n        10"), std::string::npos)
       << desc.substr(0, 800);
   EXPECT_NE(desc.find("\"fan_in\": 288"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+/// The compiled entry point (its segments, the arena's slots and views, the
+/// outputs written in place) computes what the whole function computes:
+/// the step's objects linked into a shared library, its `_argv` called with
+/// Halide buffers, against `evaluate` (one JIT pipeline).
+TEST(Aot, SegmentedEntryPointMatchesTheWholeFunction) {
+  fs::path dir = freshDir("entry");
+  mtl::kg::Function fn = trainStep(4, 8, 8, 16, 16, 8);
+  CodegenOptions opts;
+  opts.outDir = dir.string();
+  std::vector<std::string> files;
+  ASSERT_EQ(compileFunctions({fn}, opts, files), "");
+  std::string cxx = std::getenv("CXX") ? std::getenv("CXX") : "c++";
+  fs::path lib = dir / "libstep.so";
+  std::string link = cxx + " -shared -o " + lib.string();
+  for (const std::string &f : files)
+    link += " " + f;
+  ASSERT_EQ(std::system(link.c_str()), 0) << link;
+  void *handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  using Argv = int (*)(void **);
+  auto argv = reinterpret_cast<Argv>(dlsym(handle, "mtl_train_step_argv"));
+  ASSERT_NE(argv, nullptr);
+
+  std::vector<HostTensor> args = trainArgs(fn), whole;
+  ASSERT_EQ(evaluate(fn, args, whole), "");
+  // One dense 128-byte aligned buffer per argument and output, dims
+  // innermost first.
+  std::vector<std::vector<halide_dimension_t>> dims;
+  std::vector<halide_buffer_t> bufs;
+  std::vector<void *> hosts;
+  auto add = [&](const mtl::kg::Value &v, const void *data) {
+    const size_t n = numel(v.shape) * 4;
+    void *host = std::aligned_alloc(128, (n + 127) / 128 * 128);
+    if (data)
+      std::memcpy(host, data, n);
+    hosts.push_back(host);
+    std::vector<halide_dimension_t> d;
+    int32_t stride = 1;
+    for (size_t i = v.shape.size(); i-- > 0;) {
+      d.push_back({0, int32_t(v.shape[i]), stride, 0});
+      stride *= int32_t(v.shape[i]);
+    }
+    dims.push_back(d);
+    halide_buffer_t b;
+    std::memset(&b, 0, sizeof b);
+    b.host = static_cast<uint8_t *>(host);
+    b.type = v.dtype == DType::I32 ? halide_type_t(halide_type_int, 32, 1)
+                                   : halide_type_t(halide_type_float, 32, 1);
+    b.dimensions = int32_t(v.shape.size());
+    bufs.push_back(b);
+  };
+  for (size_t i = 0; i < fn.args.size(); ++i) {
+    const HostTensor &t = args[i];
+    add(fn.values[fn.args[i].value],
+        t.i32.empty() ? static_cast<const void *>(t.f32.data())
+                      : static_cast<const void *>(t.i32.data()));
+  }
+  for (const mtl::kg::Arg &o : fn.outputs)
+    add(fn.values[o.value], nullptr);
+  std::vector<void *> ptrs;
+  for (size_t i = 0; i < bufs.size(); ++i) {
+    bufs[i].dim = dims[i].data();
+    ptrs.push_back(&bufs[i]);
+  }
+  ASSERT_EQ(argv(ptrs.data()), 0);
+
+  // Relative to each output's largest value (the summation orders differ:
+  // segments and their fusions against one pipeline).
+  for (size_t o = 0; o < fn.outputs.size(); ++o) {
+    const float *got = static_cast<const float *>(hosts[fn.args.size() + o]);
+    const std::vector<float> &want = whole[o].f32;
+    double scale = 1e-6;
+    for (float v : want)
+      scale = std::max(scale, double(std::fabs(v)));
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], 1e-4 * scale)
+          << fn.outputs[o].name << "[" << i << "]";
+  }
+  for (void *h : hosts)
+    std::free(h);
+  dlclose(handle);
   fs::remove_all(dir);
 }
 
