@@ -324,9 +324,30 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining,
     if (chain == std::vector<int>{k})
       recomputed.insert(k);
   }
+  std::map<int, int> viewOf; // reshape result -> the stored value it views
+  std::set<int> views;       // the reshape nodes
+
+  // The units a node depends on; a recomputed producer (or a view) stands
+  // for its own producers.
+  std::function<void(int, std::set<int> &)> producerUnits =
+      [&](int v, std::set<int> &out) {
+        int d = v >= 0 && v < nv ? defNode[v] : -1;
+        if (d < 0)
+          return;
+        if (!recomputed.count(d) && !views.count(d)) {
+          out.insert(root(d));
+          return;
+        }
+        for (int u : fn.nodes[d].inputs)
+          producerUnits(u, out);
+      };
+
   // Small units share pipelines (SmallUnits.h): a unit whose nodes do at
   // most kSmallFlops and touch at most kSmallBytes (each value once) costs
-  // less than its pipeline call. Reshapes stay apart (views, below).
+  // less than its pipeline call. Reshapes stay apart (views, below; none
+  // is a view yet, so producerUnits sees them as units). The units are
+  // offered in the order of their first nodes; the grouping keeps the unit
+  // graph acyclic in any order.
   if (mergeSmall) {
     constexpr double kSmallFlops = 4e6;
     constexpr int64_t kSmallBytes = 1 << 20;
@@ -339,19 +360,9 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining,
         unitRoot.push_back(root(k));
     const int U = static_cast<int>(unitRoot.size());
     std::vector<double> flops(U, 0.0);
-    std::vector<std::set<int>> touched(U);
-    std::vector<std::set<int>> succSet(U);
-    std::vector<int> weight(U, 0), indeg(U, 0);
+    std::vector<std::set<int>> touched(U), succSet(U);
+    std::vector<int> weight(U, 0), order(U);
     std::vector<bool> small(U, true);
-    std::function<void(int, std::set<int> &)> deps = [&](int v,
-                                                         std::set<int> &out) {
-      int d = v >= 0 && v < nv ? defNode[v] : -1;
-      if (d >= 0 && !recomputed.count(d))
-        out.insert(index.at(root(d)));
-      else if (d >= 0)
-        for (int u : fn.nodes[d].inputs)
-          deps(u, out);
-    };
     for (int k = 0; k < n; ++k) {
       if (recomputed.count(k))
         continue;
@@ -364,41 +375,26 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining,
       std::set<int> from;
       for (int v : node.inputs) {
         touched[u].insert(v);
-        deps(v, from);
+        producerUnits(v, from);
       }
-      for (int d : from)
-        if (d != u && succSet[d].insert(u).second)
-          ++indeg[u];
+      for (int r : from)
+        if (index.at(r) != u)
+          succSet[index.at(r)].insert(u);
     }
     std::vector<std::vector<int>> succ(U);
     for (int u = 0; u < U; ++u) {
+      order[u] = u;
       succ[u].assign(succSet[u].begin(), succSet[u].end());
       int64_t bytes = 0;
       for (int v : touched[u])
         bytes += v >= 0 && v < nv ? kg::byteSize(fn.values[v]) : 0;
       small[u] = small[u] && flops[u] <= kSmallFlops && bytes <= kSmallBytes;
     }
-    // Kahn, the unit of the earliest node first (the units are indexed so).
-    std::vector<int> order;
-    std::set<int> ready;
+    std::vector<int> group =
+        groupSmallUnits(succ, order, small, weight, kMaxGroupNodes);
     for (int u = 0; u < U; ++u)
-      if (indeg[u] == 0)
-        ready.insert(u);
-    while (!ready.empty()) {
-      int u = *ready.begin();
-      ready.erase(ready.begin());
-      order.push_back(u);
-      for (int t : succ[u])
-        if (--indeg[t] == 0)
-          ready.insert(t);
-    }
-    if (static_cast<int>(order.size()) == U) {
-      std::vector<int> group =
-          groupSmallUnits(succ, order, small, weight, kMaxGroupNodes);
-      for (int u = 0; u < U; ++u)
-        if (group[u] != u)
-          unite(unitRoot[u], unitRoot[group[u]]);
-    }
+      if (group[u] != u)
+        unite(unitRoot[u], unitRoot[group[u]]);
   }
 
   // A reshape is a view: row-major with dense strides, its result is its
@@ -410,8 +406,6 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining,
   // gradients, four copies per step. Not where a reader of the view shares
   // a unit with the input's producer (one pipeline would read an input
   // that aliases its own output).
-  std::map<int, int> viewOf; // reshape result -> the stored value it views
-  std::set<int> views;       // the reshape nodes
   for (int k = 0; k < n; ++k) {
     const kg::Node &node = fn.nodes[k];
     if (node.op != "reshape" || node.inputs.size() != 1)
@@ -441,21 +435,6 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining,
       views.insert(k);
     }
   }
-
-  // The units a node depends on; a recomputed producer (or a view) stands
-  // for its own producers.
-  std::function<void(int, std::set<int> &)> producerUnits =
-      [&](int v, std::set<int> &out) {
-        int d = v >= 0 && v < nv ? defNode[v] : -1;
-        if (d < 0)
-          return;
-        if (!recomputed.count(d) && !views.count(d)) {
-          out.insert(root(d));
-          return;
-        }
-        for (int u : fn.nodes[d].inputs)
-          producerUnits(u, out);
-      };
 
   // Units in a topological order (Kahn), earliest first member first, so
   // the order stays close to the original one.

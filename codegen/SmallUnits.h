@@ -18,7 +18,9 @@
 namespace mtl::codegen {
 
 /// Groups the small nodes of a DAG. `succ[u]`: the successors of node u
-/// (0 <= u < U); `order`: the nodes in a topological order; `small[u]`:
+/// (0 <= u < U); `order`: the order to offer them in (the result is
+/// acyclic in any order; an order close to a topological one groups
+/// neighbours best); `small[u]`:
 /// whether u may share a group; `weight[u]`: its size (kernel-graph nodes),
 /// a group holding at most `maxWeight`. Returns each node's group, named by
 /// one of its members (a node not grouped is its own). Greedy, in `order`:

@@ -68,7 +68,7 @@ Dims checkRecurrent(OpContext &ctx, int gates, int biases, bool backward) {
 
 Expr sigmoid(Expr x) { return 1.0f / (1.0f + exp(-x)); }
 
-/// The most terms of an lstm step's sum unrolled: all of them up to this
+/// The most terms of an lstm or gru step's sum unrolled: all of them up to this
 /// (F + H = 156 for examples/sequential_lstm.toml), so the selects on the
 /// term's index (input or hidden side, first or last term) fold and the
 /// gates' partial sums stay in registers; beyond it, 8 per iteration.
