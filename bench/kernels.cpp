@@ -558,6 +558,7 @@ int main(int argc, char **argv) {
   app.add_flag("!--no-fuse-losses", o.fusion.losses, "as mtlc build");
   app.add_flag("!--no-fuse-inline", o.inlineSegments, "as mtlc build");
   app.add_flag("!--no-merge-small", o.mergeSmall, "as mtlc build");
+  app.add_flag("!--recompute-states", o.fusion.saveStates, "as mtlc build");
   app.add_flag("!--no-winograd", o.winograd, "as mtlc build");
   app.add_option("--target", o.target,
                  "cpu (Halide's thread pool, one run per --threads) or cuda "

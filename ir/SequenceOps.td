@@ -64,8 +64,9 @@ def Mtl_GruOp : Mtl_InferredOp<"gru"> {
 def Mtl_LstmBackwardOp : Mtl_GradOp<"lstm_backward"> {
   let summary = "backward through time of lstm: gate gradients and h_{t-1}";
   let description = [{
-    Operands: the lstm's operands and `dy` (shaped like its result). The
-    forward pass is recomputed. Result `[N, T, 5H]`: for each (n, t) the
+    Operands: the lstm's operands, `dy` (shaped like its result) and
+    optionally the forward's `lstm_state`; without it the forward pass is
+    recomputed. Result `[N, T, 5H]`: for each (n, t) the
     gradient of the objective with respect to the 4H gate pre-activations
     (`i, f, g, o`), then `h_{t-1}` (0 at t = 0). The rule slices it: input
     and weight gradients are dense gradients of the reshaped slices.
@@ -73,8 +74,43 @@ def Mtl_LstmBackwardOp : Mtl_GradOp<"lstm_backward"> {
   let arguments = (ins Mtl_F32Tensor:$input, Mtl_F32Tensor:$w_input,
                        Mtl_F32Tensor:$w_hidden, Mtl_F32Tensor:$bias,
                        Mtl_F32Tensor:$grad_output,
+                       Optional<Mtl_F32Tensor>:$state,
                        DefaultValuedAttr<BoolAttr, "false">:$return_sequences);
   let results = (outs Mtl_F32Tensor:$result);
+}
+
+def Mtl_LstmStateOp : Mtl_InferredOp<"lstm_state"> {
+  let summary = "the lstm's state at every step, kept for its backward";
+  let description = [{
+    Operands: the lstm's. Result `[T + 1, 6, H, N]`: for step `t` (0 the
+    zero initial state, `t` the state after step `t - 1`) the components
+    `h, c, i, f, g, o` (the gates after their nonlinearities) of every unit
+    and sample, the batch innermost, as the recurrence computes them.
+    `mtl-save-recurrent-state` replaces an lstm that has a backward by
+    `lstm_output(lstm_state(...))` and hands the state to `lstm_backward`,
+    which then reads it instead of recomputing the forward pass.
+  }];
+  let arguments = (ins Mtl_F32Tensor:$input, Mtl_F32Tensor:$w_input,
+                       Mtl_F32Tensor:$w_hidden, Mtl_F32Tensor:$bias);
+  let results = (outs Mtl_F32Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $w_input `,` $w_hidden `,` $bias attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Mtl_LstmOutputOp : Mtl_InferredOp<"lstm_output"> {
+  let summary = "the lstm's result read from its saved state";
+  let description = [{
+    `state: [T + 1, 6, H, N]` (an `lstm_state`). The result is the lstm's:
+    every `h_t`, `[N, T, H]`, with `return_sequences`, else the last,
+    `[N, H]`.
+  }];
+  let arguments = (ins Mtl_F32Tensor:$state,
+                       DefaultValuedAttr<BoolAttr, "false">:$return_sequences);
+  let results = (outs Mtl_F32Tensor:$result);
+  let assemblyFormat = [{
+    $state attr-dict `:` functional-type(operands, results)
+  }];
 }
 
 def Mtl_GruBackwardOp : Mtl_GradOp<"gru_backward"> {

@@ -82,11 +82,52 @@ FailureOr<Type> GruOp::inferResultType() {
 LogicalResult LstmOp::verify() { return verifyInferred(*this); }
 LogicalResult GruOp::verify() { return verifyInferred(*this); }
 
-LogicalResult LstmBackwardOp::verify() {
-  return verifyBackward(*this, "lstm_backward", 4, 5, getInput(), getWInput(),
-                        getWHidden(), getBias(), getGradOutput(),
-                        getReturnSequences());
+/// The lstm_state of an lstm over x [N, T, F] with H units: [T + 1, 6, H, N].
+SmallVector<int64_t> lstmStateShape(ArrayRef<int64_t> x, int64_t H) {
+  return {x[1] + 1, 6, H, x[0]};
 }
+
+LogicalResult LstmBackwardOp::verify() {
+  if (failed(verifyBackward(*this, "lstm_backward", 4, 5, getInput(),
+                            getWInput(), getWHidden(), getBias(),
+                            getGradOutput(), getReturnSequences())))
+    return failure();
+  if (!getState())
+    return success();
+  auto want = lstmStateShape(*shapeOf(getInput()), (*shapeOf(getWHidden()))[0]);
+  auto got = shapeOf(getState());
+  if (!got || *got != ArrayRef<int64_t>(want))
+    return emitOpError() << "state must be " << str(want);
+  return success();
+}
+
+FailureOr<Type> LstmStateOp::inferResultType() {
+  FailureOr<Type> y = recurrent(*this, "lstm_state", 4, getInput(), getWInput(),
+                                getWHidden(), getBias(), false);
+  if (failed(y) || !*y)
+    return y;
+  return Type(RankedTensorType::get(
+      lstmStateShape(*shapeOf(getInput()), (*shapeOf(getWHidden()))[0]),
+      Float32Type::get(getContext())));
+}
+
+FailureOr<Type> LstmOutputOp::inferResultType() {
+  auto s = shapeOf(getState());
+  if (!s)
+    return Type();
+  if (s->size() != 4 || (*s)[0] < 2 || (*s)[1] != 6)
+    return emitError() << "lstm_output expects an lstm_state [T + 1, 6, H, N], "
+                          "got "
+                       << str(*s);
+  SmallVector<int64_t> out{(*s)[3]};
+  if (getReturnSequences())
+    out.push_back((*s)[0] - 1);
+  out.push_back((*s)[2]);
+  return Type(RankedTensorType::get(out, Float32Type::get(getContext())));
+}
+
+LogicalResult LstmStateOp::verify() { return verifyInferred(*this); }
+LogicalResult LstmOutputOp::verify() { return verifyInferred(*this); }
 
 LogicalResult GruBackwardOp::verify() {
   return verifyBackward(*this, "gru_backward", 3, 7, getInput(), getWInput(),

@@ -43,6 +43,8 @@ void mtl::buildTrainingPipeline(mlir::OpPassManager &pm,
   ad.perTaskParamGrads = strategy.perTaskParamGrads;
   pm.addPass(createMtlAutodiff(ad));
   pm.addPass(mlir::createCSEPass());
+  if (fusion.saveStates)
+    pm.addNestedPass<mlir::func::FuncOp>(createMtlSaveRecurrentState());
   // Fusions rewrite the differentiated step (and the forward function):
   // join fusion first, so the head fusion of the weight gradients and the
   // join's concatenated gradients are one value after CSE.

@@ -16,8 +16,10 @@
 // recurrences are independent, so there is no barrier per step. A Func per
 // step (the textbook GEMM + cell) made Halide's lowering quadratic in the
 // stages (48 s for T = 28; docs/performance.md, session 18).
-// Backward: the forward is recomputed, then a second Func B runs the same
-// scheme with t descending, reading step t + 1.
+// Backward: a second Func B runs the same scheme with t descending,
+// reading step t + 1, and the forward's state: saved by lstm_state (its
+// Tuple copied out; mtl-save-recurrent-state hands it to the backward) or,
+// without that operand, recomputed.
 //
 // gru: the same scheme, the step's sums in 4 partial sums (r, z, the input
 // side's n, the hidden side's n: r multiplies only the latter), and its
@@ -30,6 +32,8 @@
 #include "codegen/Isa.h"
 #include "codegen/Lowering.h"
 
+#include <optional>
+
 using namespace Halide;
 
 namespace mtl::codegen {
@@ -40,11 +44,14 @@ struct Dims {
   bool sequences;
 };
 
-Dims checkRecurrent(OpContext &ctx, int gates, int biases, bool backward) {
+/// `saved`: a backward that may take the forward's state as a last operand.
+Dims checkRecurrent(OpContext &ctx, int gates, int biases, bool backward,
+                    bool saved = false) {
   size_t want = 3 + biases + (backward ? 1 : 0);
-  if (ctx.inputs.size() != want)
+  if (ctx.inputs.size() != want && !(saved && ctx.inputs.size() == want + 1))
     throw LoweringError{"expects (x, w_input, w_hidden, biases" +
-                        std::string(backward ? ", dy)" : ")")};
+                        std::string(backward ? ", dy" : "") +
+                        std::string(saved ? "[, state])" : ")")};
   const auto &x = ctx.inputShapes[0], &wi = ctx.inputShapes[1],
              &wh = ctx.inputShapes[2];
   if (x.size() != 3 || wh.size() != 2 || wi.size() != 2)
@@ -60,7 +67,7 @@ Dims checkRecurrent(OpContext &ctx, int gates, int biases, bool backward) {
   if (backward) {
     std::vector<int64_t> dy = d.sequences ? std::vector<int64_t>{d.N, d.T, d.H}
                                           : std::vector<int64_t>{d.N, d.H};
-    if (ctx.inputShapes.back() != dy)
+    if (ctx.inputShapes[3 + biases] != dy)
       throw LoweringError{"dy must have the forward result's shape"};
   }
   return d;
@@ -270,6 +277,56 @@ Func lowerLstm(OpContext &ctx) {
   return outputOf(ctx, d, S);
 }
 
+/// The components of an lstm_state: [T + 1, 6, H, N], Halide (n, k, s, t).
+constexpr int kLstmComponents = 6;
+
+/// lstm_state: the forward state S(n, k, t)'s Tuple copied out (one buffer
+/// for the backward to read; a Tuple-valued output would be six).
+Func lowerLstmState(OpContext &ctx) {
+  Dims d = checkRecurrent(ctx, 4, 1, false);
+  Func S = lstmForward(ctx, d);
+  Var n("n"), k("k"), c("c"), t("t");
+  std::vector<Expr> comps;
+  for (int s = 0; s < kLstmComponents; ++s)
+    comps.push_back(S(n, k, t)[s]);
+  Func out(ctx.resultName);
+  out(n, k, c, t) = mux(c, comps);
+  scheduleElementwise(out, {n, k, c, t}, {d.T + 1, kLstmComponents, d.H, d.N},
+                      ctx.gpu);
+  if (!ctx.gpu) // the components unrolled: the mux folds
+    out.reorder(n, c, k, t).unroll(c);
+  return out;
+}
+
+/// lstm_output: the lstm's result, h of every step or of the last, read
+/// from an lstm_state.
+Func lowerLstmOutput(OpContext &ctx) {
+  const auto &s = ctx.inputShapes.at(0);
+  if (ctx.inputs.size() != 1 || s.size() != 4 || s[1] != kLstmComponents)
+    throw LoweringError{"expects an lstm_state [T + 1, 6, H, N]"};
+  Dims d{int(s[3]), int(s[0] - 1), 0, int(s[2]),
+         ctx.ints("return_sequences", 1, {0})[0] != 0};
+  Func st = ctx.inputs[0];
+  Func out(ctx.resultName);
+  std::vector<Var> v = makeVars(ctx.rank());
+  if (d.sequences)
+    out(v[0], v[1], v[2]) = st(v[2], v[0], 0, v[1] + 1);
+  else
+    out(v[0], v[1]) = st(v[1], v[0], 0, d.T);
+  scheduleFromBatchInner(out, v, ctx.shape, ctx.gpu);
+  return out;
+}
+
+/// The input parameter `f` reads as a whole (f(args) = param(args)), if so.
+std::optional<Internal::Parameter> imageParamOf(const Func &f) {
+  if (!f.defined() || f.has_update_definition() || f.outputs() != 1)
+    return std::nullopt;
+  const auto *c = f.value().as<Internal::Call>();
+  if (!c || c->call_type != Internal::Call::Image || !c->param.defined())
+    return std::nullopt;
+  return c->param;
+}
+
 Func lowerGru(OpContext &ctx) {
   Dims d = checkRecurrent(ctx, 3, 2, false);
   Func S = gruForward(ctx, d);
@@ -282,10 +339,19 @@ Func lowerGru(OpContext &ctx) {
 /// gate (4 independent FMA chains per vector), seeded with dy_t. The same
 /// scheme as the forward with t descending.
 Func lowerLstmBackward(OpContext &ctx) {
-  Dims d = checkRecurrent(ctx, 4, 1, true);
+  Dims d = checkRecurrent(ctx, 4, 1, true, true);
   const int H = d.H, T = d.T;
   Func wh = ctx.inputs[2], dy = ctx.inputs[4];
-  Func S = lstmForward(ctx, d);
+  // The forward state: saved (an lstm_state operand, its steps 0..T) or
+  // recomputed here. Component s of step t; step T + 1 reads as 0 (the
+  // forget gate after the last step).
+  const bool saved = ctx.inputs.size() == 6;
+  Func S = saved ? ctx.inputs[5] : lstmForward(ctx, d);
+  auto state = [&](Expr n, Expr k, Expr t, int s) -> Expr {
+    if (!saved)
+      return S(n, k, t)[s];
+    return select(t <= T, S(n, k, s, min(t, T)), 0.0f);
+  };
   Var n("n"), k("k"), t("t");
   Func B(ctx.name("bptt"));
   Expr z = 0.0f;
@@ -299,9 +365,10 @@ Func lowerLstmBackward(OpContext &ctx) {
   for (int q = 0; q < 4; ++q)
     part[q] = cur[5 + q] + B(n, mm, tt + 1)[1 + q] * wh(q * H + mm, kk);
   Expr dh = (part[0] + part[1]) + (part[2] + part[3]);
-  Tuple now = S(n, kk, tt + 1);
-  Expr c = now[1], i = now[2], f = now[3], g = now[4], o = now[5];
-  Expr cPrev = S(n, kk, tt)[1], fNext = S(n, kk, tt + 2)[3];
+  Expr c = state(n, kk, tt + 1, 1), i = state(n, kk, tt + 1, 2),
+       f = state(n, kk, tt + 1, 3), g = state(n, kk, tt + 1, 4),
+       o = state(n, kk, tt + 1, 5);
+  Expr cPrev = state(n, kk, tt, 1), fNext = state(n, kk, tt + 2, 3);
   Expr tc = tanhOf(c);
   Expr dc = dh * o * (1.0f - tc * tc) + B(n, kk, tt + 1)[0] * fNext;
   std::vector<Expr> fin = {dc,
@@ -323,8 +390,11 @@ Func lowerLstmBackward(OpContext &ctx) {
   // last term reads 7 of them per unit, cold (S is 11 MB for the example,
   // written t ascending, read t descending). One thread, five interleaved
   // pairs: the backward kernel 40.1-62.8 -> 38.0-52.8 ms.
-  if (!ctx.gpu)
+  if (!ctx.gpu && !saved)
     B.update().prefetch(S, r.y, r.y, 2, PrefetchBoundStrategy::NonFaulting);
+  else if (!ctx.gpu && imageParamOf(S))
+    B.update().prefetch(*imageParamOf(S), r.y, r.y, 2,
+                        PrefetchBoundStrategy::NonFaulting);
 
   // Packed result (j, t, n): 4H gate gradients, then h_{t-1}.
   Var j("j");
@@ -333,7 +403,7 @@ Func lowerLstmBackward(OpContext &ctx) {
       mux(q, {B(n, m, t)[1], B(n, m, t)[2], B(n, m, t)[3], B(n, m, t)[4]});
   Func out(ctx.resultName);
   out(j, t, n) =
-      select(j < 4 * H, gate, S(n, clamp(j - 4 * H, 0, H - 1), t)[0]);
+      select(j < 4 * H, gate, state(n, clamp(j - 4 * H, 0, H - 1), t, 0));
   scheduleFromBatchInner(out, {j, t, n}, ctx.shape, ctx.gpu);
   return out;
 }
@@ -400,6 +470,8 @@ void registerRecurrentOps(OpTable &t) {
   t["lstm"] = lowerLstm;
   t["gru"] = lowerGru;
   t["lstm_backward"] = lowerLstmBackward;
+  t["lstm_state"] = lowerLstmState;
+  t["lstm_output"] = lowerLstmOutput;
   t["gru_backward"] = lowerGruBackward;
 }
 

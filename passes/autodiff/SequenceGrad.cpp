@@ -70,7 +70,7 @@ static void lstmGrad(mtl::autodiff::GradContext &ctx,
   Value packed = b.create<mtl::LstmBackwardOp>(
       s.loc, f32(b, {s.N, s.T, 5 * s.H}), lstm.getInput(), lstm.getWInput(),
       lstm.getWHidden(), lstm.getBias(), ctx.resultGrad,
-      lstm.getReturnSequencesAttr());
+      /*state=*/Value(), lstm.getReturnSequencesAttr());
   Value gates = s.slice(packed, 0, 4 * s.H);
   Value hprev = s.slice(packed, 4 * s.H, s.H);
   s.dense(ctx, grads, lstm.getInput(), lstm.getWInput(), gates, gates, hprev,

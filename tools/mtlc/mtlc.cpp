@@ -416,6 +416,10 @@ int main(int argc, char **argv) {
                      "leave out epilogue fusion (mtl-fuse-epilogue)");
   buildCmd->add_flag("!--no-fuse-losses", opts.fusion.losses,
                      "leave out loss fusion (mtl-fuse-losses)");
+  buildCmd->add_flag("!--recompute-states", opts.fusion.saveStates,
+                     "an lstm's backward recomputes the forward recurrence "
+                     "instead of reading its saved state "
+                     "(mtl-save-recurrent-state)");
   buildCmd->add_flag("!--no-fuse-inline", opts.inlineSegments,
                      "store every kernel's result: no pool gradient, "
                      "training batch norm, heads' grad-input, first-layer "

@@ -54,3 +54,19 @@ func.func @backward_result(%x: tensor<2x5x3xf32>, %wi: tensor<3x16xf32>, %wh: te
   %0 = mtl.lstm_backward %x, %wi, %wh, %b, %dy : (tensor<2x5x3xf32>, tensor<3x16xf32>, tensor<4x16xf32>, tensor<16xf32>, tensor<2x4xf32>) -> tensor<2x5x16xf32>
   return
 }
+
+// -----
+
+func.func @backward_state(%x: tensor<2x5x3xf32>, %wi: tensor<3x16xf32>, %wh: tensor<4x16xf32>, %b: tensor<16xf32>, %dy: tensor<2x4xf32>, %s: tensor<5x6x4x2xf32>) {
+  // expected-error @+1 {{state must be [6, 6, 4, 2]}}
+  %0 = mtl.lstm_backward %x, %wi, %wh, %b, %dy, %s : (tensor<2x5x3xf32>, tensor<3x16xf32>, tensor<4x16xf32>, tensor<16xf32>, tensor<2x4xf32>, tensor<5x6x4x2xf32>) -> tensor<2x5x20xf32>
+  return
+}
+
+// -----
+
+func.func @output_of_not_a_state(%s: tensor<6x5x4x2xf32>) {
+  // expected-error @+1 {{lstm_output expects an lstm_state [T + 1, 6, H, N], got [6, 5, 4, 2]}}
+  %0 = mtl.lstm_output %s : (tensor<6x5x4x2xf32>) -> tensor<2x4xf32>
+  return
+}

@@ -39,13 +39,14 @@ struct Steps {
   std::map<std::string, double> weights; // task -> weight
 };
 
-inline Steps compile(const std::string &source) {
+inline Steps compile(const std::string &source,
+                     const FusionOptions &fusion = FusionOptions()) {
   mlir::MLIRContext ctx;
   ctx.loadDialect<MtlDialect, mlir::func::FuncDialect>();
   auto module = mlir::parseSourceString<mlir::ModuleOp>(source, &ctx);
   EXPECT_TRUE(module) << "test IR does not parse";
   mlir::PassManager pm(&ctx);
-  buildTrainingPipeline(pm);
+  buildTrainingPipeline(pm, fusion);
   EXPECT_TRUE(mlir::succeeded(pm.run(*module))) << "pipeline failed";
   Steps steps;
   auto train =

@@ -215,6 +215,43 @@ TEST(SequenceGrad, GruVectorizedUnrolled) {
   gradCheck(recurrentModel(true, 16, 3, 2, 16, true), false, 8);
 }
 
+// mtl-save-recurrent-state: the lstm's backward reads the forward's saved
+// state (lstm_state) instead of recomputing the recurrence. Every output
+// of the train step (loss, prediction, each gradient) matches the
+// recomputing build's; the gradient checks above run the saved form.
+TEST(SequenceGrad, SavedStateMatchesRecomputed) {
+  for (bool seq : {false, true}) {
+    const std::string src = recurrentModel(false, 16, 5, 3, 16, seq);
+    FusionOptions recompute;
+    recompute.saveStates = false;
+    Steps saved = compile(src), again = compile(src, recompute);
+    auto count = [](const kg::Function &fn, const std::string &op) {
+      return std::count_if(fn.nodes.begin(), fn.nodes.end(),
+                           [&](const kg::Node &n) { return n.op == op; });
+    };
+    ASSERT_EQ(count(saved.train, "lstm_state"), 1);
+    ASSERT_EQ(count(saved.train, "lstm"), 0);
+    ASSERT_EQ(count(again.train, "lstm_state"), 0);
+    ASSERT_EQ(count(again.train, "lstm"), 1);
+    std::mt19937 rng(3);
+    auto args = randomArgs(saved.train, false, rng);
+    std::vector<HostTensor> a, b;
+    ASSERT_EQ(codegen::evaluate(saved.train, bindArgs(saved.train, args), a),
+              "");
+    ASSERT_EQ(codegen::evaluate(again.train, bindArgs(again.train, args), b),
+              "");
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t o = 0; o < a.size(); ++o) {
+      ASSERT_EQ(saved.train.outputs[o].name, again.train.outputs[o].name);
+      ASSERT_EQ(a[o].f32.size(), b[o].f32.size());
+      for (size_t i = 0; i < a[o].f32.size(); ++i)
+        ASSERT_NEAR(a[o].f32[i], b[o].f32[i],
+                    1e-5 * std::max(1.0f, std::fabs(b[o].f32[i])))
+            << saved.train.outputs[o].name << "[" << i << "] seq=" << seq;
+    }
+  }
+}
+
 TEST(SequenceGrad, StackedLstmIntoGru) {
   gradCheck(R"(func.func @model() {
   %x = mtl.input "image" : tensor<2x3x4xf32>
