@@ -13,6 +13,8 @@
 # 3. measures the fp32 FMA peak on 1 and N threads (bench/peak.cpp);
 # 4. runs `./model bench` (train step + Adam update, median ms/step) with
 #    HL_NUM_THREADS=N;
+#    (a SPEC other than the reference: examples/sequential_lstm.toml, the
+#    one other network bench/torch_step.py has);
 # 5. runs bench/torch_step.py (the same network, batch and optimizer in
 #    PyTorch eager; torch.compile too where torch >= 2) with
 #    torch.set_num_threads(N), under /usr/bin/python3 (Debian's
@@ -122,12 +124,14 @@ for round in $(seq "$rounds"); do
   [ "$torch" = 1 ] || continue
   for py in "$python" ${extra_pythons[@]+"${extra_pythons[@]}"}; do
     if "$py" -c 'import torch' 2>/dev/null; then
-      peer "$round" PyTorch "$py" torch_step.py --compile ${torch_flags[@]+"${torch_flags[@]}"}
+      peer "$round" PyTorch "$py" torch_step.py --spec "$spec" --compile ${torch_flags[@]+"${torch_flags[@]}"}
     else
       log "no torch importable from $py: not timed"
     fi
     # JAX where this python has it (bench/pypi_peers.sh --jax).
-    if [ "$py" != "$python" ] && "$py" -c 'import jax' 2>/dev/null; then
+    # (bench/jax_step.py has the reference network only.)
+    if [ "$name" = fashion_detect ] && [ "$py" != "$python" ] &&
+        "$py" -c 'import jax' 2>/dev/null; then
       peer "$round" JAX "$py" jax_step.py
     fi
   done

@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """PyTorch peer of mtlc's reference training step (issue 7).
 
-The exact network of examples/fashion_detect.toml, batch 128, fp32 on the
-CPU: forward, the four task losses (weighted as in the spec), backward and
-the spec's Adam update (lr 1e-3), timed step by step; prints the median
-ms/step after warm-up. Never part of `make test`: a benchmark only.
+The exact network of examples/fashion_detect.toml (or, with --spec, of
+examples/sequential_lstm.toml), batch 128, fp32 on the CPU: forward, the
+task losses (weighted as in the spec), backward and the spec's Adam update
+(lr 1e-3), timed step by step; prints the median ms/step after warm-up.
+Never part of `make test`: a benchmark only.
 
     /usr/bin/python3 bench/torch_step.py --threads 2 [--compile] [--json]
+                                         [--spec examples/sequential_lstm.toml]
 
 Debian's python3-torch is importable only from /usr/bin/python3 (a pyenv
 python3 earlier in PATH has no torch). Layouts: NCHW by default (PyTorch's
@@ -103,6 +105,51 @@ def random_batch(gen, channels_last):
     }
 
 
+class SequentialLstm(nn.Module):
+    """examples/sequential_lstm.toml: an LSTM 128 over the 28 rows (28
+    pixels each) of an image, both heads on its last hidden state."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(28, 128, batch_first=True)
+        self.label = nn.Linear(128, 10)
+        self.group = nn.Linear(128, 4)
+
+    def forward(self, image):
+        _, (h, _) = self.rnn(image)
+        return self.label(h[-1]), self.group(h[-1])
+
+
+def lstm_loss_of(outputs, batch):
+    label, group = outputs
+    return (F.cross_entropy(label, batch["label"]) +
+            F.cross_entropy(group, batch["group"]))
+
+
+def lstm_random_batch(gen, channels_last):
+    del channels_last  # a sequence: no image layout
+    return {
+        "image": torch.rand(BATCH, 28, 28, generator=gen),
+        "label": torch.randint(0, 10, (BATCH,), generator=gen),
+        "group": torch.randint(0, 4, (BATCH,), generator=gen),
+    }
+
+
+def lstm_count_flops():
+    """2 x the multiply-adds of the recurrence's gate sums (forward; the
+    backward's dh sums and weight gradients, no dx of the image) and of the
+    heads' GEMMs (forward, dx, dw)."""
+    n, t, f, h = BATCH, 28, 28, 128
+    gates = n * t * 4 * h
+    macs = gates * (f + h) + gates * h + gates * (f + h)
+    macs += 3 * n * h * (10 + 4)
+    return 2 * macs
+
+
+# The networks by the spec's [model] name: (module, loss, batch, GEMM FLOPs).
+WORKLOADS = {}
+
+
 def count_flops():
     """2 x the multiply-adds of the convs and GEMMs: forward and both
     backward products, except the first conv's grad-input (the image needs
@@ -118,6 +165,20 @@ def count_flops():
                    (128, 4), (3200, 1568)):
         macs += n * k * m
     return 2 * (3 * macs + 2 * first)
+
+
+WORKLOADS.update({
+    "fashion_detect": (FashionDetect, loss_of, random_batch, count_flops),
+    "sequential_lstm": (SequentialLstm, lstm_loss_of, lstm_random_batch,
+                        lstm_count_flops),
+})
+
+
+def model_name(spec):
+    """The [model] name of a spec (tomllib: python >= 3.11)."""
+    import tomllib
+    with open(spec, "rb") as f:
+        return tomllib.load(f)["model"]["name"]
 
 
 def blas_library():
@@ -184,12 +245,22 @@ def main():
     ap.add_argument("--channels-last", action="store_true",
                     help="NHWC activations (mtlc's layout)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--spec", help="the spec whose network to run "
+                    "(fashion_detect.toml, the default, or "
+                    "sequential_lstm.toml)")
     args = ap.parse_args()
+    name = model_name(args.spec) if args.spec else "fashion_detect"
+    if name not in WORKLOADS:
+        print(f"torch_step.py: error: no PyTorch peer of model '{name}' "
+              f"({args.spec}); known: {', '.join(WORKLOADS)}",
+              file=sys.stderr)
+        sys.exit(2)
+    Model, loss_fn, make_batch, flops = WORKLOADS[name]
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     gen = torch.Generator().manual_seed(1)
-    batch = random_batch(gen, args.channels_last)
+    batch = make_batch(gen, args.channels_last)
 
     results = []
 
@@ -200,7 +271,7 @@ def main():
 
         def step():
             opt.zero_grad(set_to_none=True)
-            loss = loss_of(forward(batch["image"]), batch)
+            loss = loss_fn(forward(batch["image"]), batch)
             loss.backward()
             opt.step()
             return loss
@@ -210,7 +281,7 @@ def main():
                         "samples_per_s": BATCH * 1e3 / ms,
                         "times_ms": [round(t, 2) for t in times]})
 
-    model = FashionDetect()
+    model = Model()
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     run("eager", model, model)
@@ -218,7 +289,7 @@ def main():
     compile_note = None
     if args.compile:
         if hasattr(torch, "compile"):
-            cmodel = FashionDetect()
+            cmodel = Model()
             if args.channels_last:
                 cmodel = cmodel.to(memory_format=torch.channels_last)
             compiled = torch.compile(cmodel)
@@ -233,13 +304,15 @@ def main():
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
         "batch": BATCH,
-        "layout": "NHWC" if args.channels_last else "NCHW",
+        "layout": ("[N, T, F]" if name == "sequential_lstm" else
+                   "NHWC" if args.channels_last else "NCHW"),
         "mkldnn": torch.backends.mkldnn.is_available(),
         "blas": blas_library(),
         "source": torch_source(),
         "steps": args.steps,
         "warmup": args.warmup,
-        "gemm_conv_gflop_per_step": count_flops() / 1e9,
+        "model": name,
+        "gemm_conv_gflop_per_step": flops() / 1e9,
         "results": results,
     }
     if compile_note:
