@@ -1,8 +1,9 @@
 //===- Recurrent.cpp - lstm, gru and their backward-through-time ops -----===//
 //
 // Halide order: x(f, t, n), w_input(j, f), w_hidden(j, m), bias(j), with
-// j the gate axis (G = 4H for lstm, 3H for gru). The states are stored
-// with the batch n innermost: their updates are vectorized over samples.
+// j the gate axis (G = 4H for lstm, 3H for gru). The states are stored by
+// sample tile, the tile's samples innermost (TiledState: S(ni, k, no, t)):
+// their updates are vectorized over the tile's samples.
 //
 // lstm: the recurrence is ONE Func S(n, k, t) holding a Tuple per sample,
 // hidden unit k and step (t = 0 the zero initial state, t + 1 step t),
@@ -81,27 +82,50 @@ Expr sigmoid(Expr x) { return 1.0f / (1.0f + exp(-x)); }
 /// gates' partial sums stay in registers; beyond it, 8 per iteration.
 constexpr int kMaxUnrolled = 256;
 
-/// Schedules a recurrence Func `s(n, k, t)` (pure init + one update over
-/// `r`, r's last two dims the unit k and the step t): compute_root, the
-/// update vectorized over `lanes` samples and parallel over the samples'
-/// tiles (each sample's recurrence is independent: no barrier per step),
-/// t serial outside k. With `terms` > 0, r.x is the term m of the step's
+/// A recurrence's state (a Tuple per sample, unit and step), stored by
+/// sample tile: f(ni, k, no, t) is sample n = no NI + ni. A step's sums
+/// over the units read one tile's rows NI x 4 bytes apart, contiguous;
+/// stored batch innermost, f(n, k, t), they were N x 4 bytes apart (512
+/// for a batch of 128: every 8th set of the L1 cache, whose 64 lines of
+/// them then held 4 KB of the step's 16-32 KB).
+struct TiledState {
+  Func f;
+  int NI = 1;
+  Var ni{"ni"}, no{"no"};
+  /// The sample of the pure vars ni, no.
+  Expr n() const { return no * NI + ni; }
+  /// Sample n's entry at unit k, step t (n any expression).
+  FuncRef at(Expr n, Expr k, Expr t) const {
+    return f(n % NI, std::move(k), n / NI, std::move(t));
+  }
+  /// The pure vars' own sample's entry at unit k, step t.
+  FuncRef here(Expr k, Expr t) const {
+    return f(ni, std::move(k), no, std::move(t));
+  }
+};
+
+/// Schedules a recurrence `s` (pure init over (ni, k, no, t) + one update
+/// over `r`, r's last two dims the unit k and the step t): compute_root,
+/// the update vectorized over the tile's NI samples and parallel over the
+/// tiles (each sample's recurrence is independent: no barrier per step), t
+/// serial outside k. With `terms` > 0, r.x is the term m of the step's
 /// sums, innermost and unrolled (all terms up to kMaxUnrolled, else 8).
-void scheduleRecurrence(Func s, Var n, RDom r, const Dims &d, int lanes,
-                        int terms, bool gpu) {
-  s.compute_root();
-  Stage u = s.update();
-  if (gpu) {
+void scheduleRecurrence(const TiledState &s, RDom r, const Dims &d, int terms,
+                        bool gpu) {
+  Func f = s.f;
+  f.compute_root();
+  Stage u = f.update();
+  Var ni = s.ni, no = s.no;
+  if (gpu) { // NI = 1: one thread per sample
     Var k("k"), t("t"), bx("bx"), tx("tx");
-    gpuStage(s, {n, k, t}, {d.N, d.H, d.T + 2});
-    u.gpu_tile(n, bx, tx, std::min(d.N, 32), TailStrategy::GuardWithIf);
+    gpuStage(f, {no, k, t}, {d.N, d.H, d.T + 2});
+    u.gpu_tile(no, bx, tx, std::min(d.N, 32), TailStrategy::GuardWithIf);
     return;
   }
+  const int lanes = s.NI;
   if (lanes > 1)
-    s.vectorize(n, lanes);
-  Var no("no"), ni("ni");
+    f.vectorize(ni);
   RVar mo("mo"), mi("mi");
-  u.split(n, no, ni, lanes);
   const int U = terms <= kMaxUnrolled ? terms : terms % 8 == 0 ? 8 : 1;
   if (terms == 0)
     u.reorder(ni, r.x, r.y, no);
@@ -125,11 +149,12 @@ int samplesPerUpdate(int N, std::initializer_list<int> widths) {
   return 1;
 }
 
-/// Samples per update of a recurrence's sums (lstm, gru, their backward):
-/// two vectors (with 4 partial sums, 8 accumulators; the gru's backward 3).
-int recurrenceLanes(int N) {
+/// Samples per update of a recurrence's sums (lstm, gru, their backward),
+/// its states' tile: two vectors (with 4 partial sums, 8 accumulators; the
+/// gru's backward 3); one on a GPU (a thread per sample).
+int recurrenceLanes(int N, bool gpu) {
   const int lanes = isa().lanes;
-  return samplesPerUpdate(N, {2 * lanes, lanes, 8, 4});
+  return gpu ? 1 : samplesPerUpdate(N, {2 * lanes, lanes, 8, 4});
 }
 
 /// A step's operands, as the sums over its F + H terms read them: x
@@ -159,31 +184,31 @@ StepOperands stepOperands(OpContext &ctx, const Dims &d, int gates) {
 /// k, m - F), seeded with the bias (the input projection is part of the
 /// step: no [T, N, 4H] buffer that the recurrence would read back cold);
 /// its last term applies the nonlinearities.
-Func lstmForward(OpContext &ctx, const Dims &d) {
+TiledState lstmForward(OpContext &ctx, const Dims &d) {
   const int H = d.H, T = d.T, F = d.F, K = F + H;
   Func bias = ctx.inputs[3];
   auto [xT, wp] = stepOperands(ctx, d, 4);
-  Var n("n"), k("k"), t("t");
-  Func S(ctx.name("state"));
+  Var k("k"), t("t");
+  TiledState S{Func(ctx.name("state")), recurrenceLanes(d.N, ctx.gpu)};
   Expr z = 0.0f;
-  S(n, k, t) = Tuple(std::vector<Expr>{z, z, z, z, z, z});
+  S.f(S.ni, k, S.no, t) = Tuple(std::vector<Expr>{z, z, z, z, z, z});
   RDom r(0, K, 0, H, 1, T, ctx.name("r"));
   Expr mm = r.x, kk = r.y, tt = r.z;
-  Tuple cur = S(n, kk, tt);
-  Expr v = select(mm < F, xT(n, min(mm, F - 1), tt - 1),
-                  S(n, clamp(mm - F, 0, H - 1), tt - 1)[0]);
+  Tuple cur = S.here(kk, tt);
+  Expr v = select(mm < F, xT(S.n(), min(mm, F - 1), tt - 1),
+                  S.here(clamp(mm - F, 0, H - 1), tt - 1)[0]);
   Expr part[4];
   for (int g = 0; g < 4; ++g)
     part[g] = select(mm == 0, bias(g * H + kk), cur[2 + g]) + v * wp(g, mm, kk);
   Expr i = sigmoid(part[0]), fg = sigmoid(part[1]), g = tanhOf(part[2]),
        o = sigmoid(part[3]);
-  Expr c = fg * S(n, kk, tt - 1)[1] + i * g;
+  Expr c = fg * S.here(kk, tt - 1)[1] + i * g;
   Expr more = mm < K - 1;
-  S(n, kk, tt) = Tuple(std::vector<Expr>{
+  S.f(S.ni, kk, S.no, tt) = Tuple(std::vector<Expr>{
       select(more, cur[0], o * tanhOf(c)), select(more, cur[1], c),
       select(more, part[0], i), select(more, part[1], fg),
       select(more, part[2], g), select(more, part[3], o)});
-  scheduleRecurrence(S, n, r, d, recurrenceLanes(d.N), K, ctx.gpu);
+  scheduleRecurrence(S, r, d, K, ctx.gpu);
   return S;
 }
 
@@ -195,20 +220,20 @@ Func lstmForward(OpContext &ctx, const Dims &d) {
 /// the input side's n goes to the n slot, the hidden side's to hn: r
 /// multiplies only the latter), seeded with the biases at m = 0; the last
 /// term applies the nonlinearities.
-Func gruForward(OpContext &ctx, const Dims &d) {
+TiledState gruForward(OpContext &ctx, const Dims &d) {
   const int H = d.H, T = d.T, F = d.F, K = F + H;
   Func bi = ctx.inputs[3], bh = ctx.inputs[4];
   auto [xT, wp] = stepOperands(ctx, d, 3);
-  Var n("n"), k("k"), t("t");
-  Func S(ctx.name("state"));
+  Var k("k"), t("t");
+  TiledState S{Func(ctx.name("state")), recurrenceLanes(d.N, ctx.gpu)};
   Expr z = 0.0f;
-  S(n, k, t) = Tuple(std::vector<Expr>{z, z, z, z, z});
+  S.f(S.ni, k, S.no, t) = Tuple(std::vector<Expr>{z, z, z, z, z});
   RDom r(0, K, 0, H, 1, T, ctx.name("r"));
   Expr mm = r.x, kk = r.y, tt = r.z;
-  Tuple cur = S(n, kk, tt);
+  Tuple cur = S.here(kk, tt);
   Expr input = mm < F;
-  Expr v = select(input, xT(n, min(mm, F - 1), tt - 1),
-                  S(n, clamp(mm - F, 0, H - 1), tt - 1)[0]);
+  Expr v = select(input, xT(S.n(), min(mm, F - 1), tt - 1),
+                  S.here(clamp(mm - F, 0, H - 1), tt - 1)[0]);
   Expr first = mm == 0;
   Expr pr = select(first, bi(kk) + bh(kk), cur[1]) + v * wp(0, mm, kk);
   Expr pz = select(first, bi(H + kk) + bh(H + kk), cur[2]) + v * wp(1, mm, kk);
@@ -218,16 +243,16 @@ Func gruForward(OpContext &ctx, const Dims &d) {
              select(input, 0.0f, v * wp(2, mm, kk));
   Expr rg = sigmoid(pr), zg = sigmoid(pz);
   Expr ng = tanhOf(pn + rg * phn);
-  Expr h = (1.0f - zg) * ng + zg * S(n, kk, tt - 1)[0];
+  Expr h = (1.0f - zg) * ng + zg * S.here(kk, tt - 1)[0];
   Expr more = mm < K - 1;
-  S(n, kk, tt) =
+  S.f(S.ni, kk, S.no, tt) =
       Tuple(std::vector<Expr>{select(more, cur[0], h), select(more, pr, rg),
                               select(more, pz, zg), select(more, pn, ng), phn});
-  scheduleRecurrence(S, n, r, d, recurrenceLanes(d.N), K, ctx.gpu);
+  scheduleRecurrence(S, r, d, K, ctx.gpu);
   return S;
 }
 
-/// Schedules a result out(j, ..., n) read from a state stored batch
+/// Schedules a result out(j, ..., n) read from a state stored samples
 /// innermost (a transposition): 8 samples per iteration, unrolled inside
 /// each vector of j, so the 8 rows a vector gathers from serve all 8. With
 /// the samples outermost instead (scheduleElementwise), each row was read
@@ -253,13 +278,13 @@ void scheduleFromBatchInner(Func out, const std::vector<Var> &v,
 }
 
 /// The result y from the state's h component.
-Func outputOf(OpContext &ctx, const Dims &d, Func S) {
+Func outputOf(OpContext &ctx, const Dims &d, const TiledState &S) {
   Func out(ctx.resultName);
   std::vector<Var> v = makeVars(ctx.rank());
   if (d.sequences)
-    out(v[0], v[1], v[2]) = S(v[2], v[0], v[1] + 1)[0];
+    out(v[0], v[1], v[2]) = S.at(v[2], v[0], v[1] + 1)[0];
   else
-    out(v[0], v[1]) = S(v[1], v[0], d.T)[0];
+    out(v[0], v[1]) = S.at(v[1], v[0], d.T)[0];
   scheduleFromBatchInner(out, v, ctx.shape, ctx.gpu);
   return out;
 }
@@ -273,8 +298,7 @@ Expr dyAt(Func dy, const Dims &d, Expr k, Expr t, Expr n) {
 
 Func lowerLstm(OpContext &ctx) {
   Dims d = checkRecurrent(ctx, 4, 1, false);
-  Func S = lstmForward(ctx, d);
-  return outputOf(ctx, d, S);
+  return outputOf(ctx, d, lstmForward(ctx, d));
 }
 
 /// The components of an lstm_state: [T + 1, 6, H, N], Halide (n, k, s, t).
@@ -284,17 +308,27 @@ constexpr int kLstmComponents = 6;
 /// for the backward to read; a Tuple-valued output would be six).
 Func lowerLstmState(OpContext &ctx) {
   Dims d = checkRecurrent(ctx, 4, 1, false);
-  Func S = lstmForward(ctx, d);
+  TiledState S = lstmForward(ctx, d);
   Var n("n"), k("k"), c("c"), t("t");
   std::vector<Expr> comps;
   for (int s = 0; s < kLstmComponents; ++s)
-    comps.push_back(S(n, k, t)[s]);
+    comps.push_back(S.at(n, k, t)[s]);
   Func out(ctx.resultName);
   out(n, k, c, t) = mux(c, comps);
-  scheduleElementwise(out, {n, k, c, t}, {d.T + 1, kLstmComponents, d.H, d.N},
-                      ctx.gpu);
-  if (!ctx.gpu) // the components unrolled: the mux folds
-    out.reorder(n, c, k, t).unroll(c);
+  if (ctx.gpu) {
+    scheduleElementwise(out, {n, k, c, t}, {d.T + 1, kLstmComponents, d.H, d.N},
+                        true);
+    return out;
+  }
+  // A tile's samples per vector (n % NI, n / NI then fold), the components
+  // unrolled (the mux folds).
+  Var no("no"), nv("nv");
+  out.compute_root()
+      .split(n, no, nv, S.NI)
+      .reorder(nv, c, k, no, t)
+      .vectorize(nv)
+      .unroll(c)
+      .parallel(t);
   return out;
 }
 
@@ -329,8 +363,7 @@ std::optional<Internal::Parameter> imageParamOf(const Func &f) {
 
 Func lowerGru(OpContext &ctx) {
   Dims d = checkRecurrent(ctx, 3, 2, false);
-  Func S = gruForward(ctx, d);
-  return outputOf(ctx, d, S);
+  return outputOf(ctx, d, gruForward(ctx, d));
 }
 
 /// Backward state of the lstm: B(n, k, t) = (dc, di, df, dg, do) of step
@@ -346,31 +379,35 @@ Func lowerLstmBackward(OpContext &ctx) {
   // recomputed here. Component s of step t; step T + 1 reads as 0 (the
   // forget gate after the last step).
   const bool saved = ctx.inputs.size() == 6;
-  Func S = saved ? ctx.inputs[5] : lstmForward(ctx, d);
+  Func st = saved ? ctx.inputs[5] : Func();
+  std::optional<TiledState> S;
+  if (!saved)
+    S = lstmForward(ctx, d);
   auto state = [&](Expr n, Expr k, Expr t, int s) -> Expr {
     if (!saved)
-      return S(n, k, t)[s];
-    return select(t <= T, S(n, k, s, min(t, T)), 0.0f);
+      return S->at(n, k, t)[s];
+    return select(t <= T, st(n, k, s, min(t, T)), 0.0f);
   };
-  Var n("n"), k("k"), t("t");
-  Func B(ctx.name("bptt"));
+  Var k("k"), t("t");
+  TiledState B{Func(ctx.name("bptt")), recurrenceLanes(d.N, ctx.gpu)};
+  Expr n = B.n();
   Expr z = 0.0f;
   Expr tc0 = clamp(t, 0, T - 1);
   Expr dy0 = select(t < T, dyAt(dy, d, k, tc0, n), 0.0f);
-  B(n, k, t) = Tuple(std::vector<Expr>{z, z, z, z, z, dy0, z, z, z});
+  B.f(B.ni, k, B.no, t) = Tuple(std::vector<Expr>{z, z, z, z, z, dy0, z, z, z});
   RDom r(0, H, 0, H, 0, T, ctx.name("rb"));
   Expr mm = r.x, kk = r.y, tt = T - 1 - r.z; // step tt, descending
-  Tuple cur = B(n, kk, tt);
+  Tuple cur = B.here(kk, tt);
   Expr part[4];
   for (int q = 0; q < 4; ++q)
-    part[q] = cur[5 + q] + B(n, mm, tt + 1)[1 + q] * wh(q * H + mm, kk);
+    part[q] = cur[5 + q] + B.here(mm, tt + 1)[1 + q] * wh(q * H + mm, kk);
   Expr dh = (part[0] + part[1]) + (part[2] + part[3]);
   Expr c = state(n, kk, tt + 1, 1), i = state(n, kk, tt + 1, 2),
        f = state(n, kk, tt + 1, 3), g = state(n, kk, tt + 1, 4),
        o = state(n, kk, tt + 1, 5);
   Expr cPrev = state(n, kk, tt, 1), fNext = state(n, kk, tt + 2, 3);
   Expr tc = tanhOf(c);
-  Expr dc = dh * o * (1.0f - tc * tc) + B(n, kk, tt + 1)[0] * fNext;
+  Expr dc = dh * o * (1.0f - tc * tc) + B.here(kk, tt + 1)[0] * fNext;
   std::vector<Expr> fin = {dc,
                            dc * g * i * (1.0f - i),
                            dc * cPrev * f * (1.0f - f),
@@ -384,27 +421,28 @@ Func lowerLstmBackward(OpContext &ctx) {
   std::vector<Expr> v;
   for (int s = 0; s < 9; ++s)
     v.push_back(select(more, s < 5 ? cur[s] : part[s - 5], fin[s]));
-  B(n, kk, tt) = Tuple(v);
-  scheduleRecurrence(B, n, r, d, recurrenceLanes(d.N), H, ctx.gpu);
+  B.f(B.ni, kk, B.no, tt) = Tuple(v);
+  scheduleRecurrence(B, r, d, H, ctx.gpu);
   // The forward state's rows for unit k + 2, fetched while unit k runs: the
   // last term reads 7 of them per unit, cold (S is 11 MB for the example,
   // written t ascending, read t descending). One thread, five interleaved
   // pairs: the backward kernel 40.1-62.8 -> 38.0-52.8 ms.
   if (!ctx.gpu && !saved)
-    B.update().prefetch(S, r.y, r.y, 2, PrefetchBoundStrategy::NonFaulting);
-  else if (!ctx.gpu && imageParamOf(S))
-    B.update().prefetch(*imageParamOf(S), r.y, r.y, 2,
-                        PrefetchBoundStrategy::NonFaulting);
+    B.f.update().prefetch(S->f, r.y, r.y, 2,
+                          PrefetchBoundStrategy::NonFaulting);
+  else if (!ctx.gpu && imageParamOf(st))
+    B.f.update().prefetch(*imageParamOf(st), r.y, r.y, 2,
+                          PrefetchBoundStrategy::NonFaulting);
 
   // Packed result (j, t, n): 4H gate gradients, then h_{t-1}.
-  Var j("j");
+  Var j("j"), nj("n");
   Expr q = j / H, m = j % H;
-  Expr gate =
-      mux(q, {B(n, m, t)[1], B(n, m, t)[2], B(n, m, t)[3], B(n, m, t)[4]});
+  Tuple b = B.at(nj, m, t);
+  Expr gate = mux(q, {b[1], b[2], b[3], b[4]});
   Func out(ctx.resultName);
-  out(j, t, n) =
-      select(j < 4 * H, gate, state(n, clamp(j - 4 * H, 0, H - 1), t, 0));
-  scheduleFromBatchInner(out, {j, t, n}, ctx.shape, ctx.gpu);
+  out(j, t, nj) =
+      select(j < 4 * H, gate, state(nj, clamp(j - 4 * H, 0, H - 1), t, 0));
+  scheduleFromBatchInner(out, {j, t, nj}, ctx.shape, ctx.gpu);
   return out;
 }
 
@@ -419,25 +457,28 @@ Func lowerGruBackward(OpContext &ctx) {
   Dims d = checkRecurrent(ctx, 3, 2, true);
   const int H = d.H, T = d.T;
   Func wh = ctx.inputs[2], dy = ctx.inputs[5];
-  Func S = gruForward(ctx, d);
-  Var n("n"), k("k"), t("t");
-  Func B(ctx.name("bptt"));
+  TiledState S = gruForward(ctx, d);
+  Var k("k"), t("t");
+  // B is tiled as S: B's sample tile reads S's at the same (ni, no).
+  TiledState B{Func(ctx.name("bptt")), S.NI};
+  auto sHere = [&](Expr k, Expr t) { return S.f(B.ni, k, B.no, t); };
   Expr z0 = 0.0f;
   Expr tc0 = clamp(t, 0, T - 1);
-  Expr dy0 = select(t < T, dyAt(dy, d, k, tc0, n), 0.0f);
-  B(n, k, t) = Tuple(std::vector<Expr>{z0, z0, z0, z0, z0, dy0, z0, z0});
+  Expr dy0 = select(t < T, dyAt(dy, d, k, tc0, B.n()), 0.0f);
+  B.f(B.ni, k, B.no, t) =
+      Tuple(std::vector<Expr>{z0, z0, z0, z0, z0, dy0, z0, z0});
   RDom r(0, H, 0, H, 0, T, ctx.name("rb"));
   Expr mm = r.x, kk = r.y, tt = T - 1 - r.z; // step tt, descending
-  Tuple cur = B(n, kk, tt);
+  Tuple cur = B.here(kk, tt);
   const int comp[3] = {1, 2, 4}; // hidden side: dr, dz, dhn
   Expr part[3];
   for (int q = 0; q < 3; ++q)
-    part[q] = cur[5 + q] + B(n, mm, tt + 1)[comp[q]] * wh(q * H + mm, kk);
-  Expr dh =
-      (part[0] + part[1]) + part[2] + S(n, kk, tt + 2)[2] * B(n, kk, tt + 1)[0];
-  Tuple now = S(n, kk, tt + 1);
+    part[q] = cur[5 + q] + B.here(mm, tt + 1)[comp[q]] * wh(q * H + mm, kk);
+  Expr dh = (part[0] + part[1]) + part[2] +
+            sHere(kk, tt + 2)[2] * B.here(kk, tt + 1)[0];
+  Tuple now = sHere(kk, tt + 1);
   Expr rg = now[1], zg = now[2], ng = now[3], hn = now[4];
-  Expr hPrev = S(n, kk, tt)[0];
+  Expr hPrev = sHere(kk, tt)[0];
   Expr dn = dh * (1.0f - zg) * (1.0f - ng * ng);
   Expr dz = dh * (hPrev - ng) * zg * (1.0f - zg);
   Expr dr = dn * hn * rg * (1.0f - rg);
@@ -447,19 +488,20 @@ Func lowerGruBackward(OpContext &ctx) {
   for (int s = 0; s < 8; ++s)
     next.push_back(
         select(more, s < 5 ? cur[s] : part[s - 5], s < 5 ? fin[s] : z0));
-  B(n, kk, tt) = Tuple(next);
-  scheduleRecurrence(B, n, r, d, recurrenceLanes(d.N), H, ctx.gpu);
+  B.f(B.ni, kk, B.no, tt) = Tuple(next);
+  scheduleRecurrence(B, r, d, H, ctx.gpu);
   if (!ctx.gpu)
-    B.update().prefetch(S, r.y, r.y, 2, PrefetchBoundStrategy::NonFaulting);
+    B.f.update().prefetch(S.f, r.y, r.y, 2, PrefetchBoundStrategy::NonFaulting);
 
   // Packed (j, t, n): input side (dr, dz, dn), hidden side (dr, dz, dhn),
   // then h_{t-1}.
-  Var j("j");
+  Var j("j"), n("n");
   Expr q = j / H, m = j % H;
-  Tuple b = B(n, m, t);
+  Tuple b = B.at(n, m, t);
   Expr v = mux(q, {b[1], b[2], b[3], b[1], b[2], b[4]});
   Func out(ctx.resultName);
-  out(j, t, n) = select(j < 6 * H, v, S(n, clamp(j - 6 * H, 0, H - 1), t)[0]);
+  out(j, t, n) =
+      select(j < 6 * H, v, S.at(n, clamp(j - 6 * H, 0, H - 1), t)[0]);
   scheduleFromBatchInner(out, {j, t, n}, ctx.shape, ctx.gpu);
   return out;
 }
