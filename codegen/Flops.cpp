@@ -38,13 +38,15 @@ double nodeFlops(const kg::Function &fn, const kg::Node &n) {
   // gate sums over F + H terms; the backward recomputes them and sums dh_t
   // over the G gate gradients of step t + 1. Only the products.
   if (op == "lstm" || op == "gru" || op == "lstm_backward" ||
-      op == "gru_backward" || op == "lstm_state") {
+      op == "gru_backward" || op == "lstm_state" || op == "gru_state") {
     const double NT = double(shape(0)[0]) * double(shape(0)[1]),
                  F = double(shape(0)[2]), H = double(shape(2)[0]),
                  G = double(shape(2)[1]);
     const bool backward = op.find("_backward") != std::string::npos;
-    // A backward handed the forward's state (lstm_state) only sums dh_t.
-    const bool saved = op == "lstm_backward" && n.inputs.size() == 6;
+    // A backward handed the forward's state (lstm_state, gru_state) only
+    // sums dh_t.
+    const bool saved =
+        backward && n.inputs.size() == (op == "lstm_backward" ? 6u : 7u);
     return 2.0 * NT * G * ((saved ? 0.0 : F + H) + (backward ? H : 0.0));
   }
   return elements(out);

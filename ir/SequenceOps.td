@@ -116,7 +116,8 @@ def Mtl_LstmOutputOp : Mtl_InferredOp<"lstm_output"> {
 def Mtl_GruBackwardOp : Mtl_GradOp<"gru_backward"> {
   let summary = "backward through time of gru: gate gradients and h_{t-1}";
   let description = [{
-    Operands: the gru's operands and `dy`. The forward pass is recomputed.
+    Operands: the gru's operands, `dy` and optionally the forward's
+    `gru_state`; without it the forward pass is recomputed.
     Result `[N, T, 7H]`: the gradient with respect to the input-side
     pre-activations `(r, z, n)` (3H), to the hidden-side pre-activations
     `h_{t-1} W_h + b_h` (3H; its `n` part is the input side's times `r`),
@@ -125,8 +126,42 @@ def Mtl_GruBackwardOp : Mtl_GradOp<"gru_backward"> {
   let arguments = (ins Mtl_F32Tensor:$input, Mtl_F32Tensor:$w_input,
                        Mtl_F32Tensor:$w_hidden, Mtl_F32Tensor:$bias_input,
                        Mtl_F32Tensor:$bias_hidden, Mtl_F32Tensor:$grad_output,
+                       Optional<Mtl_F32Tensor>:$state,
                        DefaultValuedAttr<BoolAttr, "false">:$return_sequences);
   let results = (outs Mtl_F32Tensor:$result);
+}
+
+def Mtl_GruStateOp : Mtl_InferredOp<"gru_state"> {
+  let summary = "the gru's state at every step, kept for its backward";
+  let description = [{
+    Operands: the gru's. Result `[T + 1, 5, H, N]`: for step `t` (0 the
+    zero initial state, `t` the state after step `t - 1`) the components
+    `h, r, z, n, hn` (`hn` the hidden-side `n` pre-activation
+    `h_{t-1} W_hn + b_hn`) of every unit and sample, the batch innermost.
+    Made by `mtl-save-recurrent-state`, as `lstm_state`.
+  }];
+  let arguments = (ins Mtl_F32Tensor:$input, Mtl_F32Tensor:$w_input,
+                       Mtl_F32Tensor:$w_hidden, Mtl_F32Tensor:$bias_input,
+                       Mtl_F32Tensor:$bias_hidden);
+  let results = (outs Mtl_F32Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $w_input `,` $w_hidden `,` $bias_input `,` $bias_hidden attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Mtl_GruOutputOp : Mtl_InferredOp<"gru_output"> {
+  let summary = "the gru's result read from its saved state";
+  let description = [{
+    `state: [T + 1, 5, H, N]` (a `gru_state`). The result is the gru's:
+    every `h_t`, `[N, T, H]`, with `return_sequences`, else the last,
+    `[N, H]`.
+  }];
+  let arguments = (ins Mtl_F32Tensor:$state,
+                       DefaultValuedAttr<BoolAttr, "false">:$return_sequences);
+  let results = (outs Mtl_F32Tensor:$result);
+  let assemblyFormat = [{
+    $state attr-dict `:` functional-type(operands, results)
+  }];
 }
 
 #endif // MTL_SEQUENCE_OPS_TD

@@ -82,55 +82,94 @@ FailureOr<Type> GruOp::inferResultType() {
 LogicalResult LstmOp::verify() { return verifyInferred(*this); }
 LogicalResult GruOp::verify() { return verifyInferred(*this); }
 
-/// The lstm_state of an lstm over x [N, T, F] with H units: [T + 1, 6, H, N].
-SmallVector<int64_t> lstmStateShape(ArrayRef<int64_t> x, int64_t H) {
-  return {x[1] + 1, 6, H, x[0]};
+namespace {
+
+/// The saved state of a recurrence over x [N, T, F] with H units and
+/// `comps` components per unit (lstm 6, gru 5): [T + 1, comps, H, N].
+SmallVector<int64_t> stateShape(Value x, Value wh, int64_t comps) {
+  auto xs = *shapeOf(x);
+  return {xs[1] + 1, comps, (*shapeOf(wh))[0], xs[0]};
 }
+
+/// A backward's optional state operand: the forward's saved state.
+LogicalResult verifyState(Operation *op, Value state, Value x, Value wh,
+                          int64_t comps) {
+  if (!state)
+    return success();
+  auto want = stateShape(x, wh, comps);
+  auto got = shapeOf(state);
+  if (!got || *got != ArrayRef<int64_t>(want))
+    return op->emitOpError() << "state must be " << str(want);
+  return success();
+}
+
+/// lstm_state / gru_state: the forward's operands checked as the cell's.
+FailureOr<Type> stateType(Operation *op, StringRef name, int64_t gates,
+                          int64_t comps, Value x, Value wi, Value wh,
+                          ValueRange biases) {
+  FailureOr<Type> y = recurrent(op, name, gates, x, wi, wh, biases, false);
+  if (failed(y) || !*y)
+    return y;
+  return Type(RankedTensorType::get(stateShape(x, wh, comps),
+                                    Float32Type::get(op->getContext())));
+}
+
+/// lstm_output / gru_output: h of every step or of the last.
+FailureOr<Type> outputType(Operation *op, StringRef name, StringRef of,
+                           int64_t comps, Value state, bool sequences) {
+  auto s = shapeOf(state);
+  if (!s)
+    return Type();
+  if (s->size() != 4 || (*s)[0] < 2 || (*s)[1] != comps)
+    return op->emitError() << name << " expects " << of << " [T + 1, " << comps
+                           << ", H, N], got " << str(*s);
+  SmallVector<int64_t> out{(*s)[3]};
+  if (sequences)
+    out.push_back((*s)[0] - 1);
+  out.push_back((*s)[2]);
+  return Type(RankedTensorType::get(out, Float32Type::get(op->getContext())));
+}
+
+} // namespace
 
 LogicalResult LstmBackwardOp::verify() {
   if (failed(verifyBackward(*this, "lstm_backward", 4, 5, getInput(),
                             getWInput(), getWHidden(), getBias(),
                             getGradOutput(), getReturnSequences())))
     return failure();
-  if (!getState())
-    return success();
-  auto want = lstmStateShape(*shapeOf(getInput()), (*shapeOf(getWHidden()))[0]);
-  auto got = shapeOf(getState());
-  if (!got || *got != ArrayRef<int64_t>(want))
-    return emitOpError() << "state must be " << str(want);
-  return success();
+  return verifyState(*this, getState(), getInput(), getWHidden(), 6);
 }
 
 FailureOr<Type> LstmStateOp::inferResultType() {
-  FailureOr<Type> y = recurrent(*this, "lstm_state", 4, getInput(), getWInput(),
-                                getWHidden(), getBias(), false);
-  if (failed(y) || !*y)
-    return y;
-  return Type(RankedTensorType::get(
-      lstmStateShape(*shapeOf(getInput()), (*shapeOf(getWHidden()))[0]),
-      Float32Type::get(getContext())));
+  return stateType(*this, "lstm_state", 4, 6, getInput(), getWInput(),
+                   getWHidden(), getBias());
 }
 
 FailureOr<Type> LstmOutputOp::inferResultType() {
-  auto s = shapeOf(getState());
-  if (!s)
-    return Type();
-  if (s->size() != 4 || (*s)[0] < 2 || (*s)[1] != 6)
-    return emitError() << "lstm_output expects an lstm_state [T + 1, 6, H, N], "
-                          "got "
-                       << str(*s);
-  SmallVector<int64_t> out{(*s)[3]};
-  if (getReturnSequences())
-    out.push_back((*s)[0] - 1);
-  out.push_back((*s)[2]);
-  return Type(RankedTensorType::get(out, Float32Type::get(getContext())));
+  return outputType(*this, "lstm_output", "an lstm_state", 6, getState(),
+                    getReturnSequences());
+}
+
+FailureOr<Type> GruStateOp::inferResultType() {
+  return stateType(*this, "gru_state", 3, 5, getInput(), getWInput(),
+                   getWHidden(), {getBiasInput(), getBiasHidden()});
+}
+
+FailureOr<Type> GruOutputOp::inferResultType() {
+  return outputType(*this, "gru_output", "a gru_state", 5, getState(),
+                    getReturnSequences());
 }
 
 LogicalResult LstmStateOp::verify() { return verifyInferred(*this); }
 LogicalResult LstmOutputOp::verify() { return verifyInferred(*this); }
+LogicalResult GruStateOp::verify() { return verifyInferred(*this); }
+LogicalResult GruOutputOp::verify() { return verifyInferred(*this); }
 
 LogicalResult GruBackwardOp::verify() {
-  return verifyBackward(*this, "gru_backward", 3, 7, getInput(), getWInput(),
-                        getWHidden(), {getBiasInput(), getBiasHidden()},
-                        getGradOutput(), getReturnSequences());
+  if (failed(verifyBackward(*this, "gru_backward", 3, 7, getInput(),
+                            getWInput(), getWHidden(),
+                            {getBiasInput(), getBiasHidden()}, getGradOutput(),
+                            getReturnSequences())))
+    return failure();
+  return verifyState(*this, getState(), getInput(), getWHidden(), 5);
 }

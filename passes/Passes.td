@@ -129,14 +129,15 @@ def MtlFuseLosses : Pass<"mtl-fuse-losses", "mlir::func::FuncOp"> {
 
 def MtlSaveRecurrentState
     : Pass<"mtl-save-recurrent-state", "mlir::func::FuncOp"> {
-  let summary = "Keep each lstm's per-step state for its backward";
+  let summary = "Keep each lstm's and gru's per-step state for its backward";
   let description = [{
-    `lstm_backward` recomputes the forward recurrence unless it is handed
-    the forward's state. For each lstm whose backward is in the same
-    function (the train step), this pass replaces the lstm by
-    `lstm_output(lstm_state(...))` and passes the state to the backward:
-    the recurrence runs once per step instead of twice, for a
-    `[T + 1, 6, H, N]` buffer kept from the forward to the backward (11 MB
+    `lstm_backward` and `gru_backward` recompute the forward recurrence
+    unless handed the forward's state. For each lstm (gru) whose backward
+    is in the same function (the train step), this pass replaces it by
+    `lstm_output(lstm_state(...))` (`gru_output(gru_state(...))`) and
+    passes the state to the backward: the recurrence runs once per step
+    instead of twice, for a `[T + 1, 6 (5), H, N]` buffer kept from the
+    forward to the backward (11 MB
     for examples/sequential_lstm.toml, whose recurrence kernels take 41-48
     -> 31-38 ms per train step on two threads; docs/performance.md).
   }];

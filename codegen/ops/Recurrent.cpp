@@ -301,23 +301,22 @@ Func lowerLstm(OpContext &ctx) {
   return outputOf(ctx, d, lstmForward(ctx, d));
 }
 
-/// The components of an lstm_state: [T + 1, 6, H, N], Halide (n, k, s, t).
-constexpr int kLstmComponents = 6;
+/// The components of an lstm_state (h, c, i, f, g, o) and a gru_state (h,
+/// r, z, n, hn): [T + 1, comps, H, N], Halide (n, k, s, t).
+constexpr int kLstmComponents = 6, kGruComponents = 5;
 
-/// lstm_state: the forward state S(n, k, t)'s Tuple copied out (one buffer
-/// for the backward to read; a Tuple-valued output would be six).
-Func lowerLstmState(OpContext &ctx) {
-  Dims d = checkRecurrent(ctx, 4, 1, false);
-  TiledState S = lstmForward(ctx, d);
+/// lstm_state / gru_state: the forward state's Tuple copied out (one buffer
+/// for the backward to read; a Tuple-valued output would be one per
+/// component).
+Func stateOf(OpContext &ctx, const Dims &d, const TiledState &S, int comps) {
   Var n("n"), k("k"), c("c"), t("t");
-  std::vector<Expr> comps;
-  for (int s = 0; s < kLstmComponents; ++s)
-    comps.push_back(S.at(n, k, t)[s]);
+  std::vector<Expr> values;
+  for (int s = 0; s < comps; ++s)
+    values.push_back(S.at(n, k, t)[s]);
   Func out(ctx.resultName);
-  out(n, k, c, t) = mux(c, comps);
+  out(n, k, c, t) = mux(c, values);
   if (ctx.gpu) {
-    scheduleElementwise(out, {n, k, c, t}, {d.T + 1, kLstmComponents, d.H, d.N},
-                        true);
+    scheduleElementwise(out, {n, k, c, t}, {d.T + 1, comps, d.H, d.N}, true);
     return out;
   }
   // A tile's samples per vector (n % NI, n / NI then fold), the components
@@ -332,12 +331,23 @@ Func lowerLstmState(OpContext &ctx) {
   return out;
 }
 
-/// lstm_output: the lstm's result, h of every step or of the last, read
-/// from an lstm_state.
-Func lowerLstmOutput(OpContext &ctx) {
+Func lowerLstmState(OpContext &ctx) {
+  Dims d = checkRecurrent(ctx, 4, 1, false);
+  return stateOf(ctx, d, lstmForward(ctx, d), kLstmComponents);
+}
+
+Func lowerGruState(OpContext &ctx) {
+  Dims d = checkRecurrent(ctx, 3, 2, false);
+  return stateOf(ctx, d, gruForward(ctx, d), kGruComponents);
+}
+
+/// lstm_output / gru_output: the cell's result, h (component 0) of every
+/// step or of the last, read from its saved state.
+Func outputFromState(OpContext &ctx, int comps) {
   const auto &s = ctx.inputShapes.at(0);
-  if (ctx.inputs.size() != 1 || s.size() != 4 || s[1] != kLstmComponents)
-    throw LoweringError{"expects an lstm_state [T + 1, 6, H, N]"};
+  if (ctx.inputs.size() != 1 || s.size() != 4 || s[1] != comps)
+    throw LoweringError{"expects a saved state [T + 1, " +
+                        std::to_string(comps) + ", H, N]"};
   Dims d{int(s[3]), int(s[0] - 1), 0, int(s[2]),
          ctx.ints("return_sequences", 1, {0})[0] != 0};
   Func st = ctx.inputs[0];
@@ -349,6 +359,13 @@ Func lowerLstmOutput(OpContext &ctx) {
     out(v[0], v[1]) = st(v[1], v[0], 0, d.T);
   scheduleFromBatchInner(out, v, ctx.shape, ctx.gpu);
   return out;
+}
+
+Func lowerLstmOutput(OpContext &ctx) {
+  return outputFromState(ctx, kLstmComponents);
+}
+Func lowerGruOutput(OpContext &ctx) {
+  return outputFromState(ctx, kGruComponents);
 }
 
 /// The input parameter `f` reads as a whole (f(args) = param(args)), if so.
@@ -366,6 +383,47 @@ Func lowerGru(OpContext &ctx) {
   return outputOf(ctx, d, gruForward(ctx, d));
 }
 
+/// The forward state a backward reads: saved (an lstm_state / gru_state
+/// operand, its steps 0..T; step T + 1 reads as 0) or recomputed (S).
+struct ForwardState {
+  std::optional<TiledState> S;
+  Func saved;
+  int T = 0;
+  /// Component s of sample n, unit k, step t.
+  Expr operator()(Expr n, Expr k, Expr t, int s) const {
+    if (S)
+      return S->at(n, k, t)[s];
+    return select(t <= T, saved(n, k, s, min(t, T)), 0.0f);
+  }
+  /// The state's rows for unit k + 2 fetched while the backward `B` (over
+  /// `r`, r.y the unit) runs unit k: its last term reads them cold (11 MB
+  /// for the lstm example, written t ascending, read t descending). One
+  /// thread, five interleaved pairs: the lstm's backward kernel 40.1-62.8
+  /// -> 38.0-52.8 ms (the forward recomputed, session 18).
+  void prefetchFor(Func B, RDom r, bool gpu) const {
+    if (gpu)
+      return;
+    if (S)
+      B.update().prefetch(S->f, r.y, r.y, 2,
+                          PrefetchBoundStrategy::NonFaulting);
+    else if (auto p = imageParamOf(saved))
+      B.update().prefetch(*p, r.y, r.y, 2, PrefetchBoundStrategy::NonFaulting);
+  }
+};
+
+/// A backward's forward state: its operand `operand` where given, else
+/// `forward` recomputed.
+ForwardState forwardStateOf(OpContext &ctx, const Dims &d, size_t operand,
+                            TiledState (*forward)(OpContext &, const Dims &)) {
+  ForwardState s;
+  s.T = d.T;
+  if (ctx.inputs.size() > operand)
+    s.saved = ctx.inputs[operand];
+  else
+    s.S = forward(ctx, d);
+  return s;
+}
+
 /// Backward state of the lstm: B(n, k, t) = (dc, di, df, dg, do) of step
 /// t (pre-activation gradients; B(., ., T) = 0) and the 4 partial sums of
 /// dh_t = dy_t + sum_q sum_m dpre_{t+1}(q, m) w_hidden(q H + m, k), one per
@@ -375,19 +433,9 @@ Func lowerLstmBackward(OpContext &ctx) {
   Dims d = checkRecurrent(ctx, 4, 1, true, true);
   const int H = d.H, T = d.T;
   Func wh = ctx.inputs[2], dy = ctx.inputs[4];
-  // The forward state: saved (an lstm_state operand, its steps 0..T) or
-  // recomputed here. Component s of step t; step T + 1 reads as 0 (the
-  // forget gate after the last step).
-  const bool saved = ctx.inputs.size() == 6;
-  Func st = saved ? ctx.inputs[5] : Func();
-  std::optional<TiledState> S;
-  if (!saved)
-    S = lstmForward(ctx, d);
-  auto state = [&](Expr n, Expr k, Expr t, int s) -> Expr {
-    if (!saved)
-      return S->at(n, k, t)[s];
-    return select(t <= T, st(n, k, s, min(t, T)), 0.0f);
-  };
+  // The forward state, saved or recomputed (step T + 1's forget gate reads
+  // as 0).
+  ForwardState state = forwardStateOf(ctx, d, 5, lstmForward);
   Var k("k"), t("t");
   TiledState B{Func(ctx.name("bptt")), recurrenceLanes(d.N, ctx.gpu)};
   Expr n = B.n();
@@ -423,16 +471,7 @@ Func lowerLstmBackward(OpContext &ctx) {
     v.push_back(select(more, s < 5 ? cur[s] : part[s - 5], fin[s]));
   B.f(B.ni, kk, B.no, tt) = Tuple(v);
   scheduleRecurrence(B, r, d, H, ctx.gpu);
-  // The forward state's rows for unit k + 2, fetched while unit k runs: the
-  // last term reads 7 of them per unit, cold (S is 11 MB for the example,
-  // written t ascending, read t descending). One thread, five interleaved
-  // pairs: the backward kernel 40.1-62.8 -> 38.0-52.8 ms.
-  if (!ctx.gpu && !saved)
-    B.f.update().prefetch(S->f, r.y, r.y, 2,
-                          PrefetchBoundStrategy::NonFaulting);
-  else if (!ctx.gpu && imageParamOf(st))
-    B.f.update().prefetch(*imageParamOf(st), r.y, r.y, 2,
-                          PrefetchBoundStrategy::NonFaulting);
+  state.prefetchFor(B.f, r, ctx.gpu);
 
   // Packed result (j, t, n): 4H gate gradients, then h_{t-1}.
   Var j("j"), nj("n");
@@ -454,14 +493,21 @@ Func lowerLstmBackward(OpContext &ctx) {
 /// t descending; the last term adds z_{t+1} dh_{t+1}. (One unrolled
 /// 3 H-term sum per update compiled in ~50 s for H = 128.)
 Func lowerGruBackward(OpContext &ctx) {
-  Dims d = checkRecurrent(ctx, 3, 2, true);
+  Dims d = checkRecurrent(ctx, 3, 2, true, true);
   const int H = d.H, T = d.T;
   Func wh = ctx.inputs[2], dy = ctx.inputs[5];
-  TiledState S = gruForward(ctx, d);
+  // The forward state, saved or recomputed (tiled as B: B's sample tile
+  // reads S's at the same (ni, no)).
+  ForwardState state = forwardStateOf(ctx, d, 6, gruForward);
   Var k("k"), t("t");
-  // B is tiled as S: B's sample tile reads S's at the same (ni, no).
-  TiledState B{Func(ctx.name("bptt")), S.NI};
-  auto sHere = [&](Expr k, Expr t) { return S.f(B.ni, k, B.no, t); };
+  TiledState B{Func(ctx.name("bptt")), recurrenceLanes(d.N, ctx.gpu)};
+  auto sHere = [&](Expr k, Expr t) {
+    std::vector<Expr> c;
+    for (int s = 0; s < kGruComponents; ++s)
+      c.push_back(state.S ? Expr(state.S->f(B.ni, k, B.no, t)[s])
+                          : state(B.n(), k, t, s));
+    return c;
+  };
   Expr z0 = 0.0f;
   Expr tc0 = clamp(t, 0, T - 1);
   Expr dy0 = select(t < T, dyAt(dy, d, k, tc0, B.n()), 0.0f);
@@ -476,7 +522,7 @@ Func lowerGruBackward(OpContext &ctx) {
     part[q] = cur[5 + q] + B.here(mm, tt + 1)[comp[q]] * wh(q * H + mm, kk);
   Expr dh = (part[0] + part[1]) + part[2] +
             sHere(kk, tt + 2)[2] * B.here(kk, tt + 1)[0];
-  Tuple now = sHere(kk, tt + 1);
+  std::vector<Expr> now = sHere(kk, tt + 1);
   Expr rg = now[1], zg = now[2], ng = now[3], hn = now[4];
   Expr hPrev = sHere(kk, tt)[0];
   Expr dn = dh * (1.0f - zg) * (1.0f - ng * ng);
@@ -490,8 +536,7 @@ Func lowerGruBackward(OpContext &ctx) {
         select(more, s < 5 ? cur[s] : part[s - 5], s < 5 ? fin[s] : z0));
   B.f(B.ni, kk, B.no, tt) = Tuple(next);
   scheduleRecurrence(B, r, d, H, ctx.gpu);
-  if (!ctx.gpu)
-    B.f.update().prefetch(S.f, r.y, r.y, 2, PrefetchBoundStrategy::NonFaulting);
+  state.prefetchFor(B.f, r, ctx.gpu);
 
   // Packed (j, t, n): input side (dr, dz, dn), hidden side (dr, dz, dhn),
   // then h_{t-1}.
@@ -501,7 +546,7 @@ Func lowerGruBackward(OpContext &ctx) {
   Expr v = mux(q, {b[1], b[2], b[3], b[1], b[2], b[4]});
   Func out(ctx.resultName);
   out(j, t, n) =
-      select(j < 6 * H, v, S.at(n, clamp(j - 6 * H, 0, H - 1), t)[0]);
+      select(j < 6 * H, v, state(n, clamp(j - 6 * H, 0, H - 1), t, 0));
   scheduleFromBatchInner(out, {j, t, n}, ctx.shape, ctx.gpu);
   return out;
 }
@@ -514,6 +559,8 @@ void registerRecurrentOps(OpTable &t) {
   t["lstm_backward"] = lowerLstmBackward;
   t["lstm_state"] = lowerLstmState;
   t["lstm_output"] = lowerLstmOutput;
+  t["gru_state"] = lowerGruState;
+  t["gru_output"] = lowerGruOutput;
   t["gru_backward"] = lowerGruBackward;
 }
 

@@ -88,7 +88,7 @@ static void gruGrad(mtl::autodiff::GradContext &ctx,
   Value packed = b.create<mtl::GruBackwardOp>(
       s.loc, f32(b, {s.N, s.T, 7 * s.H}), gru.getInput(), gru.getWInput(),
       gru.getWHidden(), gru.getBiasInput(), gru.getBiasHidden(), ctx.resultGrad,
-      gru.getReturnSequencesAttr());
+      /*state=*/Value(), gru.getReturnSequencesAttr());
   Value gi = s.slice(packed, 0, 3 * s.H);
   Value gh = s.slice(packed, 3 * s.H, 3 * s.H);
   Value hprev = s.slice(packed, 6 * s.H, s.H);

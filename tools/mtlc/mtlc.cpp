@@ -417,7 +417,8 @@ int main(int argc, char **argv) {
   buildCmd->add_flag("!--no-fuse-losses", opts.fusion.losses,
                      "leave out loss fusion (mtl-fuse-losses)");
   buildCmd->add_flag("!--recompute-states", opts.fusion.saveStates,
-                     "an lstm's backward recomputes the forward recurrence "
+                     "an lstm's or gru's backward recomputes the forward "
+                     "recurrence "
                      "instead of reading its saved state "
                      "(mtl-save-recurrent-state)");
   buildCmd->add_flag("!--no-fuse-inline", opts.inlineSegments,

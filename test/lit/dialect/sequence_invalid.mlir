@@ -70,3 +70,11 @@ func.func @output_of_not_a_state(%s: tensor<6x5x4x2xf32>) {
   %0 = mtl.lstm_output %s : (tensor<6x5x4x2xf32>) -> tensor<2x4xf32>
   return
 }
+
+// -----
+
+func.func @gru_backward_state(%x: tensor<2x5x3xf32>, %wi: tensor<3x12xf32>, %wh: tensor<4x12xf32>, %b: tensor<12xf32>, %dy: tensor<2x4xf32>, %s: tensor<6x6x4x2xf32>) {
+  // expected-error @+1 {{state must be [6, 5, 4, 2]}}
+  %0 = mtl.gru_backward %x, %wi, %wh, %b, %b, %dy, %s : (tensor<2x5x3xf32>, tensor<3x12xf32>, tensor<4x12xf32>, tensor<12xf32>, tensor<12xf32>, tensor<2x4xf32>, tensor<6x6x4x2xf32>) -> tensor<2x5x28xf32>
+  return
+}

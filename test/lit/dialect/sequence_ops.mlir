@@ -22,6 +22,12 @@ func.func @seq(%x: tensor<2x5x3xf32>, %wi: tensor<3x16xf32>, %wh: tensor<4x16xf3
   %6 = mtl.lstm_output %s : (tensor<6x6x4x2xf32>) -> tensor<2x4xf32>
   // CHECK: mtl.lstm_backward {{.*}} : (tensor<2x5x3xf32>, tensor<3x16xf32>, tensor<4x16xf32>, tensor<16xf32>, tensor<2x4xf32>, tensor<6x6x4x2xf32>) -> tensor<2x5x20xf32>
   %7 = mtl.lstm_backward %x, %wi, %wh, %b, %dl, %s : (tensor<2x5x3xf32>, tensor<3x16xf32>, tensor<4x16xf32>, tensor<16xf32>, tensor<2x4xf32>, tensor<6x6x4x2xf32>) -> tensor<2x5x20xf32>
+  // CHECK: mtl.gru_state {{.*}} -> tensor<6x5x4x2xf32>
+  %gs = mtl.gru_state %x, %gi, %gh, %gb, %gb : (tensor<2x5x3xf32>, tensor<3x12xf32>, tensor<4x12xf32>, tensor<12xf32>, tensor<12xf32>) -> tensor<6x5x4x2xf32>
+  // CHECK: mtl.gru_output %{{.*}} : (tensor<6x5x4x2xf32>) -> tensor<2x4xf32>
+  %8 = mtl.gru_output %gs : (tensor<6x5x4x2xf32>) -> tensor<2x4xf32>
+  // CHECK: mtl.gru_backward {{.*}} : (tensor<2x5x3xf32>, tensor<3x12xf32>, tensor<4x12xf32>, tensor<12xf32>, tensor<12xf32>, tensor<2x4xf32>, tensor<6x5x4x2xf32>) -> tensor<2x5x28xf32>
+  %9 = mtl.gru_backward %x, %gi, %gh, %gb, %gb, %dl, %gs : (tensor<2x5x3xf32>, tensor<3x12xf32>, tensor<4x12xf32>, tensor<12xf32>, tensor<12xf32>, tensor<2x4xf32>, tensor<6x5x4x2xf32>) -> tensor<2x5x28xf32>
   // CHECK: mtl.gru_backward {{.*}} -> tensor<2x5x28xf32>
   %4 = mtl.gru_backward %x, %gi, %gh, %gb, %gb, %dl : (tensor<2x5x3xf32>, tensor<3x12xf32>, tensor<4x12xf32>, tensor<12xf32>, tensor<12xf32>, tensor<2x4xf32>) -> tensor<2x5x28xf32>
   return

@@ -40,3 +40,19 @@ func.func @other_weights(%x: tensor<2x5x3xf32>, %wi: tensor<3x16xf32>, %wh: tens
   %g = mtl.lstm_backward %x, %wi, %wh2, %b, %dy : (tensor<2x5x3xf32>, tensor<3x16xf32>, tensor<4x16xf32>, tensor<16xf32>, tensor<2x4xf32>) -> tensor<2x5x20xf32>
   return %y, %g : tensor<2x4xf32>, tensor<2x5x20xf32>
 }
+
+// -----
+
+// A gru likewise: gru_output(gru_state), the backward reads the state.
+// CHECK-LABEL: func.func @gru_step
+func.func @gru_step(%x: tensor<2x5x3xf32>, %wi: tensor<3x12xf32>, %wh: tensor<4x12xf32>,
+                    %bi: tensor<12xf32>, %bh: tensor<12xf32>, %dy: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x5x28xf32>) {
+  // CHECK-NOT: mtl.gru %
+  // CHECK: %[[S:.*]] = mtl.gru_state %{{.*}} -> tensor<6x5x4x2xf32>
+  // CHECK: %[[Y:.*]] = mtl.gru_output %[[S]] : (tensor<6x5x4x2xf32>) -> tensor<2x4xf32>
+  %y = mtl.gru %x, %wi, %wh, %bi, %bh : (tensor<2x5x3xf32>, tensor<3x12xf32>, tensor<4x12xf32>, tensor<12xf32>, tensor<12xf32>) -> tensor<2x4xf32>
+  // CHECK: mtl.gru_backward %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[S]] :
+  %g = mtl.gru_backward %x, %wi, %wh, %bi, %bh, %dy : (tensor<2x5x3xf32>, tensor<3x12xf32>, tensor<4x12xf32>, tensor<12xf32>, tensor<12xf32>, tensor<2x4xf32>) -> tensor<2x5x28xf32>
+  // CHECK: return %[[Y]]
+  return %y, %g : tensor<2x4xf32>, tensor<2x5x28xf32>
+}

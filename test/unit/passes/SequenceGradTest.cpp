@@ -215,13 +215,15 @@ TEST(SequenceGrad, GruVectorizedUnrolled) {
   gradCheck(recurrentModel(true, 16, 3, 2, 16, true), false, 8);
 }
 
-// mtl-save-recurrent-state: the lstm's backward reads the forward's saved
-// state (lstm_state) instead of recomputing the recurrence. Every output
-// of the train step (loss, prediction, each gradient) matches the
-// recomputing build's; the gradient checks above run the saved form.
-TEST(SequenceGrad, SavedStateMatchesRecomputed) {
+// mtl-save-recurrent-state: the lstm's and gru's backward read the
+// forward's saved state (lstm_state, gru_state) instead of recomputing the
+// recurrence. Every output of the train step (loss, prediction, each
+// gradient) matches the recomputing build's; the gradient checks above run
+// the saved form.
+void checkSavedState(bool gru) {
+  const std::string cell = gru ? "gru" : "lstm";
   for (bool seq : {false, true}) {
-    const std::string src = recurrentModel(false, 16, 5, 3, 16, seq);
+    const std::string src = recurrentModel(gru, 16, 5, 3, 16, seq);
     FusionOptions recompute;
     recompute.saveStates = false;
     Steps saved = compile(src), again = compile(src, recompute);
@@ -229,10 +231,10 @@ TEST(SequenceGrad, SavedStateMatchesRecomputed) {
       return std::count_if(fn.nodes.begin(), fn.nodes.end(),
                            [&](const kg::Node &n) { return n.op == op; });
     };
-    ASSERT_EQ(count(saved.train, "lstm_state"), 1);
-    ASSERT_EQ(count(saved.train, "lstm"), 0);
-    ASSERT_EQ(count(again.train, "lstm_state"), 0);
-    ASSERT_EQ(count(again.train, "lstm"), 1);
+    ASSERT_EQ(count(saved.train, cell + "_state"), 1);
+    ASSERT_EQ(count(saved.train, cell), 0);
+    ASSERT_EQ(count(again.train, cell + "_state"), 0);
+    ASSERT_EQ(count(again.train, cell), 1);
     std::mt19937 rng(3);
     auto args = randomArgs(saved.train, false, rng);
     std::vector<HostTensor> a, b;
@@ -247,10 +249,13 @@ TEST(SequenceGrad, SavedStateMatchesRecomputed) {
       for (size_t i = 0; i < a[o].f32.size(); ++i)
         ASSERT_NEAR(a[o].f32[i], b[o].f32[i],
                     1e-5 * std::max(1.0f, std::fabs(b[o].f32[i])))
-            << saved.train.outputs[o].name << "[" << i << "] seq=" << seq;
+            << cell << " " << saved.train.outputs[o].name << "[" << i
+            << "] seq=" << seq;
     }
   }
 }
+TEST(SequenceGrad, LstmSavedStateMatchesRecomputed) { checkSavedState(false); }
+TEST(SequenceGrad, GruSavedStateMatchesRecomputed) { checkSavedState(true); }
 
 TEST(SequenceGrad, StackedLstmIntoGru) {
   gradCheck(R"(func.func @model() {
