@@ -35,8 +35,9 @@ double nodeFlops(const kg::Function &fn, const kg::Node &n) {
   if (op == "dense_backward_weight") // [N, K]^T x [N, M]
     return 2.0 * elements(out) * double(shape(0).front());
   // Recurrences (x [N, T, F], w_input [F, G], w_hidden [H, G]): each step's
-  // gate sums over F + H terms; the backward recomputes them and sums dh_t
-  // over the G gate gradients of step t + 1. Only the products.
+  // gate sums over F + H terms (the forward, a saved state, a backward
+  // without one recomputing them); a backward sums dh_t over the G gate
+  // gradients of step t + 1. Only the products.
   if (op == "lstm" || op == "gru" || op == "lstm_backward" ||
       op == "gru_backward" || op == "lstm_state" || op == "gru_state") {
     const double NT = double(shape(0)[0]) * double(shape(0)[1]),

@@ -22,9 +22,9 @@ struct FusionOptions {
   /// Head and join fusion consult their cost model (false: --fuse-always,
   /// every candidate fused). Not a pass of its own, so not in flags().
   bool costModel = true;
-  /// mtl-save-recurrent-state: an lstm's backward reads the forward's saved
-  /// state (false: --recompute-states, it recomputes the recurrence). A
-  /// storage choice, not a fusion: not in flags() either.
+  /// mtl-save-recurrent-state: an lstm's or gru's backward reads the
+  /// forward's saved state (false: --recompute-states, it recomputes the
+  /// recurrence). A storage choice, not a fusion: not in flags() either.
   bool saveStates = true;
 
   /// Every flag with its pass's name, for tools that enumerate variants
