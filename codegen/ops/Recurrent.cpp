@@ -18,9 +18,9 @@
 // step (the textbook GEMM + cell) made Halide's lowering quadratic in the
 // stages (48 s for T = 28; docs/performance.md, session 18).
 // Backward: a second Func B runs the same scheme with t descending,
-// reading step t + 1, and the forward's state: saved by lstm_state (its
-// Tuple copied out; mtl-save-recurrent-state hands it to the backward) or,
-// without that operand, recomputed.
+// reading step t + 1, and the forward's state: saved by lstm_state or
+// gru_state (its Tuple copied out; mtl-save-recurrent-state hands it to
+// the backward) or, without that operand, recomputed (ForwardState).
 //
 // gru: the same scheme, the step's sums in 4 partial sums (r, z, the input
 // side's n, the hidden side's n: r multiplies only the latter), and its
