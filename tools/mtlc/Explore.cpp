@@ -62,8 +62,21 @@ struct Result {
   std::string error;
 };
 
+/// Whether a layer of the spec is a recurrence (lstm, gru).
+bool hasRecurrence(const spec::Spec &spec) {
+  auto recurrent = [](const std::vector<spec::Layer> &layers) {
+    return std::any_of(layers.begin(), layers.end(), [](const spec::Layer &l) {
+      return l.op == "lstm" || l.op == "gru";
+    });
+  };
+  return recurrent(spec.backbone) ||
+         std::any_of(spec.tasks.begin(), spec.tasks.end(),
+                     [&](const spec::Task &t) { return recurrent(t.head); });
+}
+
 std::vector<Variant> variants(const std::vector<std::string> &schedules,
-                              const std::vector<std::string> &gradients) {
+                              const std::vector<std::string> &gradients,
+                              bool recurrence) {
   std::vector<Variant> v{{"all fusions", FusionOptions(), ""}};
   for (auto &[name, flag] : FusionOptions::flags()) {
     FusionOptions f;
@@ -73,6 +86,12 @@ std::vector<Variant> variants(const std::vector<std::string> &schedules,
   FusionOptions none;
   for (auto &[name, flag] : FusionOptions::flags())
     none.*flag = false;
+  none.saveStates = false;
+  if (recurrence) { // the backward recomputes the forward recurrence
+    FusionOptions recompute;
+    recompute.saveStates = false;
+    v.push_back({"recompute states", recompute, ""});
+  }
   FusionOptions forced; // every head/join candidate, whatever it costs
   forced.costModel = false;
   v.push_back({"fusions forced", forced, ""});
@@ -295,7 +314,7 @@ int explore(const ExploreOptions &options) {
   if (!spec)
     return 1;
   std::vector<Variant> all =
-      variants(options.autoschedulers, options.gradients);
+      variants(options.autoschedulers, options.gradients, hasRecurrence(*spec));
   // The all-off build is the reference: run it first.
   std::rotate(all.begin(), all.end() - 1, all.end());
   kg::Function probe = buildTrainStep(*spec, all.front().fusion);
