@@ -72,6 +72,34 @@ TEST(Flops, RecurrenceProducts) {
                   {{128, 28, 28}, {28, 512}, {128, 512}, {512}, {128, 128}},
                   {128, 28, 640})),
       2.0 * NT * G * (28 + 2 * 128));
+  // With the forward's saved state (mtl-save-recurrent-state) the backward
+  // only sums dh_t; the state op counts the forward.
+  EXPECT_DOUBLE_EQ(codegen::functionFlops(oneNode("lstm_backward",
+                                                  {{128, 28, 28},
+                                                   {28, 512},
+                                                   {128, 512},
+                                                   {512},
+                                                   {128, 128},
+                                                   {29, 6, 128, 128}},
+                                                  {128, 28, 640})),
+                   2.0 * NT * G * 128);
+  EXPECT_DOUBLE_EQ(
+      codegen::functionFlops(
+          oneNode("lstm_state", {{128, 28, 28}, {28, 512}, {128, 512}, {512}},
+                  {29, 6, 128, 128})),
+      2.0 * NT * G * (28 + 128));
+  // The gru's backward takes two biases: its saved form has 7 operands.
+  const double GG = 384;
+  EXPECT_DOUBLE_EQ(codegen::functionFlops(oneNode("gru_backward",
+                                                  {{128, 28, 28},
+                                                   {28, 384},
+                                                   {128, 384},
+                                                   {384},
+                                                   {384},
+                                                   {128, 128},
+                                                   {29, 5, 128, 128}},
+                                                  {128, 28, 896})),
+                   2.0 * NT * GG * 128);
 }
 
 TEST(Flops, ElementwiseCountsOutputs) {
