@@ -56,3 +56,20 @@ func.func @gru_step(%x: tensor<2x5x3xf32>, %wi: tensor<3x12xf32>, %wh: tensor<4x
   // CHECK: return %[[Y]]
   return %y, %g : tensor<2x4xf32>, tensor<2x5x28xf32>
 }
+
+// -----
+
+// Two backwards of one lstm (per-task gradients of a shared layer): one
+// state, read by both.
+// CHECK-LABEL: func.func @two_backwards
+func.func @two_backwards(%x: tensor<2x5x3xf32>, %wi: tensor<3x16xf32>, %wh: tensor<4x16xf32>,
+                         %b: tensor<16xf32>, %dy1: tensor<2x4xf32>, %dy2: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x5x20xf32>, tensor<2x5x20xf32>) {
+  // CHECK: %[[S:.*]] = mtl.lstm_state
+  // CHECK-NOT: mtl.lstm_state
+  // CHECK: mtl.lstm_backward %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[S]] :
+  // CHECK: mtl.lstm_backward %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[S]] :
+  %y = mtl.lstm %x, %wi, %wh, %b : (tensor<2x5x3xf32>, tensor<3x16xf32>, tensor<4x16xf32>, tensor<16xf32>) -> tensor<2x4xf32>
+  %g1 = mtl.lstm_backward %x, %wi, %wh, %b, %dy1 : (tensor<2x5x3xf32>, tensor<3x16xf32>, tensor<4x16xf32>, tensor<16xf32>, tensor<2x4xf32>) -> tensor<2x5x20xf32>
+  %g2 = mtl.lstm_backward %x, %wi, %wh, %b, %dy2 : (tensor<2x5x3xf32>, tensor<3x16xf32>, tensor<4x16xf32>, tensor<16xf32>, tensor<2x4xf32>) -> tensor<2x5x20xf32>
+  return %y, %g1, %g2 : tensor<2x4xf32>, tensor<2x5x20xf32>, tensor<2x5x20xf32>
+}
