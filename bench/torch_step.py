@@ -146,10 +146,6 @@ def lstm_count_flops():
     return 2 * macs
 
 
-# The networks by the spec's [model] name: (module, loss, batch, GEMM FLOPs).
-WORKLOADS = {}
-
-
 def count_flops():
     """2 x the multiply-adds of the convs and GEMMs: forward and both
     backward products, except the first conv's grad-input (the image needs
@@ -167,11 +163,12 @@ def count_flops():
     return 2 * (3 * macs + 2 * first)
 
 
-WORKLOADS.update({
+# The networks by the spec's [model] name: (module, loss, batch, GEMM FLOPs).
+WORKLOADS = {
     "fashion_detect": (FashionDetect, loss_of, random_batch, count_flops),
     "sequential_lstm": (SequentialLstm, lstm_loss_of, lstm_random_batch,
                         lstm_count_flops),
-})
+}
 
 
 def model_name(spec):

@@ -108,16 +108,16 @@ struct TiledState {
 /// over `r`, r's last two dims the unit k and the step t): compute_root,
 /// the update vectorized over the tile's NI samples and parallel over the
 /// tiles (each sample's recurrence is independent: no barrier per step), t
-/// serial outside k. With `terms` > 0, r.x is the term m of the step's
-/// sums, innermost and unrolled (all terms up to kMaxUnrolled, else 8).
+/// serial outside k. r.x is the term m of the step's `terms` sums,
+/// innermost and unrolled (all terms up to kMaxUnrolled, else 8).
 void scheduleRecurrence(const TiledState &s, RDom r, const Dims &d, int terms,
                         bool gpu) {
   Func f = s.f;
   f.compute_root();
   Stage u = f.update();
-  Var ni = s.ni, no = s.no;
+  Var ni = s.ni, no = s.no, k = f.args()[1], t = f.args()[3];
   if (gpu) { // NI = 1: one thread per sample
-    Var k("k"), t("t"), bx("bx"), tx("tx");
+    Var bx("bx"), tx("tx");
     gpuStage(f, {no, k, t}, {d.N, d.H, d.T + 2});
     u.gpu_tile(no, bx, tx, std::min(d.N, 32), TailStrategy::GuardWithIf);
     return;
@@ -127,12 +127,10 @@ void scheduleRecurrence(const TiledState &s, RDom r, const Dims &d, int terms,
     f.vectorize(ni);
   // The initial values (every step's; 11-16 MB for the lstm example) on
   // both cores, not one.
-  f.parallel(Var("t"));
+  f.parallel(t);
   RVar mo("mo"), mi("mi");
   const int U = terms <= kMaxUnrolled ? terms : terms % 8 == 0 ? 8 : 1;
-  if (terms == 0)
-    u.reorder(ni, r.x, r.y, no);
-  else if (U > 1)
+  if (U > 1)
     u.split(r.x, mo, mi, U).reorder(ni, mi, mo, r.y, r.z, no).unroll(mi);
   else
     u.reorder(ni, r.x, r.y, r.z, no);
@@ -181,7 +179,7 @@ StepOperands stepOperands(OpContext &ctx, const Dims &d, int gates) {
 }
 
 /// Forward state of the lstm: S(n, k, t) = (h, c, i, f, g, o) of step
-/// t - 1 (t = 0 the zero initial state), the batch innermost. The update
+/// t - 1 (t = 0 the zero initial state), stored by sample tile. The update
 /// over (m, k, t) sums, for gate q of unit k, the step's K = F + H terms:
 /// x_t(m) w_input(q H + k, m) for m < F, then h_{t-1}(m - F) w_hidden(q H +
 /// k, m - F), seeded with the bias (the input projection is part of the
@@ -304,6 +302,11 @@ Func lowerLstm(OpContext &ctx) {
   return outputOf(ctx, d, lstmForward(ctx, d));
 }
 
+Func lowerGru(OpContext &ctx) {
+  Dims d = checkRecurrent(ctx, 3, 2, false);
+  return outputOf(ctx, d, gruForward(ctx, d));
+}
+
 /// The components of an lstm_state (h, c, i, f, g, o) and a gru_state (h,
 /// r, z, n, hn): [T + 1, comps, H, N], Halide (n, k, s, t).
 constexpr int kLstmComponents = 6, kGruComponents = 5;
@@ -381,11 +384,6 @@ std::optional<Internal::Parameter> imageParamOf(const Func &f) {
   return c->param;
 }
 
-Func lowerGru(OpContext &ctx) {
-  Dims d = checkRecurrent(ctx, 3, 2, false);
-  return outputOf(ctx, d, gruForward(ctx, d));
-}
-
 /// The forward state a backward reads: saved (an lstm_state / gru_state
 /// operand, its steps 0..T; step T + 1 reads as 0) or recomputed (S).
 struct ForwardState {
@@ -397,6 +395,13 @@ struct ForwardState {
     if (S)
       return S->at(n, k, t)[s];
     return select(t <= T, saved(n, k, s, min(t, T)), 0.0f);
+  }
+  /// Component s at the sample of backward B's pure vars (B tiled as S:
+  /// the recomputed S read at the same (ni, no), no n % NI, n / NI).
+  Expr here(const TiledState &B, Expr k, Expr t, int s) const {
+    if (S)
+      return S->f(B.ni, std::move(k), B.no, std::move(t))[s];
+    return (*this)(B.n(), std::move(k), std::move(t), s);
   }
   /// The state's rows for unit k + 2 fetched while the backward `B` (over
   /// `r`, r.y the unit) runs unit k: its last term reads them cold (11 MB
@@ -441,10 +446,9 @@ Func lowerLstmBackward(OpContext &ctx) {
   ForwardState state = forwardStateOf(ctx, d, 5, lstmForward);
   Var k("k"), t("t");
   TiledState B{Func(ctx.name("bptt")), recurrenceLanes(d.N, ctx.gpu)};
-  Expr n = B.n();
   Expr z = 0.0f;
   Expr tc0 = clamp(t, 0, T - 1);
-  Expr dy0 = select(t < T, dyAt(dy, d, k, tc0, n), 0.0f);
+  Expr dy0 = select(t < T, dyAt(dy, d, k, tc0, B.n()), 0.0f);
   B.f(B.ni, k, B.no, t) = Tuple(std::vector<Expr>{z, z, z, z, z, dy0, z, z, z});
   RDom r(0, H, 0, H, 0, T, ctx.name("rb"));
   Expr mm = r.x, kk = r.y, tt = T - 1 - r.z; // step tt, descending
@@ -453,10 +457,10 @@ Func lowerLstmBackward(OpContext &ctx) {
   for (int q = 0; q < 4; ++q)
     part[q] = cur[5 + q] + B.here(mm, tt + 1)[1 + q] * wh(q * H + mm, kk);
   Expr dh = (part[0] + part[1]) + (part[2] + part[3]);
-  Expr c = state(n, kk, tt + 1, 1), i = state(n, kk, tt + 1, 2),
-       f = state(n, kk, tt + 1, 3), g = state(n, kk, tt + 1, 4),
-       o = state(n, kk, tt + 1, 5);
-  Expr cPrev = state(n, kk, tt, 1), fNext = state(n, kk, tt + 2, 3);
+  Expr c = state.here(B, kk, tt + 1, 1), i = state.here(B, kk, tt + 1, 2),
+       f = state.here(B, kk, tt + 1, 3), g = state.here(B, kk, tt + 1, 4),
+       o = state.here(B, kk, tt + 1, 5);
+  Expr cPrev = state.here(B, kk, tt, 1), fNext = state.here(B, kk, tt + 2, 3);
   Expr tc = tanhOf(c);
   Expr dc = dh * o * (1.0f - tc * tc) + B.here(kk, tt + 1)[0] * fNext;
   std::vector<Expr> fin = {dc,
@@ -504,13 +508,6 @@ Func lowerGruBackward(OpContext &ctx) {
   ForwardState state = forwardStateOf(ctx, d, 6, gruForward);
   Var k("k"), t("t");
   TiledState B{Func(ctx.name("bptt")), recurrenceLanes(d.N, ctx.gpu)};
-  auto sHere = [&](Expr k, Expr t) {
-    std::vector<Expr> c;
-    for (int s = 0; s < kGruComponents; ++s)
-      c.push_back(state.S ? Expr(state.S->f(B.ni, k, B.no, t)[s])
-                          : state(B.n(), k, t, s));
-    return c;
-  };
   Expr z0 = 0.0f;
   Expr tc0 = clamp(t, 0, T - 1);
   Expr dy0 = select(t < T, dyAt(dy, d, k, tc0, B.n()), 0.0f);
@@ -524,10 +521,10 @@ Func lowerGruBackward(OpContext &ctx) {
   for (int q = 0; q < 3; ++q)
     part[q] = cur[5 + q] + B.here(mm, tt + 1)[comp[q]] * wh(q * H + mm, kk);
   Expr dh = (part[0] + part[1]) + part[2] +
-            sHere(kk, tt + 2)[2] * B.here(kk, tt + 1)[0];
-  std::vector<Expr> now = sHere(kk, tt + 1);
-  Expr rg = now[1], zg = now[2], ng = now[3], hn = now[4];
-  Expr hPrev = sHere(kk, tt)[0];
+            state.here(B, kk, tt + 2, 2) * B.here(kk, tt + 1)[0];
+  Expr rg = state.here(B, kk, tt + 1, 1), zg = state.here(B, kk, tt + 1, 2),
+       ng = state.here(B, kk, tt + 1, 3), hn = state.here(B, kk, tt + 1, 4);
+  Expr hPrev = state.here(B, kk, tt, 0);
   Expr dn = dh * (1.0f - zg) * (1.0f - ng * ng);
   Expr dz = dh * (hPrev - ng) * zg * (1.0f - zg);
   Expr dr = dn * hn * rg * (1.0f - rg);
