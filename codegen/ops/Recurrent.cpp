@@ -105,11 +105,11 @@ struct TiledState {
 };
 
 /// Schedules a recurrence `s` (pure init over (ni, k, no, t) + one update
-/// over `r`, r's last two dims the unit k and the step t): compute_root,
-/// the update vectorized over the tile's NI samples and parallel over the
-/// tiles (each sample's recurrence is independent: no barrier per step), t
-/// serial outside k. r.x is the term m of the step's `terms` sums,
-/// innermost and unrolled (all terms up to kMaxUnrolled, else 8).
+/// over `r`, a stepDomain): compute_root, the update vectorized over the
+/// tile's NI samples and parallel over the tiles (each sample's recurrence
+/// is independent: no barrier per step), t serial outside k. The term m of
+/// the step's `terms` sums is innermost (inside a unit tile's units) and
+/// unrolled (all terms up to kMaxUnrolled, else 8).
 void scheduleRecurrence(const TiledState &s, RDom r, const Dims &d, int terms,
                         bool gpu) {
   Func f = s.f;
@@ -130,7 +130,15 @@ void scheduleRecurrence(const TiledState &s, RDom r, const Dims &d, int terms,
   f.parallel(t);
   RVar mo("mo"), mi("mi");
   const int U = terms <= kMaxUnrolled ? terms : terms % 8 == 0 ? 8 : 1;
-  if (U > 1)
+  if (r.dimensions() == 4) { // (kk, m, ko, t): a tile of units
+    if (U > 1)
+      u.split(r[1], mo, mi, U)
+          .reorder(ni, r[0], mi, mo, r[2], r[3], no)
+          .unroll(mi);
+    else
+      u.reorder(ni, r[0], r[1], r[2], r[3], no);
+    u.unroll(r[0]);
+  } else if (U > 1)
     u.split(r.x, mo, mi, U).reorder(ni, mi, mo, r.y, r.z, no).unroll(mi);
   else
     u.reorder(ni, r.x, r.y, r.z, no);
@@ -156,6 +164,30 @@ int samplesPerUpdate(int N, std::initializer_list<int> widths) {
 int recurrenceLanes(int N, bool gpu) {
   const int lanes = isa().lanes;
   return gpu ? 1 : samplesPerUpdate(N, {2 * lanes, lanes, 8, 4});
+}
+
+/// The update domain of a recurrence's sums: term m < M of unit k < H at
+/// step t (t0 <= t < t0 + T; the backward maps it to t descending). With
+/// 32 vector registers a tile of 2 units shares each term's loads, r =
+/// (kk, m, ko, t) with k = 2 ko + kk (kk innermost, unrolled): the lstm's
+/// 8 accumulators of a unit become 16, each term's 2 sample vectors (the
+/// backward: 8 gate-gradient vectors) serve 2 units. One thread (Zen 5,
+/// AVX-512, sequential_lstm, three interleaved pairs): the train step
+/// 16.2-16.5 -> 15.1-15.2 ms. With AVX2's 16 registers the unit stays
+/// alone (r = (m, k, t)).
+struct StepDomain {
+  RDom r;
+  Expr m, k, t;
+};
+StepDomain stepDomain(int M, int H, int t0, int T, bool gpu,
+                      const std::string &name) {
+  const int U = !gpu && isa().vregs >= 32 && H % 2 == 0 ? 2 : 1;
+  if (U == 1) {
+    RDom r(0, M, 0, H, t0, T, name);
+    return {r, r.x, r.y, r.z};
+  }
+  RDom r({{0, U}, {0, M}, {0, H / U}, {t0, T}}, name);
+  return {r, r[1], r[2] * U + r[0], r[3]};
 }
 
 /// A step's operands, as the sums over its F + H terms read them: x
@@ -193,8 +225,7 @@ TiledState lstmForward(OpContext &ctx, const Dims &d) {
   TiledState S{Func(ctx.name("state")), recurrenceLanes(d.N, ctx.gpu)};
   Expr z = 0.0f;
   S.f(S.ni, k, S.no, t) = Tuple(std::vector<Expr>{z, z, z, z, z, z});
-  RDom r(0, K, 0, H, 1, T, ctx.name("r"));
-  Expr mm = r.x, kk = r.y, tt = r.z;
+  auto [r, mm, kk, tt] = stepDomain(K, H, 1, T, ctx.gpu, ctx.name("r"));
   Tuple cur = S.here(kk, tt);
   Expr v = select(mm < F, xT(S.n(), min(mm, F - 1), tt - 1),
                   S.here(clamp(mm - F, 0, H - 1), tt - 1)[0]);
@@ -229,8 +260,7 @@ TiledState gruForward(OpContext &ctx, const Dims &d) {
   TiledState S{Func(ctx.name("state")), recurrenceLanes(d.N, ctx.gpu)};
   Expr z = 0.0f;
   S.f(S.ni, k, S.no, t) = Tuple(std::vector<Expr>{z, z, z, z, z});
-  RDom r(0, K, 0, H, 1, T, ctx.name("r"));
-  Expr mm = r.x, kk = r.y, tt = r.z;
+  auto [r, mm, kk, tt] = stepDomain(K, H, 1, T, ctx.gpu, ctx.name("r"));
   Tuple cur = S.here(kk, tt);
   Expr input = mm < F;
   Expr v = select(input, xT(S.n(), min(mm, F - 1), tt - 1),
@@ -258,24 +288,37 @@ TiledState gruForward(OpContext &ctx, const Dims &d) {
 /// each vector of j, so the 8 rows a vector gathers from serve all 8. With
 /// the samples outermost instead (scheduleElementwise), each row was read
 /// again per sample, from memory: the lstm backward's packed result took
-/// 9 ms of a 71 ms step on one thread.
+/// 9 ms of a 71 ms step on one thread. A result of several `part`-wide
+/// parts (the backward's gates, each from its own component) has its parts
+/// unrolled, so a vector's part is a constant: with j / part computed per
+/// lane, every vector gathered all 5 components and selected (the lstm
+/// backward's result 12.7 -> 7.8 % of the step's samples, one thread).
 void scheduleFromBatchInner(Func out, const std::vector<Var> &v,
-                            const std::vector<int64_t> &shape, bool gpu) {
+                            const std::vector<int64_t> &shape, bool gpu,
+                            int part = 0) {
   const int rank = int(v.size()), lanes = isa().lanes;
   if (gpu || rank < 2 || hdim(shape, rank - 1) % 8 != 0 ||
       hdim(shape, 0) < lanes) {
     scheduleElementwise(out, v, shape, gpu);
     return;
   }
-  Var no("no"), ni("ni"), jo("jo"), ji("ji");
-  out.compute_root()
-      .split(v[0], jo, ji, lanes, TailStrategy::ShiftInwards)
+  Var no("no"), ni("ni"), jo("jo"), ji("ji"), jq("jq");
+  const bool parts =
+      part > 0 && part % lanes == 0 && hdim(shape, 0) % part == 0;
+  out.compute_root();
+  if (parts)
+    out.split(v[0], jq, v[0], part);
+  out.split(v[0], jo, ji, lanes, TailStrategy::ShiftInwards)
       .split(v[rank - 1], no, ni, 8);
   std::vector<VarOrRVar> order = {ji, ni, jo};
+  if (parts)
+    order.push_back(jq);
   for (int d = 1; d + 1 < rank; ++d)
     order.push_back(v[d]);
   order.push_back(no);
   out.reorder(order).vectorize(ji).unroll(ni).parallel(no);
+  if (parts)
+    out.unroll(jq);
 }
 
 /// The result y from the state's h component.
@@ -411,11 +454,13 @@ struct ForwardState {
   void prefetchFor(Func B, RDom r, bool gpu) const {
     if (gpu)
       return;
+    RVar unit = r.dimensions() == 4 ? r[2] : r.y;
     if (S)
-      B.update().prefetch(S->f, r.y, r.y, 2,
+      B.update().prefetch(S->f, unit, unit, 2,
                           PrefetchBoundStrategy::NonFaulting);
     else if (auto p = imageParamOf(saved))
-      B.update().prefetch(*p, r.y, r.y, 2, PrefetchBoundStrategy::NonFaulting);
+      B.update().prefetch(*p, unit, unit, 2,
+                          PrefetchBoundStrategy::NonFaulting);
   }
 };
 
@@ -450,8 +495,8 @@ Func lowerLstmBackward(OpContext &ctx) {
   Expr tc0 = clamp(t, 0, T - 1);
   Expr dy0 = select(t < T, dyAt(dy, d, k, tc0, B.n()), 0.0f);
   B.f(B.ni, k, B.no, t) = Tuple(std::vector<Expr>{z, z, z, z, z, dy0, z, z, z});
-  RDom r(0, H, 0, H, 0, T, ctx.name("rb"));
-  Expr mm = r.x, kk = r.y, tt = T - 1 - r.z; // step tt, descending
+  auto [r, mm, kk, ts] = stepDomain(H, H, 0, T, ctx.gpu, ctx.name("rb"));
+  Expr tt = T - 1 - ts; // step tt, descending
   Tuple cur = B.here(kk, tt);
   Expr part[4];
   for (int q = 0; q < 4; ++q)
@@ -488,7 +533,7 @@ Func lowerLstmBackward(OpContext &ctx) {
   Func out(ctx.resultName);
   out(j, t, nj) =
       select(j < 4 * H, gate, state(nj, clamp(j - 4 * H, 0, H - 1), t, 0));
-  scheduleFromBatchInner(out, {j, t, nj}, ctx.shape, ctx.gpu);
+  scheduleFromBatchInner(out, {j, t, nj}, ctx.shape, ctx.gpu, H);
   return out;
 }
 
@@ -513,8 +558,8 @@ Func lowerGruBackward(OpContext &ctx) {
   Expr dy0 = select(t < T, dyAt(dy, d, k, tc0, B.n()), 0.0f);
   B.f(B.ni, k, B.no, t) =
       Tuple(std::vector<Expr>{z0, z0, z0, z0, z0, dy0, z0, z0});
-  RDom r(0, H, 0, H, 0, T, ctx.name("rb"));
-  Expr mm = r.x, kk = r.y, tt = T - 1 - r.z; // step tt, descending
+  auto [r, mm, kk, ts] = stepDomain(H, H, 0, T, ctx.gpu, ctx.name("rb"));
+  Expr tt = T - 1 - ts; // step tt, descending
   Tuple cur = B.here(kk, tt);
   const int comp[3] = {1, 2, 4}; // hidden side: dr, dz, dhn
   Expr part[3];
@@ -547,7 +592,7 @@ Func lowerGruBackward(OpContext &ctx) {
   Func out(ctx.resultName);
   out(j, t, n) =
       select(j < 6 * H, v, state(n, clamp(j - 6 * H, 0, H - 1), t, 0));
-  scheduleFromBatchInner(out, {j, t, n}, ctx.shape, ctx.gpu);
+  scheduleFromBatchInner(out, {j, t, n}, ctx.shape, ctx.gpu, H);
   return out;
 }
 

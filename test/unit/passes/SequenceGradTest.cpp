@@ -193,6 +193,15 @@ TEST(SequenceGrad, LstmRaggedHidden) {
 TEST(SequenceGrad, LstmSumsNotUnrolled) {
   gradCheck(recurrentModel(false, 2, 2, 2, 261, false), false, 6);
 }
+// With 32 vector registers (AVX-512) an even H sums 2 units per pass over
+// the terms (stepDomain): H = 264, the backward's 264 terms 8 at a time
+// inside the unit pair, the forward's 267 one at a time.
+TEST(SequenceValue, LstmUnitPairsNotUnrolled) {
+  checkForward(false, true, 5, 264);
+}
+TEST(SequenceGrad, LstmUnitPairsNotUnrolled) {
+  gradCheck(recurrentModel(false, 2, 2, 2, 264, false), false, 6);
+}
 // Two vectors of samples (the register tile) with the sums unrolled, and
 // the results transposed 8 samples at a time.
 TEST(SequenceValue, LstmVectorizedUnrolled) {
