@@ -168,20 +168,20 @@ int recurrenceLanes(int N, bool gpu) {
 
 /// The update domain of a recurrence's sums: term m < M of unit k < H at
 /// step t (t0 <= t < t0 + T; the backward maps it to t descending). With
-/// 32 vector registers a tile of 2 units shares each term's loads, r =
-/// (kk, m, ko, t) with k = 2 ko + kk (kk innermost, unrolled): the lstm's
-/// 8 accumulators of a unit become 16, each term's 2 sample vectors (the
-/// backward: 8 gate-gradient vectors) serve 2 units. One thread (Zen 5,
-/// AVX-512, sequential_lstm, three interleaved pairs): the train step
-/// 16.2-16.5 -> 15.1-15.2 ms. With AVX2's 16 registers the unit stays
+/// `pairs` and 32 vector registers a tile of 2 units shares each term's
+/// loads, r = (kk, m, ko, t) with k = 2 ko + kk (kk innermost, unrolled):
+/// a unit's 8 accumulators become 16, each term's 8 gate-gradient vectors
+/// (the lstm's backward) serve 2 units. One thread (Zen 5, AVX-512,
+/// sequential_lstm): its backward kernel 9.3-9.5 -> 6.7-6.9 ms, the gru's
+/// forward 3.3-3.5 -> 3.0-3.1. With AVX2's 16 registers the unit stays
 /// alone (r = (m, k, t)).
 struct StepDomain {
   RDom r;
   Expr m, k, t;
 };
-StepDomain stepDomain(int M, int H, int t0, int T, bool gpu,
+StepDomain stepDomain(int M, int H, int t0, int T, bool pairs,
                       const std::string &name) {
-  const int U = !gpu && isa().vregs >= 32 && H % 2 == 0 ? 2 : 1;
+  const int U = pairs && isa().vregs >= 32 && H % 2 == 0 ? 2 : 1;
   if (U == 1) {
     RDom r(0, M, 0, H, t0, T, name);
     return {r, r.x, r.y, r.z};
@@ -225,7 +225,10 @@ TiledState lstmForward(OpContext &ctx, const Dims &d) {
   TiledState S{Func(ctx.name("state")), recurrenceLanes(d.N, ctx.gpu)};
   Expr z = 0.0f;
   S.f(S.ni, k, S.no, t) = Tuple(std::vector<Expr>{z, z, z, z, z, z});
-  auto [r, mm, kk, tt] = stepDomain(K, H, 1, T, ctx.gpu, ctx.name("r"));
+  // Units one at a time: in pairs the unrolled sums (156 terms x 2 units x
+  // 8 FMAs for sequential_lstm, ~25 KB of loop) ran slower, 4.4-4.5 -> 4.8-4.9
+  // ms for the kernel on one thread (Zen 5); the gru's 6 FMAs a term gain.
+  auto [r, mm, kk, tt] = stepDomain(K, H, 1, T, false, ctx.name("r"));
   Tuple cur = S.here(kk, tt);
   Expr v = select(mm < F, xT(S.n(), min(mm, F - 1), tt - 1),
                   S.here(clamp(mm - F, 0, H - 1), tt - 1)[0]);
@@ -260,7 +263,7 @@ TiledState gruForward(OpContext &ctx, const Dims &d) {
   TiledState S{Func(ctx.name("state")), recurrenceLanes(d.N, ctx.gpu)};
   Expr z = 0.0f;
   S.f(S.ni, k, S.no, t) = Tuple(std::vector<Expr>{z, z, z, z, z});
-  auto [r, mm, kk, tt] = stepDomain(K, H, 1, T, ctx.gpu, ctx.name("r"));
+  auto [r, mm, kk, tt] = stepDomain(K, H, 1, T, !ctx.gpu, ctx.name("r"));
   Tuple cur = S.here(kk, tt);
   Expr input = mm < F;
   Expr v = select(input, xT(S.n(), min(mm, F - 1), tt - 1),
@@ -495,7 +498,7 @@ Func lowerLstmBackward(OpContext &ctx) {
   Expr tc0 = clamp(t, 0, T - 1);
   Expr dy0 = select(t < T, dyAt(dy, d, k, tc0, B.n()), 0.0f);
   B.f(B.ni, k, B.no, t) = Tuple(std::vector<Expr>{z, z, z, z, z, dy0, z, z, z});
-  auto [r, mm, kk, ts] = stepDomain(H, H, 0, T, ctx.gpu, ctx.name("rb"));
+  auto [r, mm, kk, ts] = stepDomain(H, H, 0, T, !ctx.gpu, ctx.name("rb"));
   Expr tt = T - 1 - ts; // step tt, descending
   Tuple cur = B.here(kk, tt);
   Expr part[4];
@@ -558,7 +561,7 @@ Func lowerGruBackward(OpContext &ctx) {
   Expr dy0 = select(t < T, dyAt(dy, d, k, tc0, B.n()), 0.0f);
   B.f(B.ni, k, B.no, t) =
       Tuple(std::vector<Expr>{z0, z0, z0, z0, z0, dy0, z0, z0});
-  auto [r, mm, kk, ts] = stepDomain(H, H, 0, T, ctx.gpu, ctx.name("rb"));
+  auto [r, mm, kk, ts] = stepDomain(H, H, 0, T, !ctx.gpu, ctx.name("rb"));
   Expr tt = T - 1 - ts; // step tt, descending
   Tuple cur = B.here(kk, tt);
   const int comp[3] = {1, 2, 4}; // hidden side: dr, dz, dhn
