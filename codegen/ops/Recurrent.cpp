@@ -420,16 +420,6 @@ Func lowerGruOutput(OpContext &ctx) {
   return outputFromState(ctx, kGruComponents);
 }
 
-/// The input parameter `f` reads as a whole (f(args) = param(args)), if so.
-std::optional<Internal::Parameter> imageParamOf(const Func &f) {
-  if (!f.defined() || f.has_update_definition() || f.outputs() != 1)
-    return std::nullopt;
-  const auto *c = f.value().as<Internal::Call>();
-  if (!c || c->call_type != Internal::Call::Image || !c->param.defined())
-    return std::nullopt;
-  return c->param;
-}
-
 /// The forward state a backward reads: saved (an lstm_state / gru_state
 /// operand, its steps 0..T; step T + 1 reads as 0) or recomputed (S).
 struct ForwardState {
@@ -449,21 +439,20 @@ struct ForwardState {
       return S->f(B.ni, std::move(k), B.no, std::move(t))[s];
     return (*this)(B.n(), std::move(k), std::move(t), s);
   }
-  /// The state's rows for unit k + 2 fetched while the backward `B` (over
-  /// `r`, r.y the unit) runs unit k: its last term reads them cold (11 MB
-  /// for the lstm example, written t ascending, read t descending). One
+  /// The recomputed state's rows for unit k + 2 fetched while the backward
+  /// `B` (over `r`) runs unit k: its last term reads them cold (11 MB for
+  /// the lstm example, written t ascending, read t descending). One
   /// thread, five interleaved pairs: the lstm's backward kernel 40.1-62.8
-  /// -> 38.0-52.8 ms (the forward recomputed, session 18).
+  /// -> 38.0-52.8 ms (session 18, AVX2). Not the saved state's: there the
+  /// prefetches cost more than they hide (Zen 5, one thread, three pairs:
+  /// the lstm step 14.8-15.0 -> 13.9-14.2 ms without them; two threads
+  /// 7.4-8.0 -> 7.0-7.3).
   void prefetchFor(Func B, RDom r, bool gpu) const {
-    if (gpu)
+    if (gpu || !S)
       return;
     RVar unit = r.dimensions() == 4 ? r[2] : r.y;
-    if (S)
-      B.update().prefetch(S->f, unit, unit, 2,
-                          PrefetchBoundStrategy::NonFaulting);
-    else if (auto p = imageParamOf(saved))
-      B.update().prefetch(*p, unit, unit, 2,
-                          PrefetchBoundStrategy::NonFaulting);
+    B.update().prefetch(S->f, unit, unit, 2,
+                        PrefetchBoundStrategy::NonFaulting);
   }
 };
 
