@@ -161,11 +161,17 @@ Func packedGemm(OpContext &ctx, const std::vector<GemmTerm> &terms,
   out(j, i) = ctx.applyEpilogue(acc(j, i), {j, i});
   const int VW = isa().lanes, JT = VW * NV;
   Var jo("jo"), ji("ji"), jv("jv"), jvo("jvo"), io("io"), ii("ii");
+  Var ih("ih"), il("il");
   out.compute_root()
       .split(j, jo, ji, JT, TailStrategy::ShiftInwards)
       .reorder(ji, i, jo)
-      .vectorize(ji, VW)
-      .parallel(jo);
+      .vectorize(ji, VW);
+  // One column panel (a narrow head, J = 64) gives one task: its rows in
+  // two halves instead, each packing the panel for itself.
+  if (J <= JT && I % (2 * IT) == 0)
+    out.split(i, ih, il, I / 2).reorder(ji, il, jo, ih).parallel(ih);
+  else
+    out.parallel(jo);
   acc.compute_at(out, jo).vectorize(j, VW);
   for (size_t h = 0; h < terms.size(); ++h) {
     const int KB = reductionBlock(terms[h].K, J);
