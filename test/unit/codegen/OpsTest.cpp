@@ -183,7 +183,10 @@ INSTANTIATE_TEST_SUITE_P(
         // A first layer's 5 x 5 grad-filter: one row of taps per register
         // tile (multi_fashion's conv1), without and with padding.
         Conv{2, 12, 12, 1, 5, 5, 32, 1, 1, 0, 0},
-        Conv{2, 9, 10, 1, 5, 5, 16, 1, 1, 2, 2}));
+        Conv{2, 9, 10, 1, 5, 5, 16, 1, 1, 2, 2},
+        // Rows no wide tile divides (7 x 7 outputs, 64 channels: the VAE's
+        // stride-2 conv) take a narrower tile (scheduleTiledContraction).
+        Conv{2, 14, 14, 8, 3, 3, 64, 2, 2, 1, 1}));
 
 struct DenseShape {
   int N, K, M;
