@@ -14,8 +14,9 @@
 #    after step 5, and keeps the higher of the two;
 # 4. runs `./model bench` (train step + Adam update, median ms/step) with
 #    HL_NUM_THREADS=N;
-#    (a SPEC other than the reference: examples/sequential_lstm.toml, the
-#    one other network bench/torch_step.py has);
+#    (a SPEC other than the reference: examples/sequential_lstm.toml,
+#    multi_fashion.toml or vae.toml, the other networks bench/torch_step.py
+#    has);
 # 5. runs bench/torch_step.py (the same network, batch and optimizer in
 #    PyTorch eager; torch.compile too where torch >= 2) with
 #    torch.set_num_threads(N), under /usr/bin/python3 (Debian's
@@ -175,7 +176,13 @@ r = {"spec": "$spec", "threads": threads, "compile_s": round(float("$compile_s")
      "mtlc_bench": "$bench_line",
      "torch": runs[0][1] if runs else None,
      "torch_runs": [dict(one, round=rnd) for rnd, one in runs]}
-print(f"reference step: {r['spec']} (batch 128, fp32, {threads} threads)")
+try:  # the spec's batch (tomllib: python >= 3.11)
+    import tomllib
+    with open("$spec", "rb") as f:
+        r["batch"] = tomllib.load(f).get("train", {}).get("batch", 128)
+except (ImportError, OSError, ValueError):
+    r["batch"] = runs[0][1].get("batch", 128) if runs else 128
+print(f"reference step: {r['spec']} (batch {r['batch']}, fp32, {threads} threads)")
 print(f"  mtlc build: {r['compile_s']:.1f} s; train step {gflop:.2f} GFLOP, "
       f"{r['train_step_ops']} ops")
 print(f"  FMA peak: {peak1:.1f} GFLOP/s on 1 thread, {peakn:.1f} on {threads} "

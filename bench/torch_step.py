@@ -2,9 +2,10 @@
 """PyTorch peer of mtlc's reference training step (issue 7).
 
 The exact network of examples/fashion_detect.toml (or, with --spec, of
-examples/sequential_lstm.toml), batch 128, fp32 on the CPU: forward, the
-task losses (weighted as in the spec), backward and the spec's Adam update
-(lr 1e-3), timed step by step; prints the median ms/step after warm-up.
+examples/sequential_lstm.toml, multi_fashion.toml or vae.toml), the spec's
+batch, fp32 on the CPU: forward, the task losses (weighted as in the
+spec), backward and the spec's Adam update (lr 1e-3), timed step by step;
+prints the median ms/step after warm-up.
 Never part of `make test`: a benchmark only.
 
     /usr/bin/python3 bench/torch_step.py --threads 2 [--compile] [--json]
@@ -163,11 +164,127 @@ def count_flops():
     return 2 * (3 * macs + 2 * first)
 
 
-# The networks by the spec's [model] name: (module, loss, batch, GEMM FLOPs).
+def glorot(model):
+    """The specs' default init: glorot_uniform weights, zero biases."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+MULTI_BATCH = 256  # examples/multi_fashion.toml's [train] batch
+
+
+class MultiFashion(nn.Module):
+    """examples/multi_fashion.toml: conv1 5x5 (36 -> 32), pool, relu shared;
+    per task conv 5x5 64 (16 -> 12), pool, relu, dense 128, dense 50, relu,
+    dense 10."""
+
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Sequential(nn.Conv2d(1, 32, 5), nn.MaxPool2d(2),
+                                   nn.ReLU())
+
+        def head():
+            return nn.Sequential(nn.Conv2d(32, 64, 5), nn.MaxPool2d(2),
+                                 nn.ReLU(), nn.Flatten(),  # 6*6*64 = 2304
+                                 nn.Linear(2304, 128), nn.Linear(128, 50),
+                                 nn.ReLU(), nn.Linear(50, 10))
+        self.left, self.right = head(), head()
+        glorot(self)
+
+    def forward(self, image):
+        f = self.trunk(image)
+        return self.left(f), self.right(f)
+
+
+def multi_loss_of(outputs, batch):
+    left, right = outputs
+    return (F.cross_entropy(left, batch["left"]) +
+            F.cross_entropy(right, batch["right"]))
+
+
+def multi_random_batch(gen, channels_last):
+    image = torch.rand(MULTI_BATCH, 1, 36, 36, generator=gen)
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    return {
+        "image": image,
+        "left": torch.randint(0, 10, (MULTI_BATCH,), generator=gen),
+        "right": torch.randint(0, 10, (MULTI_BATCH,), generator=gen),
+    }
+
+
+def multi_count_flops():
+    n = MULTI_BATCH
+    conv1 = n * 32 * 32 * 32 * 1 * 25        # no grad-input: the image
+    conv2 = n * 12 * 12 * 64 * 32 * 25       # per head
+    dense = n * (2304 * 128 + 128 * 50 + 50 * 10)
+    return 2 * (2 * conv1 + 2 * 3 * conv2 + 2 * 3 * dense)
+
+
+class Vae(nn.Module):
+    """examples/vae.toml: encoder convs 3x3 / 2 (28 -> 14 -> 7), dense 256,
+    the latent mean and log-variance (16), the reparameterized sample into
+    a dense decoder (256, 784 logits), a classifier on the mean (64, 10)."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(3136, 256), nn.ReLU())
+        self.z_mean, self.z_logvar = nn.Linear(256, 16), nn.Linear(256, 16)
+        self.decoder = nn.Sequential(nn.Linear(16, 256), nn.ReLU(),
+                                     nn.Linear(256, 784))
+        self.classifier = nn.Sequential(nn.Linear(16, 64), nn.ReLU(),
+                                        nn.Linear(64, 10))
+        glorot(self)
+
+    def forward(self, image):
+        f = self.encoder(image)
+        mean, logvar = self.z_mean(f), self.z_logvar(f)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        return (self.decoder(z).view(-1, 1, 28, 28), mean, logvar,
+                self.classifier(mean))
+
+
+def vae_loss_of(outputs, batch):
+    recon, mean, logvar, label = outputs
+    # The spec's weights: recon 1, kl 0.005 (summed over the latent dims,
+    # a mean over the batch), label 1.
+    kl = (-0.5 * (1 + logvar - mean * mean - logvar.exp()).sum(1)).mean()
+    return (F.binary_cross_entropy_with_logits(recon, batch["image"]) +
+            0.005 * kl + F.cross_entropy(label, batch["label"]))
+
+
+def vae_random_batch(gen, channels_last):
+    image = torch.rand(BATCH, 1, 28, 28, generator=gen)
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    return {"image": image,
+            "label": torch.randint(0, 10, (BATCH,), generator=gen)}
+
+
+def vae_count_flops():
+    n = BATCH
+    conv1 = n * 14 * 14 * 32 * 1 * 9          # no grad-input: the image
+    conv2 = n * 7 * 7 * 64 * 32 * 9
+    dense = n * (3136 * 256 + 2 * 256 * 16 + 16 * 256 + 256 * 784 +
+                 16 * 64 + 64 * 10)
+    return 2 * (2 * conv1 + 3 * conv2 + 3 * dense)
+
+
+# The networks by the spec's [model] name: (module, loss, batch, GEMM FLOPs,
+# batch size).
 WORKLOADS = {
-    "fashion_detect": (FashionDetect, loss_of, random_batch, count_flops),
+    "fashion_detect": (FashionDetect, loss_of, random_batch, count_flops,
+                       BATCH),
     "sequential_lstm": (SequentialLstm, lstm_loss_of, lstm_random_batch,
-                        lstm_count_flops),
+                        lstm_count_flops, BATCH),
+    "multi_fashion": (MultiFashion, multi_loss_of, multi_random_batch,
+                      multi_count_flops, MULTI_BATCH),
+    "vae": (Vae, vae_loss_of, vae_random_batch, vae_count_flops, BATCH),
 }
 
 
@@ -243,8 +360,8 @@ def main():
                     help="NHWC activations (mtlc's layout)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--spec", help="the spec whose network to run "
-                    "(fashion_detect.toml, the default, or "
-                    "sequential_lstm.toml)")
+                    "(fashion_detect.toml, the default, sequential_lstm, "
+                    "multi_fashion or vae.toml)")
     args = ap.parse_args()
     name = model_name(args.spec) if args.spec else "fashion_detect"
     if name not in WORKLOADS:
@@ -252,7 +369,7 @@ def main():
               f"({args.spec}); known: {', '.join(WORKLOADS)}",
               file=sys.stderr)
         sys.exit(2)
-    Model, loss_fn, make_batch, flops = WORKLOADS[name]
+    Model, loss_fn, make_batch, flops, batch_size = WORKLOADS[name]
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
@@ -275,7 +392,7 @@ def main():
 
         ms, times = time_steps(step, args.steps, args.warmup)
         results.append({"variant": name, "ms_per_step": ms,
-                        "samples_per_s": BATCH * 1e3 / ms,
+                        "samples_per_s": batch_size * 1e3 / ms,
                         "times_ms": [round(t, 2) for t in times]})
 
     model = Model()
@@ -300,7 +417,7 @@ def main():
         "torch": torch.__version__,
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
-        "batch": BATCH,
+        "batch": batch_size,
         "layout": ("[N, T, F]" if name == "sequential_lstm" else
                    "NHWC" if args.channels_last else "NCHW"),
         "mkldnn": torch.backends.mkldnn.is_available(),
@@ -318,7 +435,7 @@ def main():
         print(json.dumps(info))
         return
     print(f"torch {info['torch']} (python {info['python']}), "
-          f"{info['threads']} threads, batch {BATCH}, {info['layout']}, "
+          f"{info['threads']} threads, batch {batch_size}, {info['layout']}, "
           f"median of {args.steps} steps after {args.warmup} warm-up")
     print(f"  {info['source']}; BLAS: {info['blas']}")
     for r in results:
