@@ -92,11 +92,17 @@ def loss_of(outputs, batch):
             F.binary_cross_entropy_with_logits(recon, batch["item"]))
 
 
-def random_batch(gen, channels_last):
-    image = torch.rand(BATCH, 1, 40, 40, generator=gen)
-    item = torch.rand(BATCH, 1, 28, 28, generator=gen)
+def random_images(gen, n, side, channels_last):
+    """n one-channel side x side images in [0, 1), NCHW or channels-last."""
+    image = torch.rand(n, 1, side, side, generator=gen)
     if channels_last:
         image = image.contiguous(memory_format=torch.channels_last)
+    return image
+
+
+def random_batch(gen, channels_last):
+    image = random_images(gen, BATCH, 40, channels_last)
+    item = torch.rand(BATCH, 1, 28, 28, generator=gen)
     return {
         "image": image,
         "label": torch.randint(0, 10, (BATCH,), generator=gen),
@@ -205,11 +211,8 @@ def multi_loss_of(outputs, batch):
 
 
 def multi_random_batch(gen, channels_last):
-    image = torch.rand(MULTI_BATCH, 1, 36, 36, generator=gen)
-    if channels_last:
-        image = image.contiguous(memory_format=torch.channels_last)
     return {
-        "image": image,
+        "image": random_images(gen, MULTI_BATCH, 36, channels_last),
         "left": torch.randint(0, 10, (MULTI_BATCH,), generator=gen),
         "right": torch.randint(0, 10, (MULTI_BATCH,), generator=gen),
     }
@@ -259,10 +262,7 @@ def vae_loss_of(outputs, batch):
 
 
 def vae_random_batch(gen, channels_last):
-    image = torch.rand(BATCH, 1, 28, 28, generator=gen)
-    if channels_last:
-        image = image.contiguous(memory_format=torch.channels_last)
-    return {"image": image,
+    return {"image": random_images(gen, BATCH, 28, channels_last),
             "label": torch.randint(0, 10, (BATCH,), generator=gen)}
 
 
