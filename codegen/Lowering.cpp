@@ -193,7 +193,8 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target,
 
   // Epilogue fusion (mtl-fuse-epilogue): a node marked `mtl.fused_epilogue`
   // whose first input is the only use of a product's result (conv2d, dense,
-  // conv_transpose2d; or of a previous fused epilogue) is computed inside
+  // conv_transpose2d, a batch-norm apply, max_pool, max_pool_grad; or of a
+  // previous fused epilogue) is computed inside
   // the product: the product's lowering applies it before the store, and
   // the product's Func becomes the epilogue's result. Anything else the
   // annotation might claim is checked here: a mark that cannot be honoured
@@ -212,8 +213,8 @@ LoweredFunction lowerFunction(const kg::Function &fn, const Target &target,
     if (o.value >= 0 && o.value < nv)
       ++outputUses[o.value];
   static const std::set<std::string> kEpilogueProducers = {
-      "conv2d",           "dense",      "conv_transpose2d",
-      "batch_norm_train", "batch_norm", "max_pool_grad"};
+      "conv2d",     "dense",    "conv_transpose2d", "batch_norm_train",
+      "batch_norm", "max_pool", "max_pool_grad"};
   const EpilogueTable &epilogues = epilogueTable();
   // The chain of epilogue nodes fused into node k (empty: none).
   auto epilogueChain = [&](int k) {

@@ -49,7 +49,8 @@ struct OpContext {
 
   /// Epilogue fusion (mtl-fuse-epilogue): elementwise consumers computed
   /// inside this op. A producer that supports it (conv2d, dense,
-  /// conv_transpose2d) passes its final value through applyEpilogue, with
+  /// conv_transpose2d, the batch-norm applies, max_pool, max_pool_grad)
+  /// passes its final value through applyEpilogue, with
   /// the Halide coordinates of the element, before the store; empty =
   /// identity.
   std::function<Halide::Expr(Halide::Expr, const std::vector<Halide::Expr> &)>

@@ -98,7 +98,8 @@ def MtlFuseEpilogue : Pass<"mtl-fuse-epilogue", "mlir::func::FuncOp"> {
   let description = [{
     Marks an elementwise consumer (`mtl.relu`, `mtl.leaky_relu`,
     `mtl.sigmoid`, `mtl.tanh`, `mtl.gelu`) of a product (`mtl.conv2d`,
-    `mtl.dense`, `mtl.conv_transpose2d`) that is the product's only user with
+    `mtl.dense`, `mtl.conv_transpose2d`; or a memory-bound map: a batch-norm
+    apply, `mtl.max_pool`, `mtl.max_pool_grad`) that is the product's only user with
     the unit attribute `mtl.fused_epilogue`: codegen then applies it to the
     product's register tile before the store, so the pre-activation tensor is
     never written and the separate pass over memory disappears. The

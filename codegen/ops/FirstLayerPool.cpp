@@ -78,7 +78,7 @@ Func firstLayerPool(OpContext &ctx, int K) {
   for (int e = 1; e < K * K; ++e)
     m = max(m, win(c, e, u, y, n));
   Func out(ctx.resultName);
-  out(c, u, y, n) = relu ? max(m, 0.0f) : m;
+  out(c, u, y, n) = ctx.applyEpilogue(relu ? max(m, 0.0f) : m, {c, u, y, n});
 
   // Per row of pooled pixels and vector of channels (the folded filter's
   // taps for them then stay in registers), per pooled pixel one tap at a

@@ -67,7 +67,9 @@ Func lowerMaxPool(OpContext &ctx) {
       m = m.defined() ? max(m, e) : e;
     }
   Func out(ctx.resultName);
-  out(c, u, v, n) = m;
+  // A fused epilogue (a relu after the pool: mtl-fuse-epilogue) in the
+  // same pass.
+  out(c, u, v, n) = ctx.applyEpilogue(m, {c, u, v, n});
   scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
   return out;
 }

@@ -1,13 +1,12 @@
 //===- EpilogueFusion.cpp - mtl-fuse-epilogue: activations in the product -===//
 //
 // A product (conv2d, dense, conv_transpose2d; bias already inside; or a
-// batch-norm apply) followed by an elementwise activation is two passes
-// over memory: the product writes
-// its result, the activation reads it and writes its own. When the product's
-// only user is the activation, codegen applies the activation to the
-// product's register tile before the store instead: the pre-activation
-// tensor is never materialized, the activation's result is (the backward
-// ops, e.g. relu_grad, read it).
+// batch-norm apply, a max pool) followed by an elementwise activation is two
+// passes over memory: the product writes its result, the activation reads it
+// and writes its own. When the product's only user is the activation, codegen
+// applies the activation to the product's register tile before the store
+// instead: the pre-activation tensor is never materialized, the activation's
+// result is (the backward ops, e.g. relu_grad, read it).
 //
 // The pass only annotates: the activation gets the unit attribute
 // `mtl.fused_epilogue`; its first operand names the producer (or the
@@ -37,10 +36,11 @@ constexpr llvm::StringLiteral kFusedEpilogue = "mtl.fused_epilogue";
 
 /// Products whose codegen applies an epilogue to its register tile, and
 /// memory-bound maps whose pass the next op can share: batch-norm apply
-/// (training or inference) and, in the backward, max_pool_grad.
+/// (training or inference), max_pool (a LeNet's pool -> relu) and, in the
+/// backward, max_pool_grad.
 bool isProducer(Operation *op) {
   return isa<Conv2DOp, DenseOp, ConvTranspose2DOp, BatchNormTrainOp,
-             BatchNormOp, MaxPoolGradOp>(op);
+             BatchNormOp, MaxPoolOp, MaxPoolGradOp>(op);
 }
 
 /// Elementwise consumers codegen can apply inside a producer (its epilogue

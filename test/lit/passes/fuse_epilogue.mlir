@@ -53,6 +53,20 @@ func.func @batch_norm_relu(%x: tensor<2x4x4x8xf32>, %g: tensor<8xf32>, %b: tenso
 
 // -----
 
+// A max pool is a producer: a LeNet's pool -> relu is one pass over the
+// pooled values (multi_fashion.toml).
+// CHECK-LABEL: func.func @max_pool_relu
+func.func @max_pool_relu(%x: tensor<2x4x4x8xf32>) -> tensor<2x2x2x8xf32> {
+  // CHECK: %[[P:.*]] = mtl.max_pool
+  // CHECK: mtl.relu %[[P]] {mtl.fused_epilogue}
+  %p = mtl.max_pool %x {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x4x4x8xf32>) -> tensor<2x2x2x8xf32>
+  // expected-remark @+1 {{fused 'relu' into the epilogue of 'max_pool'}}
+  %r = mtl.relu %p : (tensor<2x2x2x8xf32>) -> tensor<2x2x2x8xf32>
+  return %r : tensor<2x2x2x8xf32>
+}
+
+// -----
+
 // Inference batch norm after a product is an epilogue of it (an eval or
 // predict step: conv -> batch_norm -> relu in one pass). Its gamma, beta and
 // running statistics are step arguments, ready wherever they are declared.

@@ -89,6 +89,17 @@ const char *kModel = R"(func.func @model() {
   %m7 = mtl.mask "e" : tensor<4xf32>
   %l7 = mtl.smooth_l1 %p7, %t7, %m7 : (tensor<*xf32>, tensor<4x3xf32>, tensor<4xf32>) -> tensor<*xf32>
   mtl.task "e" loss(%l7 : tensor<*xf32>) prediction(%p7 : tensor<*xf32>)
+  %wp = mtl.param "p.weight" : tensor<3x3x1x4xf32>
+  %cp = mtl.conv2d %x, %wp {stride = array<i64: 1, 1>, padding = array<i64: 1, 1>} : (tensor<4x6x6x1xf32>, tensor<3x3x1x4xf32>) -> tensor<*xf32>
+  %pp = mtl.max_pool %cp {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<*xf32>) -> tensor<*xf32>
+  %rp = mtl.relu %pp : (tensor<*xf32>) -> tensor<*xf32>
+  %fp = mtl.flatten %rp : (tensor<*xf32>) -> tensor<*xf32>
+  %w9 = mtl.param "p2.weight" : tensor<36x2xf32>
+  %y9 = mtl.dense %fp, %w9 : (tensor<*xf32>, tensor<36x2xf32>) -> tensor<*xf32>
+  %t9 = mtl.target "p" : tensor<4x2xf32>
+  %m9 = mtl.mask "p" : tensor<4xf32>
+  %l9 = mtl.mse %y9, %t9, %m9 : (tensor<*xf32>, tensor<4x2xf32>, tensor<4xf32>) -> tensor<*xf32>
+  mtl.task "p" loss(%l9 : tensor<*xf32>) prediction(%y9 : tensor<*xf32>)
   return
 })";
 
@@ -216,7 +227,7 @@ TEST_P(FusionEquivalence, SameLossesPredictionsAndGradients) {
   if (f.epilogue)
     EXPECT_GT(fused.epilogues, 0) << "epilogue fusion did not apply";
   if (f.losses)
-    EXPECT_EQ(fused.lossGroups, 2 * 6) << "each loss with its gradient";
+    EXPECT_EQ(fused.lossGroups, 2 * 7) << "each loss with its gradient";
   expectSame(run(fused.train, ref.args), ref.train, "train_step");
   expectSame(run(fused.eval, ref.args), ref.eval, "eval_step");
 }
@@ -261,8 +272,8 @@ TEST(EpilogueFusion, MarksOnlySingleUseProducts) {
     if (n.ints.count("mtl.fused_epilogue"))
       ++marked[n.op];
   // conv->relu, d: dense->batch_norm_train->relu, dense->sigmoid, e:
-  // dense->relu, dense->tanh.
-  EXPECT_EQ(marked["relu"], 3);
+  // dense->relu, dense->tanh, p: max_pool->relu.
+  EXPECT_EQ(marked["relu"], 4);
   EXPECT_EQ(marked["sigmoid"], 1);
   EXPECT_EQ(marked["tanh"], 1);
   EXPECT_EQ(marked["leaky_relu"], 0);
