@@ -469,6 +469,25 @@ ForwardState forwardStateOf(OpContext &ctx, const Dims &d, size_t operand,
   return s;
 }
 
+/// A backward's packed result (j, t, n): gate q's gradient of unit m at j =
+/// q H + m, from B's component `comps[q]`, then h_{t-1} from the forward
+/// state. Each gate's H columns are one unrolled part of the schedule, so a
+/// vector reads one component (scheduleFromBatchInner).
+Func packedGradients(OpContext &ctx, const Dims &d, const TiledState &B,
+                     const ForwardState &state, const std::vector<int> &comps) {
+  const int H = d.H, G = static_cast<int>(comps.size());
+  Var j("j"), t("t"), n("n");
+  Tuple b = B.at(n, j % H, t);
+  std::vector<Expr> gates;
+  for (int c : comps)
+    gates.push_back(b[c]);
+  Func out(ctx.resultName);
+  out(j, t, n) = select(j < G * H, mux(j / H, gates),
+                        state(n, clamp(j - G * H, 0, H - 1), t, 0));
+  scheduleFromBatchInner(out, {j, t, n}, ctx.shape, ctx.gpu, H);
+  return out;
+}
+
 /// Backward state of the lstm: B(n, k, t) = (dc, di, df, dg, do) of step
 /// t (pre-activation gradients; B(., ., T) = 0) and the 4 partial sums of
 /// dh_t = dy_t + sum_q sum_m dpre_{t+1}(q, m) w_hidden(q H + m, k), one per
@@ -517,16 +536,8 @@ Func lowerLstmBackward(OpContext &ctx) {
   scheduleRecurrence(B, r, d, H, ctx.gpu);
   state.prefetchFor(B.f, r, ctx.gpu);
 
-  // Packed result (j, t, n): 4H gate gradients, then h_{t-1}.
-  Var j("j"), nj("n");
-  Expr q = j / H, m = j % H;
-  Tuple b = B.at(nj, m, t);
-  Expr gate = mux(q, {b[1], b[2], b[3], b[4]});
-  Func out(ctx.resultName);
-  out(j, t, nj) =
-      select(j < 4 * H, gate, state(nj, clamp(j - 4 * H, 0, H - 1), t, 0));
-  scheduleFromBatchInner(out, {j, t, nj}, ctx.shape, ctx.gpu, H);
-  return out;
+  // Packed result: the 4H gate gradients (di, df, dg, do), then h_{t-1}.
+  return packedGradients(ctx, d, B, state, {1, 2, 3, 4});
 }
 
 /// Backward state of the gru: B(n, k, t)[dh, dr, dz, dn, dhn] for step t
@@ -575,17 +586,9 @@ Func lowerGruBackward(OpContext &ctx) {
   scheduleRecurrence(B, r, d, H, ctx.gpu);
   state.prefetchFor(B.f, r, ctx.gpu);
 
-  // Packed (j, t, n): input side (dr, dz, dn), hidden side (dr, dz, dhn),
+  // Packed result: input side (dr, dz, dn), hidden side (dr, dz, dhn),
   // then h_{t-1}.
-  Var j("j"), n("n");
-  Expr q = j / H, m = j % H;
-  Tuple b = B.at(n, m, t);
-  Expr v = mux(q, {b[1], b[2], b[3], b[1], b[2], b[4]});
-  Func out(ctx.resultName);
-  out(j, t, n) =
-      select(j < 6 * H, v, state(n, clamp(j - 6 * H, 0, H - 1), t, 0));
-  scheduleFromBatchInner(out, {j, t, n}, ctx.shape, ctx.gpu, H);
-  return out;
+  return packedGradients(ctx, d, B, state, {1, 2, 3, 1, 2, 4});
 }
 
 } // namespace
