@@ -94,6 +94,20 @@ bool isGeneralConv(const Node &node) {
   return g != node.ints.end() && g->second != std::vector<int64_t>{1};
 }
 
+const Node *poolOfArgmax(const Function &fn, const Node &argmax) {
+  auto attr = [](const Node &n, const char *k) {
+    auto it = n.ints.find(k);
+    return it == n.ints.end() ? std::vector<int64_t>{} : it->second;
+  };
+  for (const Node &n : fn.nodes)
+    if (n.op == "max_pool" && n.inputs == argmax.inputs &&
+        attr(n, "kernel") == attr(argmax, "kernel") &&
+        attr(n, "stride") == attr(argmax, "stride") &&
+        attr(n, "padding") == attr(argmax, "padding"))
+      return &n;
+  return nullptr;
+}
+
 const Node *producerOf(const Function &fn, int v) {
   for (const Node &n : fn.nodes)
     if (n.result == v)

@@ -91,6 +91,10 @@ int64_t byteSize(const Value &v);
 /// which the fast path (codegen/ops/Conv2D.cpp) does not handle.
 bool isGeneralConv(const Node &node);
 
+/// The max_pool whose windows a max_pool_argmax node locates: the same
+/// input, kernel, stride and padding (mtl-save-pool-argmax); null if none.
+const Node *poolOfArgmax(const Function &fn, const Node &argmax);
+
 /// The node whose result is value `v`; null for an argument.
 const Node *producerOf(const Function &fn, int v);
 

@@ -84,6 +84,11 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining,
     if (node.ints.count("mtl.fused_epilogue") && !node.inputs.empty() &&
         defNode[node.inputs[0]] >= 0)
       unite(defNode[node.inputs[0]], k);
+    // A max_pool_argmax and the max_pool of the same windows: one pass
+    // over them (ops/FirstLayerPool.cpp).
+    if (node.op == "max_pool_argmax")
+      if (const kg::Node *pool = kg::poolOfArgmax(fn, node))
+        unite(static_cast<int>(pool - fn.nodes.data()), k);
     auto g = node.ints.find("mtl.loss_group");
     if (g != node.ints.end() && !g->second.empty()) {
       auto [it, fresh] = lossGroup.insert({g->second[0], k});
@@ -234,7 +239,7 @@ SegmentedFunction segmentFunction(const kg::Function &fn, bool inlining,
     if (fn.nodes[k].op != "batch_norm_train")
       continue;
     std::vector<int> chain = chainReadOnlyBy(k, [](const std::string &op) {
-      return op == "max_pool"                             ? 0
+      return op == "max_pool" || op == "max_pool_argmax"  ? 0
              : op == "max_pool_grad" || op == "relu_grad" ? 1
                                                           : -1;
     });

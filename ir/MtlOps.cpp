@@ -30,6 +30,7 @@ LogicalResult Conv2DOp::verify() { return verifyInferred(*this); }
 LogicalResult DenseOp::verify() { return verifyInferred(*this); }
 LogicalResult ReluOp::verify() { return verifyInferred(*this); }
 LogicalResult MaxPoolOp::verify() { return verifyInferred(*this); }
+LogicalResult MaxPoolArgmaxOp::verify() { return verifyInferred(*this); }
 LogicalResult FlattenOp::verify() { return verifyInferred(*this); }
 LogicalResult SoftmaxCrossEntropyOp::verify() { return verifyInferred(*this); }
 LogicalResult MseOp::verify() { return verifyInferred(*this); }
@@ -204,6 +205,13 @@ LogicalResult ReluGradOp::verify() {
 LogicalResult MaxPoolGradOp::verify() {
   if (getType() != getInput().getType())
     return emitOpError() << "result must have the input's type";
+  if (Value a = getArgmax()) {
+    auto at = dyn_cast<RankedTensorType>(a.getType());
+    auto dt = dyn_cast<RankedTensorType>(getGradOutput().getType());
+    if (at && dt && at.getShape() != dt.getShape())
+      return emitOpError() << "argmax must have the pooled shape of "
+                              "grad_output";
+  }
   return success();
 }
 

@@ -198,6 +198,22 @@ def Mtl_MaxPoolOp : Mtl_InferredOp<"max_pool"> {
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
+def Mtl_MaxPoolArgmaxOp : Mtl_InferredOp<"max_pool_argmax"> {
+  let summary = "where each max_pool window's (first) maximum sits";
+  let description = [{
+    `ky * KW + kx`, the row-major position in its window of the first
+    maximum of each window of the `max_pool` with the same input and
+    attributes; i32, the pooled shape. Made by `mtl-save-pool-argmax` and
+    read by `max_pool_grad`, which then routes the gradient without
+    comparing its input's window elements again.
+  }];
+  let arguments = (ins Mtl_F32Tensor:$input, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$stride,
+                       OptionalAttr<DenseI64ArrayAttr>:$padding);
+  let results = (outs Mtl_I32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
 def Mtl_FlattenOp : Mtl_InferredOp<"flatten"> {
   let summary = "[N, d1, ..., dk] -> [N, d1 * ... * dk], row-major order";
   let arguments = (ins Mtl_F32Tensor:$input);
@@ -297,7 +313,12 @@ def Mtl_ReluGradOp : Mtl_GradOp<"relu_grad"> {
 
 def Mtl_MaxPoolGradOp : Mtl_GradOp<"max_pool_grad"> {
   let summary = "routes each window's gradient to its (first) maximum";
+  let description = [{
+    With the optional `argmax` (a `max_pool_argmax` of `input`, the pooled
+    shape), the maxima are read from it instead of found again in `input`.
+  }];
   let arguments = (ins Mtl_F32Tensor:$grad_output, Mtl_F32Tensor:$input,
+                       Optional<Mtl_I32Tensor>:$argmax,
                        DenseI64ArrayAttr:$kernel, DenseI64ArrayAttr:$stride,
                        OptionalAttr<DenseI64ArrayAttr>:$padding);
   let results = (outs Mtl_F32Tensor:$result);

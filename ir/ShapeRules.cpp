@@ -87,27 +87,48 @@ FailureOr<Type> ReluOp::inferResultType() {
   return f32Tensor(*this, *x);
 }
 
-FailureOr<Type> MaxPoolOp::inferResultType() {
-  if (failed(checkPair(*this, getKernel(), "kernel", 1)) ||
-      failed(checkPair(*this, getStride(), "stride", 1)))
+/// The pooled shape of max_pool and max_pool_argmax (nullopt: input
+/// unranked).
+template <class Pool>
+static FailureOr<std::optional<SmallVector<int64_t, 4>>> pooledShape(Pool op) {
+  if (failed(checkPair(op, op.getKernel(), "kernel", 1)) ||
+      failed(checkPair(op, op.getStride(), "stride", 1)))
     return failure();
-  auto x = shapeOf(getInput());
+  auto x = shapeOf(op.getInput());
   if (!x)
-    return Type();
+    return std::optional<SmallVector<int64_t, 4>>();
   if (x->size() != 4)
-    return emitError() << "max_pool expects an NHWC input of rank 4, got "
-                       << str(*x);
-  auto k = getKernel(), s = getStride();
-  auto padding = poolPadding(*this, getPaddingAttr(), k);
+    return op.emitError() << op->getName().stripDialect()
+                          << " expects an NHWC input of rank 4, got "
+                          << str(*x);
+  auto k = op.getKernel(), s = op.getStride();
+  auto padding = poolPadding(op, op.getPaddingAttr(), k);
   if (failed(padding))
     return failure();
   ArrayRef<int64_t> p = *padding;
   if ((*x)[1] + 2 * p[0] < k[0] || (*x)[2] + 2 * p[1] < k[1])
-    return emitError() << "max_pool kernel " << k[0] << "x" << k[1]
-                       << " is larger than its input " << (*x)[1] << "x"
-                       << (*x)[2];
-  return f32Tensor(*this, {(*x)[0], ((*x)[1] + 2 * p[0] - k[0]) / s[0] + 1,
-                           ((*x)[2] + 2 * p[1] - k[1]) / s[1] + 1, (*x)[3]});
+    return op.emitError() << op->getName().stripDialect() << " kernel " << k[0]
+                          << "x" << k[1] << " is larger than its input "
+                          << (*x)[1] << "x" << (*x)[2];
+  return std::optional<SmallVector<int64_t, 4>>(
+      SmallVector<int64_t, 4>{(*x)[0], ((*x)[1] + 2 * p[0] - k[0]) / s[0] + 1,
+                              ((*x)[2] + 2 * p[1] - k[1]) / s[1] + 1, (*x)[3]});
+}
+
+FailureOr<Type> MaxPoolOp::inferResultType() {
+  auto shape = pooledShape(*this);
+  if (failed(shape))
+    return failure();
+  return *shape ? f32Tensor(*this, **shape) : Type();
+}
+
+FailureOr<Type> MaxPoolArgmaxOp::inferResultType() {
+  auto shape = pooledShape(*this);
+  if (failed(shape))
+    return failure();
+  return *shape ? Type(RankedTensorType::get(
+                      **shape, IntegerType::get(getContext(), 32)))
+                : Type();
 }
 
 FailureOr<Type> FlattenOp::inferResultType() {

@@ -23,8 +23,9 @@ struct FusionOptions {
   /// every candidate fused). Not a pass of its own, so not in flags().
   bool costModel = true;
   /// mtl-save-recurrent-state: an lstm's or gru's backward reads the
-  /// forward's saved state (false: --recompute-states, it recomputes the
-  /// recurrence). A storage choice, not a fusion: not in flags() either.
+  /// forward's saved state, and mtl-save-pool-argmax: a first layer's pool
+  /// gradient reads the forward's argmax (false: --recompute-states, both
+  /// recompute them). A storage choice, not a fusion: not in flags() either.
   bool saveStates = true;
 
   /// Every flag with its pass's name, for tools that enumerate variants

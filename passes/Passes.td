@@ -145,6 +145,25 @@ def MtlSaveRecurrentState
   let dependentDialects = ["::mtl::MtlDialect"];
 }
 
+def MtlSavePoolArgmax : Pass<"mtl-save-pool-argmax", "mlir::func::FuncOp"> {
+  let summary = "Keep a recomputed max pool's argmax for its gradient";
+  let description = [{
+    `max_pool_grad(dy, x)` finds each window's maximum again in `x`. Where
+    codegen does not store `x` but recomputes it -- a first layer: a
+    `conv2d` of at most 9 taps per output (3 x 3 over one channel), its
+    training batch norm and relu, codegen/Segments.cpp -- that means the
+    conv at every pixel of the window once more. For each such `max_pool`
+    whose gradient is in the same function (the train step), this pass adds
+    `max_pool_argmax(x)` beside it (codegen computes both in one pass over
+    the windows) and hands it to the `max_pool_grad`, whose readers then
+    touch one pixel per window (ops/FirstLayerPoolGrad.cpp). With `all`,
+    every max pool's argmax is kept.
+  }];
+  let options = [Option<"all", "all", "bool", "false",
+                        "keep the argmax of every max pool with a gradient">];
+  let dependentDialects = ["::mtl::MtlDialect"];
+}
+
 def MtlDeadHeadElimination
     : Pass<"mtl-dead-head-elimination", "mlir::func::FuncOp"> {
   let summary = "Keep only the named tasks and what their heads need";

@@ -43,8 +43,10 @@ void mtl::buildTrainingPipeline(mlir::OpPassManager &pm,
   ad.perTaskParamGrads = strategy.perTaskParamGrads;
   pm.addPass(createMtlAutodiff(ad));
   pm.addPass(mlir::createCSEPass());
-  if (fusion.saveStates)
+  if (fusion.saveStates) {
     pm.addNestedPass<mlir::func::FuncOp>(createMtlSaveRecurrentState());
+    pm.addNestedPass<mlir::func::FuncOp>(createMtlSavePoolArgmax());
+  }
   // Fusions rewrite the differentiated step (and the forward function):
   // join fusion first, so the head fusion of the weight gradients and the
   // join's concatenated gradients are one value after CSE.

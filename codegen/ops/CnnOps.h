@@ -133,6 +133,24 @@ std::string upsampleSourceKey(int v);
 /// ctx.resultName and scheduled. An undefined Func where that does not
 /// apply.
 Halide::Func firstLayerPool(OpContext &ctx, int K);
+/// The max_pool_argmax (ctx.node) beside the firstLayerPool of the same
+/// input in this segment: from its window stage, in its loops (compute_with);
+/// an undefined Func where there is none.
+Halide::Func firstLayerPoolArgmax(OpContext &ctx);
+
+//===- A first layer's pool gradient from the argmax (FirstLayerPoolGrad.cpp)//
+
+/// OpContext::shared key of operand `what` ("dy", "x", "argmax") of the
+/// max_pool_grad whose result is value v, published where it reads a saved
+/// argmax.
+std::string poolGradOperandKey(int v, const char *what);
+/// The sums of a first layer's batch-norm gamma pass (ctx.node: its dy is
+/// [relu_grad](max_pool_grad(g, x, argmax)) of K x K windows at stride K,
+/// inlined; fc the conv under the batch norm) from the saved argmax: per
+/// channel a Tuple of S1(t) = sum dy tap_t for t < P and sum dy, each
+/// window visited once, its dy nonzero at one pixel. Undefined where that
+/// does not apply.
+Halide::Func firstLayerPoolGradSums(OpContext &ctx, const FirstConv &fc);
 
 /// OpContext::shared key of a batch norm's per-channel `what` ("scale",
 /// "shift": y = x scale + shift), published by batch_norm_train's lowering

@@ -27,6 +27,26 @@ std::string batchNormAffineKey(const kg::Node &bn, const char *what) {
   return bn.op + "." + what + "." + std::to_string(bn.result);
 }
 
+namespace {
+
+std::string windowKey(int v, const char *what) {
+  return std::string("first_pool.") + what + "." + std::to_string(v);
+}
+
+/// Per row of pooled pixels (u) and vector of channels, images in
+/// parallel: f(c, u, y, n).
+void scheduleWindowRows(Func f, int L) {
+  Var c = f.args()[0], u = f.args()[1], y = f.args()[2], n = f.args()[3];
+  Var co("co"), ci("ci");
+  f.compute_root()
+      .split(c, co, ci, L)
+      .reorder(ci, u, co, y, n)
+      .vectorize(ci)
+      .parallel(n);
+}
+
+} // namespace
+
 Func firstLayerPool(OpContext &ctx, int K) {
   if (ctx.gpu || !ctx.shared || ctx.inputs.size() != 1 ||
       ctx.node.inputs.size() != 1)
@@ -86,13 +106,14 @@ Func firstLayerPool(OpContext &ctx, int K) {
   // In-step on one thread (interleaved runs, AVX2): 2.8-3.9 ms as written
   // -> 2.0-2.2 with the taps outer (channels inner) -> 1.8-1.9 with the
   // channel vectors unrolled (spills) -> 1.6-1.8 with them outside the row.
-  Var co("co"), ci("ci");
-  out.compute_root()
-      .split(c, co, ci, L)
-      .reorder(ci, u, co, y, n)
-      .vectorize(ci)
-      .parallel(n);
+  scheduleWindowRows(out, L);
   win.compute_at(out, u).bound(k, 0, K * K).vectorize(c, L).unroll(k);
+  // For a max_pool_argmax of the same input (mtl-save-pool-argmax).
+  (*ctx.shared)[windowKey(ctx.node.inputs[0], "window")] = win;
+  (*ctx.shared)[windowKey(ctx.node.inputs[0], "pool")] = out;
+  if (relu) // (a flag: present when the pool reads a relu's output)
+    (*ctx.shared)[windowKey(ctx.node.inputs[0], "relu")] = out;
+  Var co("co"), ci("ci");
   win.update()
       .split(c, co, ci, L)
       .reorder(ci, k, r, co)
@@ -100,6 +121,38 @@ Func firstLayerPool(OpContext &ctx, int K) {
       .unroll(k)
       .unroll(r);
   return out;
+}
+
+Func firstLayerPoolArgmax(OpContext &ctx) {
+  if (ctx.gpu || !ctx.shared || ctx.inputs.size() != 1)
+    return Func();
+  const int v = ctx.node.inputs[0];
+  auto win = ctx.shared->find(windowKey(v, "window"));
+  auto pool = ctx.shared->find(windowKey(v, "pool"));
+  if (win == ctx.shared->end() || pool == ctx.shared->end())
+    return Func();
+  const kg::Node *pn = kg::poolOfArgmax(ctx.fn, ctx.node);
+  if (!pn || ctx.fn.values[pn->result].shape != ctx.shape ||
+      ctx.inputShapes[0].size() != 4 || ctx.inputShapes[0][2] % ctx.shape[2])
+    return Func();
+  const int K = static_cast<int>(ctx.inputShapes[0][2] / ctx.shape[2]);
+  const bool relu = ctx.shared->count(windowKey(v, "relu")) > 0;
+  Func w = win->second, out = pool->second;
+  // The first maximum of the relu's outputs: of the batch norm's where one
+  // is positive, else (all 0 after the relu) the window's first element.
+  Var c("c"), u("u"), y("y"), n("n");
+  Expr m = w(c, 0, u, y, n), idx = 0;
+  for (int e = 1; e < K * K; ++e) {
+    idx = select(w(c, e, u, y, n) > m, e, idx);
+    m = max(m, w(c, e, u, y, n));
+  }
+  Func arg(ctx.resultName);
+  arg(c, u, y, n) = relu ? select(m > 0.0f, idx, 0) : idx;
+  // The pool's loops, fused with them: the window stage, computed at the
+  // pool's pixel, serves both.
+  scheduleWindowRows(arg, isa().lanes);
+  arg.compute_with(out, u);
+  return arg;
 }
 
 } // namespace mtl::codegen

@@ -1,10 +1,12 @@
-//===- Pool.cpp - max_pool and max_pool_grad -----------------------------===//
+//===- Pool.cpp - max_pool, max_pool_argmax and max_pool_grad ------------===//
 //
-// Windows are small (2x2, 3x3), so both ops unroll the window into one
-// expression. The gradient is a gather, not a scatter (no atomics, GPU
-// friendly): each input position sums dy over the windows that contain it
-// and whose first row-major maximum sits at that position. Where only the
-// batch-norm gradients below read it, the gradient is not stored but
+// Windows are small (2x2, 3x3), so the ops unroll the window into one
+// expression. max_pool_argmax (mtl-save-pool-argmax) keeps each window's
+// maximum's position for the gradient, which then reads it instead of
+// comparing the window again. The gradient is a gather, not a scatter (no
+// atomics, GPU friendly): each input position sums dy over the windows that
+// contain it and whose first row-major maximum sits at that position. Where
+// only the batch-norm gradients below read it, the gradient is not stored but
 // computed inline in them (codegen/Segments.cpp, OpContext::inlined).
 //
 //===----------------------------------------------------------------------===//
@@ -74,17 +76,9 @@ Func lowerMaxPool(OpContext &ctx) {
   return out;
 }
 
-Func lowerMaxPoolGrad(OpContext &ctx) {
-  if (ctx.inputs.size() != 2)
-    throw LoweringError{"expects (dy, x)"};
-  PoolGeom g = geometry(ctx, ctx.inputShapes[1], ctx.inputShapes[0]);
-  if (ctx.shape != ctx.inputShapes[1])
-    throw LoweringError{"result must have the shape of x"};
-  Func dy = ctx.inputs[0];
-  Func x = padded(ctx, g, ctx.inputs[1], Float(32).min());
-  Var c("c"), u("u"), v("v"), n("n");
-  // Row-major index of the first maximum in each window (a padded position
-  // is -inf: never the maximum, since a window holds a real one).
+/// Row-major index of the first maximum of window (u, v) of x (a padded
+/// position is -inf: never the maximum, since a window holds a real one).
+Expr windowArgmax(const PoolGeom &g, Func x, Expr c, Expr u, Expr v, Expr n) {
   Expr best, idx;
   for (int ky = 0; ky < g.kh; ++ky)
     for (int kx = 0; kx < g.kw; ++kx) {
@@ -98,8 +92,48 @@ Func lowerMaxPoolGrad(OpContext &ctx) {
       idx = select(better, ky * g.kw + kx, idx);
       best = max(best, e);
     }
+  return idx;
+}
+
+Func lowerMaxPoolArgmax(OpContext &ctx) {
+  if (ctx.inputs.size() != 1)
+    throw LoweringError{"expects (x)"};
+  PoolGeom g = geometry(ctx, ctx.inputShapes[0], ctx.shape);
+  // Beside a first layer's pool, in its pass over the windows.
+  if (Func f = firstLayerPoolArgmax(ctx); f.defined())
+    return f;
+  Func x = padded(ctx, g, ctx.inputs[0], Float(32).min());
+  Var c("c"), u("u"), v("v"), n("n");
+  Func out(ctx.resultName);
+  out(c, u, v, n) = windowArgmax(g, x, c, u, v, n);
+  scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
+  return out;
+}
+
+Func lowerMaxPoolGrad(OpContext &ctx) {
+  if (ctx.inputs.size() != 2 && ctx.inputs.size() != 3)
+    throw LoweringError{"expects (dy, x) or (dy, x, argmax)"};
+  PoolGeom g = geometry(ctx, ctx.inputShapes[1], ctx.inputShapes[0]);
+  if (ctx.shape != ctx.inputShapes[1])
+    throw LoweringError{"result must have the shape of x"};
+  const bool saved = ctx.inputs.size() == 3;
+  if (saved && ctx.inputShapes[2] != ctx.inputShapes[0])
+    throw LoweringError{"argmax must have the shape of dy"};
+  Func dy = ctx.inputs[0];
+  Func x = padded(ctx, g, ctx.inputs[1], Float(32).min());
+  Var c("c"), u("u"), v("v"), n("n");
   Func arg(ctx.name("argmax"));
-  arg(c, u, v, n) = idx;
+  if (saved) {
+    arg = ctx.inputs[2];
+    // For a first layer's gamma pass, which reads dy only at each window's
+    // argmax (FirstLayerPoolGrad.cpp).
+    if (ctx.shared && !ctx.gpu) {
+      (*ctx.shared)[poolGradOperandKey(ctx.node.result, "dy")] = dy;
+      (*ctx.shared)[poolGradOperandKey(ctx.node.result, "x")] = ctx.inputs[1];
+      (*ctx.shared)[poolGradOperandKey(ctx.node.result, "argmax")] = arg;
+    }
+  } else
+    arg(c, u, v, n) = windowArgmax(g, x, c, u, v, n);
 
   Expr sum = 0.0f;
   if (g.sh == g.kh && g.sw == g.kw && g.ph == 0 && g.pw == 0) {
@@ -129,7 +163,9 @@ Func lowerMaxPoolGrad(OpContext &ctx) {
   if (ctx.inlined)
     return out; // out and the argmax recomputed where they are read
   scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
-  if (ctx.gpu) {
+  if (saved) {
+    // Read from the forward pass.
+  } else if (ctx.gpu) {
     scheduleElementwise(arg, {c, u, v, n}, ctx.inputShapes[0], ctx.gpu);
   } else {
     // Per image, inside the pass over the image: the window maxima are read
@@ -146,6 +182,7 @@ Func lowerMaxPoolGrad(OpContext &ctx) {
 
 void registerPoolOps(OpTable &t) {
   t["max_pool"] = lowerMaxPool;
+  t["max_pool_argmax"] = lowerMaxPoolArgmax;
   t["max_pool_grad"] = lowerMaxPoolGrad;
 }
 

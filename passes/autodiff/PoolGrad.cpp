@@ -16,7 +16,8 @@ static void maxPoolGrad(mtl::autodiff::GradContext &ctx,
   auto pool = cast<mtl::MaxPoolOp>(ctx.op);
   grads[0] = ctx.builder.create<mtl::MaxPoolGradOp>(
       pool.getLoc(), pool.getInput().getType(), ctx.resultGrad, pool.getInput(),
-      pool.getKernelAttr(), pool.getStrideAttr(), pool.getPaddingAttr());
+      /*argmax=*/Value(), pool.getKernelAttr(), pool.getStrideAttr(),
+      pool.getPaddingAttr());
 }
 
 static void avgPoolGrad(mtl::autodiff::GradContext &ctx,

@@ -418,9 +418,9 @@ int main(int argc, char **argv) {
                      "leave out loss fusion (mtl-fuse-losses)");
   buildCmd->add_flag("!--recompute-states", opts.fusion.saveStates,
                      "an lstm's or gru's backward recomputes the forward "
-                     "recurrence "
-                     "instead of reading its saved state "
-                     "(mtl-save-recurrent-state)");
+                     "recurrence instead of reading its saved state "
+                     "(mtl-save-recurrent-state), and a first layer's pool "
+                     "gradient its window maxima (mtl-save-pool-argmax)");
   buildCmd->add_flag("!--no-fuse-inline", opts.inlineSegments,
                      "store every kernel's result: no pool gradient, "
                      "training batch norm, heads' grad-input, first-layer "

@@ -120,25 +120,32 @@ runSegmented(const kg::Function &fn, const SegmentedFunction &sf,
   return outs;
 }
 
+/// Every output of `got` within `rel` times the largest magnitude of all
+/// of `want`'s: one scale for all outputs, since a bias gradient that is 0
+/// in exact arithmetic is rounding noise on either side.
+inline void expectOutputsNear(const kg::Function &fn,
+                              const std::vector<HostTensor> &got,
+                              const std::vector<HostTensor> &want, double rel) {
+  ASSERT_EQ(got.size(), want.size());
+  double scale = 1e-6;
+  for (const HostTensor &t : want)
+    for (float v : t.f32)
+      scale = std::max(scale, double(std::fabs(v)));
+  for (size_t o = 0; o < want.size(); ++o) {
+    ASSERT_EQ(got[o].f32.size(), want[o].f32.size());
+    for (size_t i = 0; i < want[o].f32.size(); ++i)
+      ASSERT_NEAR(got[o].f32[i], want[o].f32[i], rel * scale)
+          << fn.outputs[o].name << "[" << i << "]";
+  }
+}
+
 inline void expectSegmentedMatchesWhole(const kg::Function &fn,
                                         bool mergeSmall = false) {
   std::vector<HostTensor> args = randomArgs(fn, 3), whole;
   ASSERT_EQ(evaluate(fn, args, whole), "");
   std::vector<HostTensor> split =
       runSegmented(fn, segmentFunction(fn, true, mergeSmall), args);
-  ASSERT_EQ(split.size(), whole.size());
-  // One scale for all outputs: the bias gradient is 0 in exact arithmetic
-  // (closed form in the segment, a rounding-level sum over dx in the whole).
-  double scale = 1e-6;
-  for (const HostTensor &t : whole)
-    for (float v : t.f32)
-      scale = std::max(scale, double(std::fabs(v)));
-  for (size_t o = 0; o < whole.size(); ++o) {
-    ASSERT_EQ(split[o].f32.size(), whole[o].f32.size());
-    for (size_t i = 0; i < whole[o].f32.size(); ++i)
-      ASSERT_NEAR(split[o].f32[i], whole[o].f32[i], 1e-5 * scale)
-          << fn.outputs[o].name << "[" << i << "]";
-  }
+  expectOutputsNear(fn, split, whole, 1e-5);
 }
 
 /// The Funcs that `fn`'s outputs reach when lowered for AVX2.

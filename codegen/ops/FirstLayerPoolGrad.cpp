@@ -1,0 +1,126 @@
+//===- FirstLayerPoolGrad.cpp - a first layer's gamma pass from the argmax
+//===//
+//
+// The backward of a first layer conv -> batch norm -> relu -> max pool
+// (K x K windows at stride K) needs, per channel, the sums of dy and of dy
+// times each of the conv's P taps (FirstConvMoments.cpp: with them the
+// batch norm's gamma and beta gradients and the conv's grad-filter follow
+// per channel), where dy = relu_grad(max_pool_grad(g, x, argmax), x) is g
+// at each window's maximum, if positive, and 0 at the window's other
+// pixels. Without the argmax every pixel recomputed its window -- the conv
+// at its K x K pixels, the batch norm, the comparisons -- to find out
+// whether it is the maximum (1.8 ms of the reference model's step on one
+// thread, 55 % of the peak for its 0.27 GFLOP). With the argmax that the
+// forward pass kept (mtl-save-pool-argmax), each window reads g and the
+// argmax once per channel and adds g times the taps of its maximum's pixel:
+// K x K products per tap, one per pixel, masked by "is the maximum", with
+// the window's input pixels broadcast. A relu before the pool: the maximum
+// is positive unless it is the window's first pixel (any later maximum
+// beats it, and the relu's outputs are >= 0), so only that pixel's value is
+// recomputed, once per window.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Isa.h"
+#include "codegen/ops/CnnOps.h"
+
+using namespace Halide;
+
+namespace mtl::codegen {
+
+std::string poolGradOperandKey(int v, const char *what) {
+  return std::string("max_pool_grad.") + what + "." + std::to_string(v);
+}
+
+Func firstLayerPoolGradSums(OpContext &ctx, const FirstConv &fc) {
+  if (ctx.gpu || !ctx.shared || ctx.node.inputs.empty())
+    return Func();
+  const kg::Function &fn = ctx.fn;
+  // dy = [relu_grad](max_pool_grad(g, x, argmax), x), x a relu's output.
+  const kg::Node *d = kg::producerOf(fn, ctx.node.inputs[0]), *grad = d;
+  const bool relu = d && d->op == "relu_grad" && d->inputs.size() == 2;
+  if (relu)
+    grad = kg::producerOf(fn, d->inputs[0]);
+  if (!grad || grad->op != "max_pool_grad" || grad->inputs.size() != 3)
+    return Func();
+  if (relu) {
+    const kg::Node *r = kg::producerOf(fn, grad->inputs[1]);
+    if (d->inputs[1] != grad->inputs[1] || !r || r->op != "relu")
+      return Func();
+  }
+  auto operand = [&](const char *what) {
+    auto it = ctx.shared->find(poolGradOperandKey(grad->result, what));
+    return it == ctx.shared->end() ? Func() : it->second;
+  };
+  Func g = operand("dy"), x = operand("x"), arg = operand("argmax");
+  // Windows that tile the conv's output.
+  auto ints = [&](const char *k) {
+    auto it = grad->ints.find(k);
+    return it == grad->ints.end() ? std::vector<int64_t>{} : it->second;
+  };
+  const auto kernel = ints("kernel"), pad = ints("padding");
+  const int K = kernel.size() == 2 ? static_cast<int>(kernel[0]) : 0;
+  const int C = fc.Co, N = fc.N;
+  if (!g.defined() || !x.defined() || !arg.defined() || K < 1 ||
+      kernel != std::vector<int64_t>{K, K} || ints("stride") != kernel ||
+      !(pad.empty() || pad == std::vector<int64_t>{0, 0}) || fc.Ho % K ||
+      fc.Wo % K ||
+      fn.values[grad->inputs[0]].shape !=
+          std::vector<int64_t>{N, fc.Ho / K, fc.Wo / K, C} ||
+      ctx.inputShapes[0] != std::vector<int64_t>{N, fc.Ho, fc.Wo, C})
+    return Func();
+
+  // The batch in U chunks reduced in parallel (as channelSums).
+  const int U = N % 4 == 0 ? 4 : N % 2 == 0 ? 2 : 1, chunk = N / U;
+  Var c("c"), q("q");
+  RDom r(0, fc.Wo / K, 0, fc.Ho / K, 0, chunk, ctx.name("pool_sums_r"));
+  Expr u = r[0], v = r[1], n = q * chunk + r[2];
+  Expr code = arg(c, u, v, n);
+  // g where the maximum passes the relu, else 0.
+  Expr active = code != 0;
+  if (relu)
+    active = active || x(c, K * u, K * v, n) > 0.0f;
+  Expr gv = relu ? select(active, g(c, u, v, n), 0.0f) : g(c, u, v, n);
+  const int P = fc.P;
+  std::vector<Expr> zeros(P + 1, 0.0f);
+  Func part(ctx.name("pool_sums_part")), task(ctx.name("pool_sums_task"));
+  Func sums(ctx.name("pool_sums"));
+  part(c, q) = Tuple(zeros);
+  std::vector<Expr> next;
+  for (int t = 0; t < P; ++t) {
+    // Tap t of the maximum's pixel: per lane one of the window's K x K
+    // (blends, which run beside the FMAs: as K x K masked products each,
+    // the FMA pipes were the bound).
+    Expr tap = fc.tap(t, K * u, K * v, n);
+    for (int e = 1; e < K * K; ++e)
+      tap = select(code == e, fc.tap(t, K * u + e % K, K * v + e / K, n), tap);
+    next.push_back(part(c, q)[t] + gv * tap);
+  }
+  next.push_back(part(c, q)[P] + gv);
+  part(c, q) = Tuple(next);
+  task(c, q) = part(c, q);
+  RDom rq(0, U, ctx.name("pool_sums_rq"));
+  sums(c) = Tuple(zeros);
+  std::vector<Expr> total;
+  for (int t = 0; t <= P; ++t)
+    total.push_back(sums(c)[t] + task(c, rq)[t]);
+  sums(c) = Tuple(total);
+
+  // A vector of channels at a time over all of a chunk's windows (its P + 1
+  // accumulators stay in registers).
+  const int w = std::min(dividingLanes(C), isa().lanes);
+  Var co("co"), cv("cv");
+  sums.compute_root();
+  task.compute_root().parallel(q);
+  part.compute_at(task, q);
+  part.update().split(c, co, cv, w).reorder(cv, r[0], r[1], r[2], co);
+  if (w > 1) {
+    part.update().vectorize(cv);
+    part.vectorize(c, w);
+    task.vectorize(c, w);
+    sums.vectorize(c, w);
+    sums.update().vectorize(c, w);
+  }
+  return sums;
+}
+
+} // namespace mtl::codegen
