@@ -133,13 +133,13 @@ double elements(const std::vector<int64_t> &s) {
 }
 
 /// Bytes a kernel must move at least: its arguments read once, its outputs
-/// written once (4-byte elements: f32 and i32).
+/// written once.
 double compulsoryBytes(const mtl::kg::Function &sub) {
   double b = 0;
   for (const mtl::kg::Arg &a : sub.args)
-    b += 4 * elements(sub.values[a.value].shape);
+    b += double(mtl::kg::byteSize(sub.values[a.value]));
   for (const mtl::kg::Arg &a : sub.outputs)
-    b += 4 * elements(sub.values[a.value].shape);
+    b += double(mtl::kg::byteSize(sub.values[a.value]));
   return b;
 }
 
@@ -309,9 +309,9 @@ std::vector<HostTensor> randomArgs(const mtl::kg::Function &sub,
     HostTensor t;
     t.shape = v.shape;
     size_t n = size_t(elements(v.shape));
-    if (v.dtype == mtl::kg::DType::I32)
-      for (size_t i = 0; i < n; ++i)
-        t.i32.push_back(int32_t(rng() % 4)); // valid class ids of any task
+    if (v.dtype != mtl::kg::DType::F32) // class ids of any task, positions
+      for (size_t i = 0; i < n; ++i)    // in any pool's window (argmax)
+        t.i32.push_back(int32_t(rng() % 4));
     else
       for (size_t i = 0; i < n; ++i)
         t.f32.push_back(uniform(rng));

@@ -53,6 +53,12 @@ template <class T> Buffer<T> runtimeBuffer(const std::vector<int> &sizes) {
 }
 
 Buffer<> hostBuffer(const kg::Value &v, const HostTensor &t) {
+  if (v.dtype == kg::DType::I8) { // held as i32 in a HostTensor
+    Buffer<int8_t> b = runtimeBuffer<int8_t>(halideSizes(v.shape));
+    std::transform(t.i32.begin(), t.i32.end(), b.data(),
+                   [](int32_t x) { return static_cast<int8_t>(x); });
+    return b;
+  }
   if (v.dtype == kg::DType::I32) {
     Buffer<int32_t> b = runtimeBuffer<int32_t>(halideSizes(v.shape));
     std::copy(t.i32.begin(), t.i32.end(), b.data());
@@ -64,6 +70,8 @@ Buffer<> hostBuffer(const kg::Value &v, const HostTensor &t) {
 }
 
 Buffer<> outputBuffer(const kg::Value &v) {
+  if (v.dtype == kg::DType::I8)
+    return runtimeBuffer<int8_t>(halideSizes(v.shape));
   if (v.dtype == kg::DType::I32)
     return runtimeBuffer<int32_t>(halideSizes(v.shape));
   return runtimeBuffer<float>(halideSizes(v.shape));
@@ -72,7 +80,10 @@ Buffer<> outputBuffer(const kg::Value &v) {
 HostTensor hostTensor(const kg::Value &v, Buffer<> b) {
   HostTensor t;
   t.shape = v.shape;
-  if (v.dtype == kg::DType::I32) {
+  if (v.dtype == kg::DType::I8) {
+    Buffer<int8_t> ib = b;
+    t.i32.assign(ib.data(), ib.data() + count(v.shape));
+  } else if (v.dtype == kg::DType::I32) {
     Buffer<int32_t> ib = b;
     t.i32.assign(ib.data(), ib.data() + count(v.shape));
   } else {
@@ -130,7 +141,7 @@ std::vector<HostTensor> randomArgs(const kg::Function &fn, unsigned seed) {
     int64_t n = 1;
     for (int64_t d : v.shape)
       n *= d;
-    if (v.dtype == kg::DType::I32) {
+    if (v.dtype != kg::DType::F32) {
       int64_t c = a.kind == kg::ArgKind::Seed ? 1 << 20 : classes[a.name];
       for (int64_t i = 0; i < n; ++i)
         t.i32.push_back(int32_t(rng() % std::max<int64_t>(c, 1)));
@@ -168,7 +179,7 @@ std::string runCompiled(const kg::Function &fn,
     for (size_t k = 0; k < args.size(); ++k) {
       const kg::Value &v = fn.values[fn.args[k].value];
       const HostTensor &t = args[k];
-      bool isInt = v.dtype == kg::DType::I32;
+      bool isInt = v.dtype != kg::DType::F32;
       size_t have = isInt ? t.i32.size() : t.f32.size();
       if (t.shape != v.shape || have != count(v.shape))
         return "evaluate: argument '" + fn.args[k].name +

@@ -17,7 +17,7 @@ struct halide_buffer_t;
 
 namespace mtl::codegen {
 
-/// A logical row-major tensor: `f32` holds F32 data, `i32` I32 data.
+/// A logical row-major tensor: `f32` holds F32 data, `i32` I32 and I8 data.
 struct HostTensor {
   std::vector<int64_t> shape;
   std::vector<float> f32;

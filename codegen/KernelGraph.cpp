@@ -45,6 +45,8 @@ const char *toString(DType dtype) {
     return "f32";
   case DType::I32:
     return "i32";
+  case DType::I8:
+    return "i8";
   }
   return "unknown";
 }
@@ -79,8 +81,10 @@ std::string fingerprint(const Function &fn) {
   return os.str();
 }
 
+int elementBytes(DType dtype) { return dtype == DType::I8 ? 1 : 4; }
+
 int64_t byteSize(const Value &v) {
-  int64_t n = 4;
+  int64_t n = elementBytes(v.dtype);
   for (int64_t d : v.shape)
     n *= d;
   return n;

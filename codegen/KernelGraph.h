@@ -22,7 +22,10 @@
 
 namespace mtl::kg {
 
-enum class DType { F32, I32 };
+enum class DType { F32, I32, I8 };
+
+/// Bytes per element: 4 (f32, i32) or 1 (i8: a pool's argmax).
+int elementBytes(DType dtype);
 
 struct Value {
   DType dtype = DType::F32;
@@ -84,7 +87,7 @@ const char *toString(DType dtype);
 /// cache key for JIT-compiled pipelines).
 std::string fingerprint(const Function &fn);
 
-/// Bytes of a dense tensor of `v` (f32 and i32 are both 4 bytes).
+/// Bytes of a dense tensor of `v`.
 int64_t byteSize(const Value &v);
 
 /// Whether a conv2d node (or one of its gradients) has dilation or groups,

@@ -118,7 +118,9 @@ Target chooseTarget(const std::string &kind, const std::string &override) {
 }
 
 static Type halideType(kg::DType t) {
-  return t == kg::DType::I32 ? Int(32) : Float(32);
+  return t == kg::DType::I32  ? Int(32)
+         : t == kg::DType::I8 ? Int(8)
+                              : Float(32);
 }
 
 std::vector<Argument> LoweredFunction::arguments() const {

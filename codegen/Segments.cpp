@@ -628,18 +628,19 @@ std::string segmentedEntrySource(const kg::Function &fn,
       arenaValues.push_back(v);
   std::map<int, int> slot;
   size_t totalDims = 0;
-  os << "struct ArenaTensor {\n  long long offset;\n  int isInt, rank, "
+  os << "struct ArenaTensor {\n  long long offset;\n  int isInt, bits, rank, "
         "dimStart;\n};\n";
   os << "constexpr ArenaTensor kTensors[] = {\n";
   for (int v : arenaValues) {
     slot[v] = static_cast<int>(slot.size());
     const kg::Value &val = fn.values[v];
     os << "    {" << sf.homes[v].offset << ", "
-       << (val.dtype == kg::DType::I32 ? 1 : 0) << ", " << val.shape.size()
-       << ", " << totalDims << "},\n";
+       << (val.dtype == kg::DType::F32 ? 0 : 1) << ", "
+       << 8 * kg::elementBytes(val.dtype) << ", " << val.shape.size() << ", "
+       << totalDims << "},\n";
     totalDims += val.shape.size();
   }
-  os << "    {0, 0, 0, 0}};\n";
+  os << "    {0, 0, 0, 0, 0}};\n";
   os << "constexpr int kDims[][2] = { // extent, stride\n";
   for (int v : arenaValues)
     for (auto [e, s] : extentsAndStrides(fn.values[v].shape))
@@ -670,8 +671,9 @@ struct Arena {
       halide_buffer_t &b = bufs[t];
       std::memset(&b, 0, sizeof b);
       b.host = base + kTensors[t].offset;
-      b.type = kTensors[t].isInt ? halide_type_t(halide_type_int, 32, 1)
-                                 : halide_type_t(halide_type_float, 32, 1);
+      b.type = halide_type_t(kTensors[t].isInt ? halide_type_int
+                                               : halide_type_float,
+                             kTensors[t].bits, 1);
       b.dimensions = kTensors[t].rank;
       b.dim = dims + kTensors[t].dimStart;
     }
@@ -781,8 +783,9 @@ Profile profile;
     const kg::Value &v = fn.values[a.value];
     os << "      {\"" << (out ? "out" : "in") << i << "_" << a.name << "\", "
        << (out ? 2 : 1) << ", " << v.shape.size() << ", halide_type_t("
-       << (v.dtype == kg::DType::I32 ? "halide_type_int" : "halide_type_float")
-       << ", 32, 1), nullptr, nullptr, nullptr, nullptr, nullptr},\n";
+       << (v.dtype == kg::DType::F32 ? "halide_type_float" : "halide_type_int")
+       << ", " << 8 * kg::elementBytes(v.dtype)
+       << ", 1), nullptr, nullptr, nullptr, nullptr, nullptr},\n";
   };
   for (size_t i = 0; i < numArgs; ++i)
     arg(fn.args[i], false, i);

@@ -15,6 +15,7 @@ include "mlir/Interfaces/InferTypeOpInterface.td"
 
 def Mtl_F32Tensor : TensorOf<[F32]>;
 def Mtl_I32Tensor : TensorOf<[I32]>;
+def Mtl_I8Tensor : TensorOf<[I8]>;
 def Mtl_AnyTensor : TensorOf<[F32, I32]>;
 
 class Mtl_InferredOp<string mnemonic, list<Trait> traits = []> :
@@ -203,14 +204,15 @@ def Mtl_MaxPoolArgmaxOp : Mtl_InferredOp<"max_pool_argmax"> {
   let description = [{
     `ky * KW + kx`, the row-major position in its window of the first
     maximum of each window of the `max_pool` with the same input and
-    attributes; i32, the pooled shape. Made by `mtl-save-pool-argmax` and
+    attributes; i8 (a window of at most 127 elements), the pooled shape.
+    Made by `mtl-save-pool-argmax` and
     read by `max_pool_grad`, which then routes the gradient without
     comparing its input's window elements again.
   }];
   let arguments = (ins Mtl_F32Tensor:$input, DenseI64ArrayAttr:$kernel,
                        DenseI64ArrayAttr:$stride,
                        OptionalAttr<DenseI64ArrayAttr>:$padding);
-  let results = (outs Mtl_I32Tensor:$result);
+  let results = (outs Mtl_I8Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
@@ -318,7 +320,7 @@ def Mtl_MaxPoolGradOp : Mtl_GradOp<"max_pool_grad"> {
     shape), the maxima are read from it instead of found again in `input`.
   }];
   let arguments = (ins Mtl_F32Tensor:$grad_output, Mtl_F32Tensor:$input,
-                       Optional<Mtl_I32Tensor>:$argmax,
+                       Optional<Mtl_I8Tensor>:$argmax,
                        DenseI64ArrayAttr:$kernel, DenseI64ArrayAttr:$stride,
                        OptionalAttr<DenseI64ArrayAttr>:$padding);
   let results = (outs Mtl_F32Tensor:$result);

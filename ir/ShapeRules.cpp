@@ -126,8 +126,12 @@ FailureOr<Type> MaxPoolArgmaxOp::inferResultType() {
   auto shape = pooledShape(*this);
   if (failed(shape))
     return failure();
-  return *shape ? Type(RankedTensorType::get(
-                      **shape, IntegerType::get(getContext(), 32)))
+  if (getKernel()[0] * getKernel()[1] > 127)
+    return emitError() << "max_pool_argmax windows of "
+                       << getKernel()[0] * getKernel()[1]
+                       << " elements do not fit its i8 result (at most 127)";
+  return *shape ? Type(RankedTensorType::get(**shape,
+                                             IntegerType::get(getContext(), 8)))
                 : Type();
 }
 

@@ -128,8 +128,9 @@ private:
       return it->second;
     auto type = cast<RankedTensorType>(v.getType());
     kg::Value kv;
-    kv.dtype =
-        type.getElementType().isInteger(32) ? kg::DType::I32 : kg::DType::F32;
+    kv.dtype = type.getElementType().isInteger(32)  ? kg::DType::I32
+               : type.getElementType().isInteger(8) ? kg::DType::I8
+                                                    : kg::DType::F32;
     kv.shape.assign(type.getShape().begin(), type.getShape().end());
     out.values.push_back(kv);
     return ids[v] = out.values.size() - 1;

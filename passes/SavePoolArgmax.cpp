@@ -65,7 +65,9 @@ struct SavePoolArgmaxPass
   void runOnOperation() override {
     SmallVector<MaxPoolGradOp> grads;
     getOperation().walk([&](MaxPoolGradOp g) {
-      if (!g.getArgmax() && (all || recomputedFirstLayer(g.getInput())))
+      auto k = g.getKernel(); // an i8 argmax: windows of <= 127 elements
+      if (!g.getArgmax() && k.size() == 2 && k[0] * k[1] <= 127 &&
+          (all || recomputedFirstLayer(g.getInput())))
         grads.push_back(g);
     });
     DenseMap<Operation *, Value> argmaxOf; // max_pool -> its argmax
@@ -78,7 +80,7 @@ struct SavePoolArgmaxPass
         OpBuilder b(pool);
         b.setInsertionPointAfter(pool);
         auto op = b.create<MaxPoolArgmaxOp>(
-            pool.getLoc(), UnrankedTensorType::get(b.getIntegerType(32)),
+            pool.getLoc(), UnrankedTensorType::get(b.getIntegerType(8)),
             pool.getInput(), pool.getKernelAttr(), pool.getStrideAttr(),
             pool.getPaddingAttr());
         if (failed(inferResultTypeInPlace(op)))

@@ -147,7 +147,7 @@ Func firstLayerPoolArgmax(OpContext &ctx) {
     m = max(m, w(c, e, u, y, n));
   }
   Func arg(ctx.resultName);
-  arg(c, u, y, n) = relu ? select(m > 0.0f, idx, 0) : idx;
+  arg(c, u, y, n) = cast<int8_t>(relu ? select(m > 0.0f, idx, 0) : idx);
   // The pool's loops, fused with them: the window stage, computed at the
   // pool's pixel, serves both.
   scheduleWindowRows(arg, isa().lanes);

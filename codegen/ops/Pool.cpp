@@ -105,7 +105,7 @@ Func lowerMaxPoolArgmax(OpContext &ctx) {
   Func x = padded(ctx, g, ctx.inputs[0], Float(32).min());
   Var c("c"), u("u"), v("v"), n("n");
   Func out(ctx.resultName);
-  out(c, u, v, n) = windowArgmax(g, x, c, u, v, n);
+  out(c, u, v, n) = cast<int8_t>(windowArgmax(g, x, c, u, v, n));
   scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
   return out;
 }

@@ -57,7 +57,7 @@ func.func @pool_big(%x: tensor<2x1x1x4xf32>) {
 // -----
 
 func.func @pool_argmax_type(%x: tensor<2x4x4x4xf32>) {
-  // expected-error @+1 {{result #0 must be tensor of 32-bit signless integer values, but got 'tensor<2x2x2x4xf32>'}}
+  // expected-error @+1 {{result #0 must be tensor of 8-bit signless integer values, but got 'tensor<2x2x2x4xf32>'}}
   %a = "mtl.max_pool_argmax"(%x) {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x4x4x4xf32>) -> tensor<2x2x2x4xf32>
   return
 }
@@ -66,15 +66,23 @@ func.func @pool_argmax_type(%x: tensor<2x4x4x4xf32>) {
 
 func.func @pool_argmax_big(%x: tensor<2x1x1x4xf32>) {
   // expected-error @+1 {{max_pool_argmax kernel 2x2 is larger than its input 1x1}}
-  %a = mtl.max_pool_argmax %x {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x1x1x4xf32>) -> tensor<*xi32>
+  %a = mtl.max_pool_argmax %x {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x1x1x4xf32>) -> tensor<*xi8>
   return
 }
 
 // -----
 
-func.func @pool_grad_argmax_shape(%dy: tensor<2x2x2x4xf32>, %x: tensor<2x4x4x4xf32>, %a: tensor<2x2x2x3xi32>) {
+func.func @pool_argmax_window_too_big(%x: tensor<2x12x12x4xf32>) {
+  // expected-error @+1 {{max_pool_argmax windows of 144 elements do not fit its i8 result (at most 127)}}
+  %a = mtl.max_pool_argmax %x {kernel = array<i64: 12, 12>, stride = array<i64: 12, 12>} : (tensor<2x12x12x4xf32>) -> tensor<*xi8>
+  return
+}
+
+// -----
+
+func.func @pool_grad_argmax_shape(%dy: tensor<2x2x2x4xf32>, %x: tensor<2x4x4x4xf32>, %a: tensor<2x2x2x3xi8>) {
   // expected-error @+1 {{argmax must have the pooled shape of grad_output}}
-  %d = mtl.max_pool_grad %dy, %x, %a {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x2x2x4xf32>, tensor<2x4x4x4xf32>, tensor<2x2x2x3xi32>) -> tensor<2x4x4x4xf32>
+  %d = mtl.max_pool_grad %dy, %x, %a {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x2x2x4xf32>, tensor<2x4x4x4xf32>, tensor<2x2x2x3xi8>) -> tensor<2x4x4x4xf32>
   return
 }
 

@@ -15,8 +15,8 @@ func.func @model() {
   %r = mtl.relu %c : (tensor<2x6x6x4xf32>) -> tensor<2x6x6x4xf32>
   // CHECK: mtl.max_pool
   %p = mtl.max_pool %r {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x6x6x4xf32>) -> tensor<2x3x3x4xf32>
-  // CHECK: mtl.max_pool_argmax %{{.*}} {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x6x6x4xf32>) -> tensor<2x3x3x4xi32>
-  %pa = mtl.max_pool_argmax %r {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x6x6x4xf32>) -> tensor<2x3x3x4xi32>
+  // CHECK: mtl.max_pool_argmax %{{.*}} {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x6x6x4xf32>) -> tensor<2x3x3x4xi8>
+  %pa = mtl.max_pool_argmax %r {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x6x6x4xf32>) -> tensor<2x3x3x4xi8>
   // CHECK: mtl.flatten
   %f = mtl.flatten %p : (tensor<2x3x3x4xf32>) -> tensor<2x36xf32>
   %dw = mtl.param "d.weight" : tensor<36x3xf32>

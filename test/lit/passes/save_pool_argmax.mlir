@@ -13,7 +13,7 @@ func.func @first_layer(%x: tensor<2x4x4x1xf32>, %w: tensor<3x3x1x8xf32>, %g: ten
   %n = mtl.batch_norm_train %c, %s, %g, %b : (tensor<2x4x4x8xf32>, tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<2x4x4x8xf32>
   %r = mtl.relu %n : (tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
   // CHECK: mtl.max_pool %[[R:[0-9a-z]+]] {{.*}} -> tensor<2x2x2x8xf32>
-  // CHECK-NEXT: %[[A:.*]] = mtl.max_pool_argmax %[[R]] {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x4x4x8xf32>) -> tensor<2x2x2x8xi32>
+  // CHECK-NEXT: %[[A:.*]] = mtl.max_pool_argmax %[[R]] {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x4x4x8xf32>) -> tensor<2x2x2x8xi8>
   %p = mtl.max_pool %r {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x4x4x8xf32>) -> tensor<2x2x2x8xf32>
   // CHECK: mtl.max_pool_grad %{{.*}}, %[[R]], %[[A]] {kernel
   %d = mtl.max_pool_grad %dy, %r {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : (tensor<2x2x2x8xf32>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>

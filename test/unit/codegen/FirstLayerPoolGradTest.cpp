@@ -54,7 +54,7 @@ mtl::kg::Function firstLayerStep(const Layer &l, bool argmax) {
   std::vector<int> gradIn = {g, y};
   if (argmax) {
     int a = b.op("max_pool_argmax", {y}, {N, P, P, C}, pool);
-    b.fn.values[a].dtype = DType::I32;
+    b.fn.values[a].dtype = DType::I8;
     gradIn.push_back(a);
   }
   int dy = b.op("max_pool_grad", gradIn, {N, H, H, C}, pool);
