@@ -108,11 +108,11 @@ Func firstLayerPool(OpContext &ctx, int K) {
   // channel vectors unrolled (spills) -> 1.6-1.8 with them outside the row.
   scheduleWindowRows(out, L);
   win.compute_at(out, u).bound(k, 0, K * K).vectorize(c, L).unroll(k);
-  // For a max_pool_argmax of the same input (mtl-save-pool-argmax).
-  (*ctx.shared)[windowKey(ctx.node.inputs[0], "window")] = win;
-  (*ctx.shared)[windowKey(ctx.node.inputs[0], "pool")] = out;
+  // For a max_pool_argmax of the same windows (mtl-save-pool-argmax).
+  (*ctx.shared)[windowKey(ctx.node.result, "window")] = win;
+  (*ctx.shared)[windowKey(ctx.node.result, "pool")] = out;
   if (relu) // (a flag: present when the pool reads a relu's output)
-    (*ctx.shared)[windowKey(ctx.node.inputs[0], "relu")] = out;
+    (*ctx.shared)[windowKey(ctx.node.result, "relu")] = out;
   Var co("co"), ci("ci");
   win.update()
       .split(c, co, ci, L)
@@ -124,16 +124,15 @@ Func firstLayerPool(OpContext &ctx, int K) {
 }
 
 Func firstLayerPoolArgmax(OpContext &ctx) {
-  if (ctx.gpu || !ctx.shared || ctx.inputs.size() != 1)
+  const kg::Node *pn = kg::poolOfArgmax(ctx.fn, ctx.node);
+  if (ctx.gpu || !ctx.shared || ctx.inputs.size() != 1 || !pn)
     return Func();
-  const int v = ctx.node.inputs[0];
+  const int v = pn->result;
   auto win = ctx.shared->find(windowKey(v, "window"));
   auto pool = ctx.shared->find(windowKey(v, "pool"));
-  if (win == ctx.shared->end() || pool == ctx.shared->end())
-    return Func();
-  const kg::Node *pn = kg::poolOfArgmax(ctx.fn, ctx.node);
-  if (!pn || ctx.fn.values[pn->result].shape != ctx.shape ||
-      ctx.inputShapes[0].size() != 4 || ctx.inputShapes[0][2] % ctx.shape[2])
+  if (win == ctx.shared->end() || pool == ctx.shared->end() ||
+      ctx.fn.values[v].shape != ctx.shape || ctx.inputShapes[0].size() != 4 ||
+      ctx.inputShapes[0][2] % ctx.shape[2])
     return Func();
   const int K = static_cast<int>(ctx.inputShapes[0][2] / ctx.shape[2]);
   const bool relu = ctx.shared->count(windowKey(v, "relu")) > 0;

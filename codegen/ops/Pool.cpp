@@ -122,9 +122,8 @@ Func lowerMaxPoolGrad(OpContext &ctx) {
   Func dy = ctx.inputs[0];
   Func x = padded(ctx, g, ctx.inputs[1], Float(32).min());
   Var c("c"), u("u"), v("v"), n("n");
-  Func arg(ctx.name("argmax"));
+  Func arg = saved ? ctx.inputs[2] : Func(ctx.name("argmax"));
   if (saved) {
-    arg = ctx.inputs[2];
     // For a first layer's gamma pass, which reads dy only at each window's
     // argmax (FirstLayerPoolGrad.cpp).
     if (ctx.shared && !ctx.gpu) {

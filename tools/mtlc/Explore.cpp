@@ -62,11 +62,13 @@ struct Result {
   std::string error;
 };
 
-/// Whether a layer of the spec is a recurrence (lstm, gru).
-bool hasRecurrence(const spec::Spec &spec) {
+/// Whether a layer of the spec may keep a state for its backward: a
+/// recurrence (lstm, gru: mtl-save-recurrent-state) or a max pool (a first
+/// layer's argmax: mtl-save-pool-argmax).
+bool hasSavedState(const spec::Spec &spec) {
   auto recurrent = [](const std::vector<spec::Layer> &layers) {
     return std::any_of(layers.begin(), layers.end(), [](const spec::Layer &l) {
-      return l.op == "lstm" || l.op == "gru";
+      return l.op == "lstm" || l.op == "gru" || l.op == "max_pool";
     });
   };
   return recurrent(spec.backbone) ||
@@ -76,7 +78,7 @@ bool hasRecurrence(const spec::Spec &spec) {
 
 std::vector<Variant> variants(const std::vector<std::string> &schedules,
                               const std::vector<std::string> &gradients,
-                              bool recurrence) {
+                              bool savedState) {
   std::vector<Variant> v{{"all fusions", FusionOptions(), ""}};
   for (auto &[name, flag] : FusionOptions::flags()) {
     FusionOptions f;
@@ -87,7 +89,7 @@ std::vector<Variant> variants(const std::vector<std::string> &schedules,
   for (auto &[name, flag] : FusionOptions::flags())
     none.*flag = false;
   none.saveStates = false;
-  if (recurrence) { // the backward recomputes the forward recurrence
+  if (savedState) { // the backward recomputes what the forward kept
     FusionOptions recompute;
     recompute.saveStates = false;
     v.push_back({"recompute states", recompute, ""});
@@ -314,7 +316,7 @@ int explore(const ExploreOptions &options) {
   if (!spec)
     return 1;
   std::vector<Variant> all =
-      variants(options.autoschedulers, options.gradients, hasRecurrence(*spec));
+      variants(options.autoschedulers, options.gradients, hasSavedState(*spec));
   // The all-off build is the reference: run it first.
   std::rotate(all.begin(), all.end() - 1, all.end());
   kg::Function probe = buildTrainStep(*spec, all.front().fusion);
