@@ -156,8 +156,11 @@ def MtlSavePoolArgmax : Pass<"mtl-save-pool-argmax", "mlir::func::FuncOp"> {
     whose gradient is in the same function (the train step), this pass adds
     `max_pool_argmax(x)` beside it (codegen computes both in one pass over
     the windows) and hands it to the `max_pool_grad`, whose readers then
-    touch one pixel per window (ops/FirstLayerPoolGrad.cpp). With `all`,
-    every max pool's argmax is kept.
+    touch one pixel per window (ops/FirstLayerPoolGrad.cpp). Likewise where
+    only max pools and their gradients read `x`: the gradient then reads
+    one byte per window instead of `x` (multi_fashion's conv -> max_pool ->
+    relu). Where the backward reads `x` anyway (a relu's or batch norm's
+    gradient) nothing is kept. With `all`, every max pool's argmax is kept.
   }];
   let options = [Option<"all", "all", "bool", "false",
                         "keep the argmax of every max pool with a gradient">];

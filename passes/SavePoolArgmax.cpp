@@ -5,9 +5,12 @@
 // input. For a first layer that input is never stored (codegen recomputes
 // the conv, its batch norm and relu wherever they are read), so the search
 // costs the conv at every pixel of every window once more, in the backward
-// pass. Kept from the forward pass instead -- computed there in the same
-// pass over the windows as the maximum -- the argmax lets the gradient's
-// readers touch one pixel per window.
+// pass; where nothing else reads the input, the search is the backward's
+// only reason to read it back. Kept from the forward pass instead --
+// computed there in the same pass over the windows as the maximum -- the
+// argmax lets the gradient's readers touch one pixel per window. (Where
+// the backward reads the input anyway -- a relu's gradient, a batch norm's
+// -- it would only add a buffer.)
 //
 //===----------------------------------------------------------------------===//
 #include "ir/MtlOps.h"
@@ -43,6 +46,16 @@ bool recomputedFirstLayer(Value x) {
          w.getDimSize(0) * w.getDimSize(1) * w.getDimSize(2) <= 9;
 }
 
+/// Whether `x` is kept only for max pools and their gradients: the
+/// gradient reading the argmax (1 byte per window) instead of `x` (its
+/// window of floats), `x` need not be read again at all (multi_fashion's
+/// conv -> max_pool -> relu: 33.5 MB per step at its first pool).
+bool onlyPooled(Value x) {
+  return llvm::all_of(x.getUsers(), [](Operation *op) {
+    return isa<MaxPoolOp, MaxPoolGradOp>(op);
+  });
+}
+
 /// The max_pool of `grad`'s input with its attributes, before it in its
 /// block, if any.
 MaxPoolOp forwardOf(MaxPoolGradOp grad) {
@@ -67,7 +80,8 @@ struct SavePoolArgmaxPass
     getOperation().walk([&](MaxPoolGradOp g) {
       auto k = g.getKernel(); // an i8 argmax: windows of <= 127 elements
       if (!g.getArgmax() && k.size() == 2 && k[0] * k[1] <= 127 &&
-          (all || recomputedFirstLayer(g.getInput())))
+          (all || recomputedFirstLayer(g.getInput()) ||
+           onlyPooled(g.getInput())))
         grads.push_back(g);
     });
     DenseMap<Operation *, Value> argmaxOf; // max_pool -> its argmax

@@ -39,6 +39,9 @@ PoolGeom geometry(OpContext &ctx, const std::vector<int64_t> &x,
   return g;
 }
 
+/// OpContext::shared key of the generic max_pool whose result is value v.
+std::string pooledKey(int v) { return "max_pool.out." + std::to_string(v); }
+
 /// `x` read through a border of `pad` outside [0, H) x [0, W) (padding).
 Func padded(OpContext &ctx, const PoolGeom &g, Func x, Expr pad) {
   if (g.ph == 0 && g.pw == 0)
@@ -73,6 +76,8 @@ Func lowerMaxPool(OpContext &ctx) {
   // same pass.
   out(c, u, v, n) = ctx.applyEpilogue(m, {c, u, v, n});
   scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
+  if (ctx.shared && !ctx.gpu) // for a max_pool_argmax of the same windows
+    (*ctx.shared)[pooledKey(ctx.node.result)] = out;
   return out;
 }
 
@@ -107,6 +112,14 @@ Func lowerMaxPoolArgmax(OpContext &ctx) {
   Func out(ctx.resultName);
   out(c, u, v, n) = cast<int8_t>(windowArgmax(g, x, c, u, v, n));
   scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
+  // In the pool's loop over the images (the same schedule): each image's
+  // input is read from cache the second time.
+  const kg::Node *pool = kg::poolOfArgmax(ctx.fn, ctx.node);
+  auto it = pool && ctx.shared ? ctx.shared->find(pooledKey(pool->result))
+                               : std::map<std::string, Func>::iterator();
+  if (pool && ctx.shared && it != ctx.shared->end() && !ctx.gpu &&
+      ctx.shape.size() == 4 && ctx.shape[0] > 1)
+    out.compute_with(it->second, n);
   return out;
 }
 
