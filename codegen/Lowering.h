@@ -211,6 +211,10 @@ void scheduleElementwise(Halide::Func f, const std::vector<Halide::Var> &v,
 void scheduleElementwisePixelPairs(Halide::Func f,
                                    const std::vector<Halide::Var> &v,
                                    const std::vector<int64_t> &shape, bool gpu);
+/// An NHWC f(c, x, y, n) (CPU) a vector of `lanes` channels at a time along
+/// each row x: per-channel operands (a folded filter, a tap's weights) stay
+/// in registers across the row; images in parallel.
+void scheduleChannelRows(Halide::Func f, int lanes);
 /// Whether an NHWC shape suits 2 x 2 pixel blocks (rank 4, even H and W).
 bool pixelPairs(const std::vector<int64_t> &shape);
 /// GPU schedule of one stage over its pure vars `v` (extents `ext`, Halide

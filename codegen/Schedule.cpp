@@ -126,6 +126,16 @@ void scheduleElementwise(Func f, const std::vector<Var> &v,
     f.parallel(v[r - 1]);
 }
 
+void scheduleChannelRows(Func f, int lanes) {
+  Var c = f.args()[0], x = f.args()[1], y = f.args()[2], n = f.args()[3];
+  Var co("co"), ci("ci");
+  f.compute_root()
+      .split(c, co, ci, lanes)
+      .reorder(ci, x, co, y, n)
+      .vectorize(ci)
+      .parallel(n);
+}
+
 bool pixelPairs(const std::vector<int64_t> &shape) {
   return shape.size() == 4 && hdim(shape, 1) % 2 == 0 &&
          hdim(shape, 2) % 2 == 0;

@@ -133,14 +133,15 @@ std::string upsampleSourceKey(int v);
 /// ctx.resultName and scheduled. An undefined Func where that does not
 /// apply.
 Halide::Func firstLayerPool(OpContext &ctx, int K);
-/// The max_pool_argmax (ctx.node) beside the firstLayerPool of the same
-/// input in this segment: from its window stage, in its loops (compute_with);
-/// an undefined Func where there is none.
-Halide::Func firstLayerPoolArgmax(OpContext &ctx);
+/// The max_pool_argmax (ctx.node) of `pool` (its Func `out`) where that pool
+/// was a firstLayerPool: from its window stage, in its loops (compute_with);
+/// an undefined Func otherwise.
+Halide::Func firstLayerPoolArgmax(OpContext &ctx, const kg::Node &pool,
+                                  Halide::Func out);
 
 //===- A first layer's pool gradient from the argmax (FirstLayerPoolGrad.cpp)//
 
-/// OpContext::shared key of operand `what` ("dy", "x", "argmax") of the
+/// OpContext::shared key of operand `what` ("dy", "argmax") of the
 /// max_pool_grad whose result is value v, published where it reads a saved
 /// argmax.
 std::string poolGradOperandKey(int v, const char *what);

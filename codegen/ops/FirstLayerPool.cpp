@@ -29,20 +29,10 @@ std::string batchNormAffineKey(const kg::Node &bn, const char *what) {
 
 namespace {
 
-std::string windowKey(int v, const char *what) {
-  return std::string("first_pool.") + what + "." + std::to_string(v);
-}
-
-/// Per row of pooled pixels (u) and vector of channels, images in
-/// parallel: f(c, u, y, n).
-void scheduleWindowRows(Func f, int L) {
-  Var c = f.args()[0], u = f.args()[1], y = f.args()[2], n = f.args()[3];
-  Var co("co"), ci("ci");
-  f.compute_root()
-      .split(c, co, ci, L)
-      .reorder(ci, u, co, y, n)
-      .vectorize(ci)
-      .parallel(n);
+/// OpContext::shared key of the window stage of the first-layer pool whose
+/// result is value v.
+std::string windowKey(int v) {
+  return "first_pool.window." + std::to_string(v);
 }
 
 } // namespace
@@ -106,13 +96,10 @@ Func firstLayerPool(OpContext &ctx, int K) {
   // In-step on one thread (interleaved runs, AVX2): 2.8-3.9 ms as written
   // -> 2.0-2.2 with the taps outer (channels inner) -> 1.8-1.9 with the
   // channel vectors unrolled (spills) -> 1.6-1.8 with them outside the row.
-  scheduleWindowRows(out, L);
+  scheduleChannelRows(out, L);
   win.compute_at(out, u).bound(k, 0, K * K).vectorize(c, L).unroll(k);
   // For a max_pool_argmax of the same windows (mtl-save-pool-argmax).
-  (*ctx.shared)[windowKey(ctx.node.result, "window")] = win;
-  (*ctx.shared)[windowKey(ctx.node.result, "pool")] = out;
-  if (relu) // (a flag: present when the pool reads a relu's output)
-    (*ctx.shared)[windowKey(ctx.node.result, "relu")] = out;
+  (*ctx.shared)[windowKey(ctx.node.result)] = win;
   Var co("co"), ci("ci");
   win.update()
       .split(c, co, ci, L)
@@ -123,22 +110,17 @@ Func firstLayerPool(OpContext &ctx, int K) {
   return out;
 }
 
-Func firstLayerPoolArgmax(OpContext &ctx) {
-  const kg::Node *pn = kg::poolOfArgmax(ctx.fn, ctx.node);
-  if (ctx.gpu || !ctx.shared || ctx.inputs.size() != 1 || !pn)
+Func firstLayerPoolArgmax(OpContext &ctx, const kg::Node &pool, Func out) {
+  auto win = ctx.shared->find(windowKey(pool.result));
+  if (ctx.gpu || win == ctx.shared->end())
     return Func();
-  const int v = pn->result;
-  auto win = ctx.shared->find(windowKey(v, "window"));
-  auto pool = ctx.shared->find(windowKey(v, "pool"));
-  if (win == ctx.shared->end() || pool == ctx.shared->end() ||
-      ctx.fn.values[v].shape != ctx.shape || ctx.inputShapes[0].size() != 4 ||
-      ctx.inputShapes[0][2] % ctx.shape[2])
-    return Func();
-  const int K = static_cast<int>(ctx.inputShapes[0][2] / ctx.shape[2]);
-  const bool relu = ctx.shared->count(windowKey(v, "relu")) > 0;
-  Func w = win->second, out = pool->second;
-  // The first maximum of the relu's outputs: of the batch norm's where one
-  // is positive, else (all 0 after the relu) the window's first element.
+  // The windows tile the input (firstLayerPool took them); over a relu's
+  // outputs, the first maximum of those: of the batch norm's where one is
+  // positive, else (all 0 after the relu) the window's first element.
+  const int K = static_cast<int>(ctx.ints("kernel", 2)[0]);
+  const kg::Node *act = kg::producerOf(ctx.fn, ctx.node.inputs[0]);
+  const bool relu = act && act->op == "relu" && act->inputs.size() == 1;
+  Func w = win->second;
   Var c("c"), u("u"), y("y"), n("n");
   Expr m = w(c, 0, u, y, n), idx = 0;
   for (int e = 1; e < K * K; ++e) {
@@ -149,7 +131,7 @@ Func firstLayerPoolArgmax(OpContext &ctx) {
   arg(c, u, y, n) = cast<int8_t>(relu ? select(m > 0.0f, idx, 0) : idx);
   // The pool's loops, fused with them: the window stage, computed at the
   // pool's pixel, serves both.
-  scheduleWindowRows(arg, isa().lanes);
+  scheduleChannelRows(arg, isa().lanes);
   arg.compute_with(out, u);
   return arg;
 }

@@ -33,6 +33,34 @@ std::string poolGradOperandKey(int v, const char *what) {
   return std::string("max_pool_grad.") + what + "." + std::to_string(v);
 }
 
+namespace {
+
+/// Whether the pool's input x = relu(batch_norm_train(conv)) is positive at
+/// (px, py, n), from the conv's taps (the zero-padded image the segment
+/// already holds) and the batch norm's affine map (its lowering publishes
+/// it); undefined where x is not that. (Through x as written, its conv read
+/// a padded copy of its own: one more pass over the batch's images, 0.94-0.97
+/// against 1.04-1.05 ms for the kernel on one thread.)
+Expr firstPixelPositive(OpContext &ctx, const FirstConv &fc,
+                        const kg::Node &grad, Expr c, Expr px, Expr py,
+                        Expr n) {
+  const kg::Node *relu = kg::producerOf(ctx.fn, grad.inputs[1]);
+  const kg::Node *bn = relu ? kg::producerOf(ctx.fn, relu->inputs[0]) : nullptr;
+  if (!bn || bn->op != "batch_norm_train" || bn->inputs.empty() ||
+      bn->inputs[0] != fc.node->result)
+    return Expr();
+  auto scale = ctx.shared->find(batchNormAffineKey(*bn, "scale"));
+  auto shift = ctx.shared->find(batchNormAffineKey(*bn, "shift"));
+  if (scale == ctx.shared->end() || shift == ctx.shared->end())
+    return Expr();
+  Expr conv = fc.weight(c, fc.P);
+  for (int t = 0; t < fc.P; ++t)
+    conv += fc.weight(c, t) * fc.tap(t, px, py, n);
+  return conv * scale->second(c) + shift->second(c) > 0.0f;
+}
+
+} // namespace
+
 Func firstLayerPoolGradSums(OpContext &ctx, const FirstConv &fc) {
   if (ctx.gpu || !ctx.shared || ctx.node.inputs.empty())
     return Func();
@@ -53,7 +81,7 @@ Func firstLayerPoolGradSums(OpContext &ctx, const FirstConv &fc) {
     auto it = ctx.shared->find(poolGradOperandKey(grad->result, what));
     return it == ctx.shared->end() ? Func() : it->second;
   };
-  Func g = operand("dy"), x = operand("x"), arg = operand("argmax");
+  Func g = operand("dy"), arg = operand("argmax");
   // Windows that tile the conv's output.
   auto ints = [&](const char *k) {
     auto it = grad->ints.find(k);
@@ -62,7 +90,7 @@ Func firstLayerPoolGradSums(OpContext &ctx, const FirstConv &fc) {
   const auto kernel = ints("kernel"), pad = ints("padding");
   const int K = kernel.size() == 2 ? static_cast<int>(kernel[0]) : 0;
   const int C = fc.Co, N = fc.N;
-  if (!g.defined() || !x.defined() || !arg.defined() || K < 1 ||
+  if (!g.defined() || !arg.defined() || K < 1 ||
       kernel != std::vector<int64_t>{K, K} || ints("stride") != kernel ||
       !(pad.empty() || pad == std::vector<int64_t>{0, 0}) || fc.Ho % K ||
       fc.Wo % K ||
@@ -79,8 +107,12 @@ Func firstLayerPoolGradSums(OpContext &ctx, const FirstConv &fc) {
   Expr code = arg(c, u, v, n);
   // g where the maximum passes the relu, else 0.
   Expr active = code != 0;
-  if (relu)
-    active = active || x(c, K * u, K * v, n) > 0.0f;
+  if (relu) {
+    Expr first = firstPixelPositive(ctx, fc, *grad, c, K * u, K * v, n);
+    if (!first.defined())
+      return Func();
+    active = active || first;
+  }
   Expr gv = relu ? select(active, g(c, u, v, n), 0.0f) : g(c, u, v, n);
   const int P = fc.P;
   std::vector<Expr> zeros(P + 1, 0.0f);

@@ -58,11 +58,17 @@ Func lowerMaxPool(OpContext &ctx) {
   if (ctx.inputs.size() != 1)
     throw LoweringError{"expects (x)"};
   PoolGeom g = geometry(ctx, ctx.inputShapes[0], ctx.shape);
+  // For a max_pool_argmax of the same windows, computed in its loops.
+  auto publish = [&](Func f) {
+    if (ctx.shared && !ctx.gpu)
+      (*ctx.shared)[pooledKey(ctx.node.result)] = f;
+    return f;
+  };
   // A first layer's conv, batch norm and relu recomputed here, in windows
   // that tile the input.
   if (g.kh == g.kw && g.sh == g.kh && g.sw == g.kw && g.ph == 0 && g.pw == 0)
     if (Func f = firstLayerPool(ctx, g.kh); f.defined())
-      return f;
+      return publish(f);
   Func x = padded(ctx, g, ctx.inputs[0], Float(32).min());
   Var c("c"), u("u"), v("v"), n("n");
   Expr m;
@@ -76,9 +82,7 @@ Func lowerMaxPool(OpContext &ctx) {
   // same pass.
   out(c, u, v, n) = ctx.applyEpilogue(m, {c, u, v, n});
   scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
-  if (ctx.shared && !ctx.gpu) // for a max_pool_argmax of the same windows
-    (*ctx.shared)[pooledKey(ctx.node.result)] = out;
-  return out;
+  return publish(out);
 }
 
 /// Row-major index of the first maximum of window (u, v) of x (a padded
@@ -104,9 +108,18 @@ Func lowerMaxPoolArgmax(OpContext &ctx) {
   if (ctx.inputs.size() != 1)
     throw LoweringError{"expects (x)"};
   PoolGeom g = geometry(ctx, ctx.inputShapes[0], ctx.shape);
+  // The pool of the same windows, lowered before it in this segment
+  // (Segments.cpp keeps them together; CPU only).
+  const kg::Node *pool = kg::poolOfArgmax(ctx.fn, ctx.node);
+  Func pooled;
+  if (pool && ctx.shared && !ctx.gpu)
+    if (auto it = ctx.shared->find(pooledKey(pool->result));
+        it != ctx.shared->end())
+      pooled = it->second;
   // Beside a first layer's pool, in its pass over the windows.
-  if (Func f = firstLayerPoolArgmax(ctx); f.defined())
-    return f;
+  if (pooled.defined())
+    if (Func f = firstLayerPoolArgmax(ctx, *pool, pooled); f.defined())
+      return f;
   Func x = padded(ctx, g, ctx.inputs[0], Float(32).min());
   Var c("c"), u("u"), v("v"), n("n");
   Func out(ctx.resultName);
@@ -114,12 +127,8 @@ Func lowerMaxPoolArgmax(OpContext &ctx) {
   scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
   // In the pool's loop over the images (the same schedule): each image's
   // input is read from cache the second time.
-  const kg::Node *pool = kg::poolOfArgmax(ctx.fn, ctx.node);
-  auto it = pool && ctx.shared ? ctx.shared->find(pooledKey(pool->result))
-                               : std::map<std::string, Func>::iterator();
-  if (pool && ctx.shared && it != ctx.shared->end() && !ctx.gpu &&
-      ctx.shape.size() == 4 && ctx.shape[0] > 1)
-    out.compute_with(it->second, n);
+  if (pooled.defined() && g.N > 1)
+    out.compute_with(pooled, n);
   return out;
 }
 
@@ -141,7 +150,6 @@ Func lowerMaxPoolGrad(OpContext &ctx) {
     // argmax (FirstLayerPoolGrad.cpp).
     if (ctx.shared && !ctx.gpu) {
       (*ctx.shared)[poolGradOperandKey(ctx.node.result, "dy")] = dy;
-      (*ctx.shared)[poolGradOperandKey(ctx.node.result, "x")] = ctx.inputs[1];
       (*ctx.shared)[poolGradOperandKey(ctx.node.result, "argmax")] = arg;
     }
   } else
@@ -175,9 +183,9 @@ Func lowerMaxPoolGrad(OpContext &ctx) {
   if (ctx.inlined)
     return out; // out and the argmax recomputed where they are read
   scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
-  if (saved) {
-    // Read from the forward pass.
-  } else if (ctx.gpu) {
+  if (saved) // the argmax comes from the forward pass: nothing to schedule
+    return out;
+  if (ctx.gpu) {
     scheduleElementwise(arg, {c, u, v, n}, ctx.inputShapes[0], ctx.gpu);
   } else {
     // Per image, inside the pass over the image: the window maxima are read

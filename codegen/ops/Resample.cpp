@@ -182,12 +182,7 @@ Func lowerUpsampleNearestGrad(OpContext &ctx) {
     // here (the decoder's last grad-input, Segments.cpp) keeps its taps'
     // weights for those channels in registers across the row (35 loads per
     // 36 FMAs per output vector instead of 51).
-    Var co("co"), ci("ci");
-    out.compute_root()
-        .split(c, co, ci, L)
-        .reorder(ci, u, co, v, n)
-        .vectorize(ci)
-        .parallel(n);
+    scheduleChannelRows(out, L);
   } else {
     scheduleElementwise(out, {c, u, v, n}, ctx.shape, ctx.gpu);
   }

@@ -297,47 +297,48 @@ Func lowerBatchNormGradGamma(OpContext &ctx) {
   // pool window once (FirstLayerPoolGrad.cpp): S1 and sum dy, of which
   //   sum dy (x - mean) = sum_t W(c, t) S1(c, t) + (b(c) - mean(c)) sum dy.
   Func poolSums = fc ? firstLayerPoolGradSums(ctx, *fc) : Func();
-  std::vector<ChannelTerm> terms = {dyXc};
-  if (!poolSums.defined() && sibling && ctx.shared)
-    terms.push_back([&](const std::vector<Expr> &at) { return call(dy, at); });
-  const size_t first = terms.size();
-  for (int t = 0; fc && !poolSums.defined() && t < fc->P; ++t)
-    terms.push_back([&, t](const std::vector<Expr> &at) {
-      return call(dy, at) * fc->tap(t, at[1], at[2], at[3]);
-    });
-  Func sums = poolSums.defined() ? Func() : channelSums(ctx, s, "sums", terms);
-  std::function<Expr(size_t)> s1, dyTotal;
-  Expr centred; // sum dy (x - mean)
+  Expr centred, total;  // sum dy (x - mean), sum dy
+  std::vector<Expr> s1; // sum dy tap_t (fc)
   if (poolSums.defined()) {
     const int P = fc->P;
-    s1 = [&](size_t t) { return Expr(poolSums(c)[t]); };
-    dyTotal = [&, P](size_t) { return Expr(poolSums(c)[P]); };
     auto f64 = [](Expr e) { return cast<double>(e); };
-    centred = f64(fc->weight(c, P) - stats(c, 0)) * f64(dyTotal(0));
-    for (int t = 0; t < P; ++t)
-      centred += f64(fc->weight(c, t)) * f64(s1(t));
-    centred = cast<float>(centred);
+    total = poolSums(c)[P];
+    Expr d = f64(fc->weight(c, P) - stats(c, 0)) * f64(total);
+    for (int t = 0; t < P; ++t) {
+      s1.push_back(poolSums(c)[t]);
+      d += f64(fc->weight(c, t)) * f64(s1.back());
+    }
+    centred = cast<float>(d);
   } else {
-    auto member = [&, n = terms.size()](size_t k) {
-      return n == 1 ? Expr(sums(c)) : Expr(sums(c)[k]);
+    std::vector<ChannelTerm> terms = {dyXc};
+    if (sibling && ctx.shared)
+      terms.push_back(
+          [&](const std::vector<Expr> &at) { return call(dy, at); });
+    const size_t first = terms.size();
+    for (int t = 0; fc && t < fc->P; ++t)
+      terms.push_back([&, t](const std::vector<Expr> &at) {
+        return call(dy, at) * fc->tap(t, at[1], at[2], at[3]);
+      });
+    Func sums = channelSums(ctx, s, "sums", terms);
+    auto member = [&](size_t k) {
+      return terms.size() == 1 ? Expr(sums(c)) : Expr(sums(c)[k]);
     };
-    s1 = [member, first](size_t t) { return member(first + t); };
-    dyTotal = [member](size_t) { return member(1); };
     centred = member(0);
+    if (sibling && ctx.shared)
+      total = member(1);
+    for (int t = 0; fc && t < fc->P; ++t)
+      s1.push_back(member(first + t));
   }
   if (sibling && ctx.shared) {
-    Func total(ctx.name("dy_total"));
-    total(c) = dyTotal(0);
-    scheduleChannel(total, c, C, ctx.gpu);
-    (*ctx.shared)[channelTotalKey(ctx.node.inputs[0])] = total;
+    Func dyTotal(ctx.name("dy_total"));
+    dyTotal(c) = total;
+    scheduleChannel(dyTotal, c, C, ctx.gpu);
+    (*ctx.shared)[channelTotalKey(ctx.node.inputs[0])] = dyTotal;
   }
   if (fc) {
-    std::vector<Expr> taps;
-    for (int t = 0; t < fc->P; ++t)
-      taps.push_back(s1(t));
     Var t("t");
     Func S1(ctx.name("s1"));
-    S1(c, t) = mux(t, taps);
+    S1(c, t) = mux(t, s1);
     S1.compute_root();
     (*ctx.shared)[firstConvKey("s1", ctx.node.inputs[0])] = S1;
   }

@@ -55,16 +55,7 @@ class PoolArgmax : public ::testing::TestWithParam<Pool> {};
 
 TEST_P(PoolArgmax, MatchesFindingTheMaximaAgain) {
   mtl::kg::Function fn = poolStep(GetParam(), true);
-  bool together = false;
-  for (const Segment &s : segmentFunction(fn).segments) {
-    bool pool = false, arg = false;
-    for (const mtl::kg::Node &n : s.fn.nodes) {
-      pool |= n.op == "max_pool";
-      arg |= n.op == "max_pool_argmax";
-    }
-    together |= pool && arg;
-  }
-  EXPECT_TRUE(together);
+  EXPECT_TRUE(inOneSegment(fn, "max_pool", "max_pool_argmax"));
   expectSegmentedMatchesWhole(fn);
   mtl::kg::Function again = poolStep(GetParam(), false);
   std::vector<HostTensor> args = randomArgs(fn, 5);

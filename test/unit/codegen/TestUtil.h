@@ -148,6 +148,21 @@ inline void expectSegmentedMatchesWhole(const kg::Function &fn,
   expectOutputsNear(fn, split, whole, 1e-5);
 }
 
+/// Whether some segment of `fn` holds both an `a` node and a `b` node.
+inline bool inOneSegment(const kg::Function &fn, const std::string &a,
+                         const std::string &b) {
+  for (const Segment &s : segmentFunction(fn).segments) {
+    bool hasA = false, hasB = false;
+    for (const kg::Node &n : s.fn.nodes) {
+      hasA |= n.op == a;
+      hasB |= n.op == b;
+    }
+    if (hasA && hasB)
+      return true;
+  }
+  return false;
+}
+
 /// The Funcs that `fn`'s outputs reach when lowered for AVX2.
 inline std::set<std::string> reachedFuncs(const kg::Function &fn) {
   LoweredFunction lf = lowerFunction(fn, isaTarget("avx2"));
